@@ -1,0 +1,248 @@
+"""Lineage query: what to ask (start, direction, depth, filters) and what comes back.
+
+Semantics follow SageMaker's QueryLineage, without its limits:
+
+- ``Descendants`` follows associations source → destination, ``Ascendants`` follows them
+  backwards, and ``Both`` is an undirected walk from every visited vertex (not the union
+  of the other two).
+- ``max_depth`` counts associations from the nearest start entity.
+- Filters select which reached vertices are returned; they never prune the walk. Fields
+  combine with AND, values within a list with OR, property pairs with OR.
+- ``include_edges=False`` returns the matching vertices only, never the start vertices.
+  ``include_edges=True`` returns the start vertices, the matches, every vertex on a path
+  of at most ``max_depth`` associations from a start to a match, and the edges on those
+  paths.
+- Pages hold vertices; the token is opaque and bound to its query. An edge comes with
+  the page that holds the later of its two vertices.
+
+Beyond SageMaker: many start ARNs, depth up to :data:`MAX_DEPTH`, any page size.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+
+from airflow_lineage.exceptions import InvalidPageTokenError
+from airflow_lineage.model import Arn, Direction, Edge, LineageType, Vertex, _aware, _enum
+
+__all__ = [
+    "DEFAULT_DEPTH",
+    "MAX_DEPTH",
+    "LineageFilter",
+    "LineageQuery",
+    "LineageResult",
+    "PageToken",
+]
+
+DEFAULT_DEPTH = 10
+MAX_DEPTH = 1000
+"""The deepest walk a query may ask for (SageMaker stops at 10)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LineageFilter:
+    """Which reached vertices a query returns. Empty fields match everything."""
+
+    types: tuple[str, ...] = ()
+    lineage_types: tuple[LineageType, ...] = ()
+    created_before: datetime | None = None
+    created_after: datetime | None = None
+    modified_before: datetime | None = None
+    modified_after: datetime | None = None
+    properties: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.types, str) or isinstance(self.lineage_types, str):
+            raise TypeError("Types and LineageTypes must be lists of strings, not one string")
+        for t in self.types:
+            if not isinstance(t, str):
+                raise TypeError(f"Types must hold strings, got {type(t).__name__}")
+        object.__setattr__(self, "types", tuple(self.types))
+        object.__setattr__(
+            self,
+            "lineage_types",
+            tuple(_enum(LineageType, "LineageTypes", lt) for lt in self.lineage_types),
+        )
+        for name in ("created_before", "created_after", "modified_before", "modified_after"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, _aware(name, value))
+        if not isinstance(self.properties, Mapping):
+            raise TypeError("Properties must be a mapping of strings")
+        for k, v in self.properties.items():
+            if not isinstance(k, str) or not isinstance(v, str):
+                raise TypeError("Properties must map strings to strings")
+        object.__setattr__(self, "properties", MappingProxyType(dict(sorted(self.properties.items()))))
+
+    @property
+    def is_empty(self) -> bool:
+        """Return True when the filter matches every vertex."""
+        return not (
+            self.types
+            or self.lineage_types
+            or self.properties
+            or self.created_before
+            or self.created_after
+            or self.modified_before
+            or self.modified_after
+        )
+
+    def matches(
+        self,
+        *,
+        type: str,
+        lineage_type: str,
+        created: datetime,
+        modified: datetime,
+        properties: Mapping[str, str] | None = None,
+    ) -> bool:
+        """Return True when a vertex with these attributes passes every field."""
+        if self.types and type not in self.types:
+            return False
+        if self.lineage_types and lineage_type not in self.lineage_types:
+            return False
+        # Inclusive bounds, as SageMaker's List APIs ("on or after", "on or before").
+        if self.created_after is not None and created < self.created_after:
+            return False
+        if self.created_before is not None and created > self.created_before:
+            return False
+        if self.modified_after is not None and modified < self.modified_after:
+            return False
+        if self.modified_before is not None and modified > self.modified_before:
+            return False
+        if self.properties:
+            props = properties or {}
+            if not any(props.get(k) == v for k, v in self.properties.items()):
+                return False
+        return True
+
+    def fingerprint(self) -> list[object]:
+        """Return a JSON-able value that identifies the filter."""
+        return [
+            list(self.types),
+            [lt.value for lt in self.lineage_types],
+            *(
+                None if d is None else d.isoformat()
+                for d in (
+                    self.created_before,
+                    self.created_after,
+                    self.modified_before,
+                    self.modified_after,
+                )
+            ),
+            sorted(self.properties.items()),
+        ]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LineageQuery:
+    """One lineage query: start entities, direction, depth, filters and a page.
+
+    :param start_arns: one or more ARNs of entities to start from.
+    :param max_results: vertices per page; ``None`` returns everything in one page.
+    :param next_token: the token of the previous page of this same query.
+    """
+
+    start_arns: tuple[str, ...]
+    direction: Direction = Direction.BOTH
+    include_edges: bool = False
+    max_depth: int = DEFAULT_DEPTH
+    filters: LineageFilter = field(default_factory=LineageFilter)
+    max_results: int | None = None
+    next_token: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.start_arns, str):
+            object.__setattr__(self, "start_arns", (self.start_arns,))
+        starts = tuple(dict.fromkeys(self.start_arns))  # keep order, drop repeats
+        if not starts:
+            raise ValueError("StartArns must name at least one entity")
+        for arn in starts:
+            Arn.parse(arn, field_name="StartArns")
+        object.__setattr__(self, "start_arns", starts)
+        object.__setattr__(self, "direction", _enum(Direction, "Direction", self.direction))
+        if not isinstance(self.include_edges, bool):
+            raise TypeError("IncludeEdges must be a bool")
+        if isinstance(self.max_depth, bool) or not isinstance(self.max_depth, int):
+            raise TypeError("MaxDepth must be an integer")
+        if not 0 <= self.max_depth <= MAX_DEPTH:
+            raise ValueError(f"MaxDepth must be between 0 and {MAX_DEPTH}, got {self.max_depth}")
+        if self.max_results is not None:
+            if isinstance(self.max_results, bool) or not isinstance(self.max_results, int):
+                raise TypeError("MaxResults must be an integer")
+            if self.max_results < 1:
+                raise ValueError(f"MaxResults must be at least 1, got {self.max_results}")
+        if self.filters is None:
+            object.__setattr__(self, "filters", LineageFilter())
+        elif not isinstance(self.filters, LineageFilter):
+            raise TypeError("filters must be a LineageFilter")
+        if self.next_token is not None and not isinstance(self.next_token, str):
+            raise TypeError("NextToken must be a string")
+
+    def fingerprint(self) -> str:
+        """Return a short digest that identifies the query regardless of its page."""
+        spec = [
+            list(self.start_arns),
+            self.direction.value,
+            self.include_edges,
+            self.max_depth,
+            self.filters.fingerprint(),
+            self.max_results,
+        ]
+        raw = json.dumps(spec, separators=(",", ":")).encode()
+        return hashlib.sha256(raw).hexdigest()[:24]
+
+
+@dataclass(frozen=True, slots=True)
+class LineageResult:
+    """One page of a query result."""
+
+    vertices: tuple[Vertex, ...]
+    edges: tuple[Edge, ...]
+    next_token: str | None = None
+
+    def arns(self) -> list[str]:
+        """Return the ARNs of the page's vertices, in order."""
+        return [v.arn for v in self.vertices]
+
+
+@dataclass(frozen=True, slots=True)
+class PageToken:
+    """The decoded content of an opaque NextToken."""
+
+    query: str
+    offset: int
+    snapshot: str
+
+    def encode(self) -> str:
+        """Return the token as an opaque URL-safe string."""
+        raw = json.dumps([self.query, self.offset, self.snapshot], separators=(",", ":"))
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str, query: LineageQuery) -> PageToken:
+        """Decode a token and check it belongs to ``query``.
+
+        :raises InvalidPageTokenError: the token is malformed or from another query.
+        """
+        try:
+            padded = token + "=" * (-len(token) % 4)
+            fp, offset, snapshot = json.loads(base64.urlsafe_b64decode(padded.encode()))
+            if not (isinstance(fp, str) and isinstance(offset, int) and isinstance(snapshot, str)):
+                raise ValueError
+        except (ValueError, TypeError) as e:
+            raise InvalidPageTokenError("NextToken is not a token this store handed out") from e
+        if fp != query.fingerprint() or offset < 0:
+            raise InvalidPageTokenError("NextToken belongs to a different query")
+        return cls(fp, offset, snapshot)
+
+
+def unique(items: Iterable[str]) -> list[str]:
+    """Return the items in first-seen order without repeats."""
+    return list(dict.fromkeys(items))

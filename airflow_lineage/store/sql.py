@@ -1,0 +1,713 @@
+"""The embedded lineage store on SQLAlchemy Core: a SQLite file or PostgreSQL.
+
+Every write is one transaction. SQLite runs in WAL mode and writers take the write lock
+up front (``BEGIN IMMEDIATE``) so that concurrent processes queue instead of failing on
+a lock upgrade. Idempotent creates rely on unique keys and ``ON CONFLICT DO NOTHING``,
+so they hold under concurrent writers too.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import json
+import logging
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from airflow_lineage.exceptions import (
+    AssociationsExistError,
+    EntityNotFoundError,
+    InvalidPageTokenError,
+    StoreError,
+)
+from airflow_lineage.model import (
+    DEFAULT_ACCOUNT,
+    DEFAULT_LINEAGE_GROUP,
+    LOCAL_REGION,
+    Action,
+    ActionStatus,
+    Arn,
+    Artifact,
+    Association,
+    AssociationType,
+    Context,
+    Entity,
+    LineageGroup,
+    LineageType,
+    SourceType,
+    utcnow,
+)
+from airflow_lineage.query import LineageQuery, LineageResult, PageToken
+from airflow_lineage.store.base import LineageStore, Page
+from airflow_lineage.store.schema import (
+    SCHEMA_REVISION,
+    VERSION_TABLE,
+    associations,
+    entities,
+    lineage_groups,
+)
+from airflow_lineage.traversal import QueryOutcome, VertexRow, run_query
+
+__all__ = ["SqlStore"]
+
+log = logging.getLogger(__name__)
+
+_RESULT_CACHE_SIZE = 8
+_ENTITY_CLASSES: dict[str, type[Artifact] | type[Action] | type[Context]] = {
+    "Artifact": Artifact,
+    "Action": Action,
+    "Context": Context,
+}
+
+
+def _micros(value: datetime) -> int:
+    return int(value.timestamp()) * 1_000_000 + value.microsecond
+
+
+def _from_micros(value: int) -> datetime:
+    secs, micros = divmod(value, 1_000_000)
+    return datetime.fromtimestamp(secs, UTC).replace(microsecond=micros)
+
+
+def normalize_url(url: str) -> str:
+    """Return a SQLAlchemy URL with our preferred drivers (psycopg 3 for PostgreSQL)."""
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+@contextmanager
+def _translated(action: str) -> Iterator[None]:
+    """Turn driver errors into StoreError, once, at the store boundary."""
+    try:
+        yield
+    except SQLAlchemyError as e:
+        raise StoreError(f"lineage store failed to {action}: {e.__class__.__name__}: {e}") from e
+
+
+class SqlStore(LineageStore):
+    """Lineage in a SQL database: an embedded SQLite file or a PostgreSQL server.
+
+    :param url: a SQLAlchemy URL, e.g. ``sqlite:////path/lineage.db`` or
+        ``postgresql+psycopg://user@host/db``.
+    :param account: the 12-digit account entities are created in.
+    """
+
+    def __init__(
+        self, url: str, *, account: str = DEFAULT_ACCOUNT, region: str = LOCAL_REGION
+    ) -> None:
+        Arn(region, account, "lineage-group", DEFAULT_LINEAGE_GROUP)  # validates both
+        self.account = account
+        self.region = region
+        self.url = normalize_url(url)
+        self._engine = self._make_engine(self.url)
+        self._sqlite = self._engine.dialect.name == "sqlite"
+        self._results: OrderedDict[str, QueryOutcome[int]] = OrderedDict()
+        self._results_lock = threading.Lock()
+        with _translated("open the schema"):
+            self._migrate()
+
+    # -- engine and schema ------------------------------------------------------------
+
+    @staticmethod
+    def _make_engine(url: str) -> Engine:
+        parsed = make_url(url)
+        if parsed.get_backend_name() != "sqlite":
+            try:
+                return sa.create_engine(url, pool_pre_ping=True)
+            except (SQLAlchemyError, ImportError) as e:
+                raise StoreError(f"cannot open lineage store {parsed!r}: {e}") from e
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            engine = sa.create_engine(url, connect_args={"timeout": 60})
+        else:
+            engine = sa.create_engine(url, poolclass=sa.StaticPool)
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # We issue BEGIN ourselves: the driver's implicit BEGIN is DEFERRED, which
+            # makes concurrent writers fail on the lock upgrade instead of waiting.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=60000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            write = conn.get_execution_options().get("lineage_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return engine
+
+    def _migrate(self) -> None:
+        with self._engine.connect() as conn:
+            if self._revision(conn) == SCHEMA_REVISION:
+                return
+        with self._migration_lock(), self._engine.begin() as conn:
+            if self._revision(conn) == SCHEMA_REVISION:
+                return
+            from alembic.config import Config  # lazy: only a new or old store needs it
+            from alembic.command import upgrade
+
+            cfg = Config()
+            cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+            cfg.attributes["connection"] = conn
+            upgrade(cfg, "head")
+
+    @staticmethod
+    def _revision(conn: Connection) -> str | None:
+        if not sa.inspect(conn).has_table(VERSION_TABLE):
+            return None
+        return conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
+
+    @contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        """Serialise schema creation between processes opening a new store at once."""
+        database = self._engine.url.database
+        if self._sqlite and database and database != ":memory:":
+            lock_path = Path(database).expanduser().with_suffix(".migrate.lock")
+            with open(lock_path, "w") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(fh, fcntl.LOCK_UN)
+        elif not self._sqlite:
+            with self._engine.connect() as conn:
+                conn.execute(sa.text("SELECT pg_advisory_lock(727245)"))
+                conn.commit()
+                try:
+                    yield
+                finally:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(727245)"))
+                    conn.commit()
+        else:
+            yield
+
+    @contextmanager
+    def _write_tx(self) -> Iterator[Connection]:
+        with self._engine.connect().execution_options(lineage_write=True) as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _read_tx(self) -> Iterator[Connection]:
+        with self._engine.connect() as conn, conn.begin():
+            yield conn
+
+    def close(self) -> None:
+        """Dispose of the connection pool."""
+        self._engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"SqlStore({self._engine.url!r}, account={self.account!r})"
+
+    # -- set parameters (one bound value, whatever the set's size) --------------------
+
+    def _in(self, column: str, param: str) -> str:
+        if self._sqlite:
+            return f"{column} IN (SELECT value FROM json_each(:{param}))"
+        return f"{column} = ANY(:{param})"
+
+    def _set(self, values: Sequence[Any]) -> Any:
+        return json.dumps(list(values)) if self._sqlite else list(values)
+
+    def _insert(self, table: sa.Table) -> Any:
+        if self._sqlite:
+            from sqlalchemy.dialects.sqlite import insert
+        else:
+            from sqlalchemy.dialects.postgresql import insert
+        return insert(table)
+
+    # -- rows <-> entities -------------------------------------------------------------
+
+    @staticmethod
+    def _entity_row(entity: Entity) -> dict[str, Any]:
+        source: object
+        if isinstance(entity, Artifact):
+            source = [[st.id_type.value, st.value] for st in entity.source_types]
+            status = description = None
+        else:
+            source = {"SourceType": entity.source_type, "SourceId": entity.source_id}
+            status = entity.status.value if isinstance(entity, Action) else None
+            description = entity.description
+        assert entity.modified is not None
+        return {
+            "arn": entity.arn,
+            "account": entity.account,
+            "lineage_type": entity.lineage_type.value,
+            "name": entity.name,
+            "type": entity.type,
+            "source_uri": entity.source_uri,
+            "source": json.dumps(source, separators=(",", ":")),
+            "status": status,
+            "description": description,
+            "properties": json.dumps(dict(entity.properties), sort_keys=True),
+            "created_at": _micros(entity.created),
+            "modified_at": _micros(entity.modified),
+        }
+
+    @staticmethod
+    def _row_entity(row: Any) -> Entity:
+        common: dict[str, Any] = {
+            "arn": row.arn,
+            "type": row.type,
+            "source_uri": row.source_uri,
+            "name": row.name,
+            "properties": json.loads(row.properties),
+            "created": _from_micros(row.created_at),
+            "modified": _from_micros(row.modified_at),
+        }
+        source = json.loads(row.source) if row.source else None
+        if row.lineage_type == "Artifact":
+            types = tuple(SourceType(*pair) for pair in source or ())  # type: ignore[arg-type]
+            return Artifact(source_types=types, **common)
+        extra = {
+            "description": row.description,
+            "source_type": (source or {}).get("SourceType"),
+            "source_id": (source or {}).get("SourceId"),
+        }
+        if row.lineage_type == "Action":
+            return Action(status=ActionStatus(row.status), **common, **extra)
+        return Context(**common, **extra)
+
+    # -- writes -------------------------------------------------------------------------
+
+    def write(
+        self, entities: Iterable[Entity] = (), associations: Iterable[Association] = ()
+    ) -> None:
+        """Record entities and associations in one transaction (all or nothing)."""
+        ents = list(entities)
+        assocs = list(associations)
+        for e in ents:
+            if not isinstance(e, Artifact | Action | Context):
+                raise TypeError(f"write() takes Artifact, Action or Context, not {type(e).__name__}")
+        for a in assocs:
+            if not isinstance(a, Association):
+                raise TypeError(f"write() takes Association edges, not {type(a).__name__}")
+        if not ents and not assocs:
+            return
+        with _translated("write lineage"), self._write_tx() as conn:
+            self._write(conn, ents, assocs)
+
+    def _write(self, conn: Connection, ents: list[Entity], assocs: list[Association]) -> None:
+        if ents:
+            rows = [self._entity_row(e) for e in ents]
+            stmt = self._insert(entities).on_conflict_do_nothing(index_elements=["arn"])
+            conn.execute(stmt, rows)
+            groups: dict[str, dict[str, Any]] = {}
+            for e, row in zip(ents, rows, strict=True):
+                arn = Arn.parse(e.arn)
+                g = groups.setdefault(
+                    arn.account,
+                    {
+                        "account": arn.account,
+                        "name": DEFAULT_LINEAGE_GROUP,
+                        "region": arn.region,
+                        "created_at": row["created_at"],
+                    },
+                )
+                g["created_at"] = min(g["created_at"], row["created_at"])
+            stmt = self._insert(lineage_groups).on_conflict_do_nothing(
+                index_elements=["account", "name"]
+            )
+            conn.execute(stmt, list(groups.values()))
+        if assocs:
+            wanted = {a.source_arn for a in assocs} | {a.destination_arn for a in assocs}
+            ids = self._ids(conn, list(wanted))
+            missing = sorted(wanted - ids.keys())
+            if missing:
+                raise EntityNotFoundError(
+                    f"cannot associate: no lineage entity has the ARN {missing[0]}"
+                    + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+                )
+            rows = [
+                {
+                    "source_id": ids[a.source_arn],
+                    "destination_id": ids[a.destination_arn],
+                    "association_type": a.association_type.value if a.association_type else None,
+                    "account": self.account,
+                    "created_at": _micros(a.created),
+                }
+                for a in assocs
+            ]
+            stmt = self._insert(associations).on_conflict_do_nothing(
+                index_elements=["source_id", "destination_id"]
+            )
+            conn.execute(stmt, rows)
+
+    def _ids(self, conn: Connection, arns: Sequence[str]) -> dict[str, int]:
+        sql = sa.text(f"SELECT arn, id FROM lineage_entities WHERE {self._in('arn', 'arns')}")
+        return {arn: id_ for arn, id_ in conn.execute(sql, {"arns": self._set(arns)})}
+
+    def update(
+        self,
+        arn: str,
+        *,
+        status: ActionStatus | str | None = None,
+        description: str | None = None,
+        name: str | None = None,
+        properties: Mapping[str, str] | None = None,
+        properties_to_remove: Iterable[str] = (),
+    ) -> Entity:
+        """Change an entity's mutable fields; given properties are merged, then removed."""
+        Arn.parse(arn)
+        if isinstance(properties_to_remove, str):
+            raise TypeError("properties_to_remove must be a list of keys, not one string")
+        remove = list(properties_to_remove)
+        with _translated("update lineage"), self._write_tx() as conn:
+            current = self._get_many(conn, [arn]).get(arn)
+            if current is None:
+                raise EntityNotFoundError(f"no lineage entity has the ARN {arn}")
+            changes: dict[str, Any] = {}
+            if status is not None:
+                if not isinstance(current, Action):
+                    raise ValueError(f"Status applies to actions only, not to {arn}")
+                changes["status"] = status
+            if description is not None:
+                if isinstance(current, Artifact):
+                    raise ValueError(f"Description does not apply to artifacts ({arn})")
+                changes["description"] = description
+            if name is not None:
+                if not isinstance(current, Artifact):
+                    raise ValueError(f"only artifacts can be renamed; {arn} is named by its ARN")
+                changes["name"] = name
+            if properties is not None or remove:
+                merged = dict(current.properties)
+                merged.update(properties or {})
+                for key in remove:
+                    merged.pop(key, None)
+                changes["properties"] = merged
+            import dataclasses
+
+            updated = dataclasses.replace(current, modified=utcnow(), **changes)
+            row = self._entity_row(updated)
+            conn.execute(
+                entities.update()
+                .where(entities.c.arn == arn)
+                .values({k: row[k] for k in ("name", "status", "description", "properties", "modified_at")})
+            )
+        return updated
+
+    def delete(self, arn: str, *, disassociate: bool = False) -> None:
+        """Delete an entity; with ``disassociate`` its associations go first."""
+        Arn.parse(arn)
+        with _translated("delete lineage"), self._write_tx() as conn:
+            id_ = self._ids(conn, [arn]).get(arn)
+            if id_ is None:
+                raise EntityNotFoundError(f"no lineage entity has the ARN {arn}")
+            touching = sa.or_(associations.c.source_id == id_, associations.c.destination_id == id_)
+            if disassociate:
+                conn.execute(associations.delete().where(touching))
+            else:
+                count = conn.execute(
+                    sa.select(sa.func.count()).select_from(associations).where(touching)
+                ).scalar_one()
+                if count:
+                    raise AssociationsExistError(
+                        f"{arn} still has {count} association(s); delete them first "
+                        "or pass disassociate=True"
+                    )
+            conn.execute(entities.delete().where(entities.c.id == id_))
+
+    def delete_association(self, source_arn: str, destination_arn: str) -> None:
+        """Delete the association between two entities."""
+        Arn.parse(source_arn, field_name="SourceArn")
+        Arn.parse(destination_arn, field_name="DestinationArn")
+        with _translated("delete an association"), self._write_tx() as conn:
+            ids = self._ids(conn, [source_arn, destination_arn])
+            deleted = 0
+            if len(ids) == 2:
+                deleted = conn.execute(
+                    associations.delete().where(
+                        associations.c.source_id == ids[source_arn],
+                        associations.c.destination_id == ids[destination_arn],
+                    )
+                ).rowcount
+            if not deleted:
+                raise EntityNotFoundError(
+                    f"no association from {source_arn} to {destination_arn}"
+                )
+
+    # -- reads --------------------------------------------------------------------------
+
+    def get_many(self, arns: Sequence[str]) -> dict[str, Entity]:
+        """Return the entities with these ARNs; unknown ARNs are left out."""
+        if isinstance(arns, str):
+            raise TypeError("get_many() takes a list of ARNs, not one string")
+        with _translated("read lineage"), self._read_tx() as conn:
+            return self._get_many(conn, arns)
+
+    def _get_many(self, conn: Connection, arns: Sequence[str]) -> dict[str, Entity]:
+        if not arns:
+            return {}
+        sql = sa.text(f"SELECT * FROM lineage_entities WHERE {self._in('arn', 'arns')}")
+        return {
+            row.arn: self._row_entity(row)
+            for row in conn.execute(sql, {"arns": self._set(arns)})
+        }
+
+    def list_entities(
+        self,
+        lineage_type: LineageType | str,
+        *,
+        type: str | None = None,
+        source_uri: str | None = None,
+        name: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        ascending: bool = False,
+        max_results: int | None = None,
+        next_token: str | None = None,
+    ) -> Page[Entity]:
+        """List artifacts, actions or contexts, newest first unless ``ascending``."""
+        kind = LineageType(lineage_type)
+        if kind is LineageType.TRIAL_COMPONENT:
+            raise ValueError("the SQL store holds no trial components")
+        conds = [entities.c.lineage_type == kind.value]
+        if type is not None:
+            conds.append(entities.c.type == type)
+        if source_uri is not None:
+            conds.append(entities.c.source_uri == source_uri)
+        if name is not None:
+            conds.append(entities.c.name == name)
+        return self._list(
+            entities,
+            entities.c.created_at,
+            [entities.c.id],
+            conds,
+            created_after,
+            created_before,
+            ascending,
+            max_results,
+            next_token,
+            self._row_entity,
+        )
+
+    def list_associations(
+        self,
+        *,
+        source_arn: str | None = None,
+        destination_arn: str | None = None,
+        association_type: AssociationType | str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        ascending: bool = False,
+        max_results: int | None = None,
+        next_token: str | None = None,
+    ) -> Page[Association]:
+        """List associations, newest first unless ``ascending``."""
+        src = entities.alias("src")
+        dst = entities.alias("dst")
+        joined = associations.join(src, src.c.id == associations.c.source_id).join(
+            dst, dst.c.id == associations.c.destination_id
+        )
+        conds = []
+        if source_arn is not None:
+            conds.append(src.c.arn == Arn.parse(source_arn, field_name="SourceArn").__str__())
+        if destination_arn is not None:
+            Arn.parse(destination_arn, field_name="DestinationArn")
+            conds.append(dst.c.arn == destination_arn)
+        if association_type is not None:
+            conds.append(associations.c.association_type == AssociationType(association_type).value)
+        select_from = sa.select(
+            src.c.arn.label("source_arn"),
+            dst.c.arn.label("destination_arn"),
+            associations.c.association_type,
+            associations.c.created_at,
+        ).select_from(joined)
+
+        def to_assoc(row: Any) -> Association:
+            kind = AssociationType(row.association_type) if row.association_type else None
+            return Association(
+                row.source_arn, row.destination_arn, kind, _from_micros(row.created_at)
+            )
+
+        return self._list(
+            select_from,
+            associations.c.created_at,
+            # A stable tie-break for edges created in the same microsecond.
+            [associations.c.source_id, associations.c.destination_id],
+            conds,
+            created_after,
+            created_before,
+            ascending,
+            max_results,
+            next_token,
+            to_assoc,
+        )
+
+    def _list(
+        self,
+        source: Any,
+        created: sa.ColumnElement[Any],
+        tiebreak: list[Any],
+        conds: list[Any],
+        created_after: datetime | None,
+        created_before: datetime | None,
+        ascending: bool,
+        max_results: int | None,
+        next_token: str | None,
+        convert: Any,
+    ) -> Page[Any]:
+        if max_results is not None and (isinstance(max_results, bool) or max_results < 1):
+            raise ValueError(f"MaxResults must be at least 1, got {max_results}")
+        if created_after is not None:
+            conds.append(created >= _micros(created_after))
+        if created_before is not None:
+            conds.append(created <= _micros(created_before))
+        offset = 0
+        if next_token:
+            offset = _decode_offset(next_token)
+        stmt = source.select() if isinstance(source, sa.Table) else source
+        cols = [created, *tiebreak]
+        order = [c.asc() if ascending else c.desc() for c in cols]
+        stmt = stmt.where(*conds).order_by(*order).offset(offset)
+        if max_results is not None:
+            stmt = stmt.limit(max_results + 1)
+        with _translated("list lineage"), self._read_tx() as conn:
+            rows = conn.execute(stmt).all()
+        more = max_results is not None and len(rows) > max_results
+        rows = rows[:max_results] if more else rows
+        token = _encode_offset(offset + len(rows)) if more else None
+        return Page(tuple(convert(r) for r in rows), token)
+
+    # -- query --------------------------------------------------------------------------
+
+    def query(self, query: LineageQuery) -> LineageResult:
+        """Run one lineage query and return one page of its result."""
+        if not isinstance(query, LineageQuery):
+            raise TypeError(f"query() takes a LineageQuery, not {type(query).__name__}")
+        offset = 0
+        snapshot = uuid.uuid4().hex[:16]
+        outcome = None
+        if query.next_token:
+            token = PageToken.decode(query.next_token, query)
+            offset, snapshot = token.offset, token.snapshot
+            with self._results_lock:
+                outcome = self._results.get(snapshot)
+                if outcome is not None:
+                    self._results.move_to_end(snapshot)
+        if outcome is None:
+            with _translated("query lineage"), self._read_tx() as conn:
+                outcome = run_query(_SqlGraph(self, conn), query)
+        if offset > len(outcome.vertices):
+            raise InvalidPageTokenError("NextToken points past the end of this query's result")
+        vertices, edges, nxt = outcome.page(offset, query.max_results)
+        token_out = None
+        if nxt is not None:
+            token_out = PageToken(query.fingerprint(), nxt, snapshot).encode()
+            with self._results_lock:
+                self._results[snapshot] = outcome
+                self._results.move_to_end(snapshot)
+                while len(self._results) > _RESULT_CACHE_SIZE:
+                    self._results.popitem(last=False)
+        return LineageResult(tuple(vertices), tuple(edges), token_out)
+
+    # -- groups, export -------------------------------------------------------------------
+
+    def lineage_groups(self) -> list[LineageGroup]:
+        """Return the account's lineage groups (its default group once it has lineage)."""
+        stmt = (
+            sa.select(lineage_groups)
+            .where(lineage_groups.c.account == self.account)
+            .order_by(lineage_groups.c.name)
+        )
+        with _translated("list lineage groups"), self._read_tx() as conn:
+            return [
+                LineageGroup(r.name, r.account, r.region, _from_micros(r.created_at))
+                for r in conn.execute(stmt)
+            ]
+
+    def export(self) -> Iterator[Entity | Association]:
+        """Yield every entity, then every association, in a stable order."""
+        batch = 5000
+        last = 0
+        while True:
+            with _translated("export lineage"), self._read_tx() as conn:
+                rows = conn.execute(
+                    sa.select(entities).where(entities.c.id > last).order_by(entities.c.id).limit(batch)
+                ).all()
+            if not rows:
+                break
+            for row in rows:
+                yield self._row_entity(row)
+            last = rows[-1].id
+        page: str | None = None
+        while True:
+            listed = self.list_associations(ascending=True, max_results=batch, next_token=page)
+            yield from listed.items
+            page = listed.next_token
+            if page is None:
+                break
+
+
+class _SqlGraph:
+    """The query walk's view of a SQL store, inside one read transaction."""
+
+    def __init__(self, store: SqlStore, conn: Connection) -> None:
+        self._conn = conn
+        self._set = store._set
+        cols = "source_id, destination_id, association_type FROM lineage_associations"
+        src_in = store._in("source_id", "ids")
+        dst_in = store._in("destination_id", "ids")
+        self._sql = {
+            "Descendants": sa.text(f"SELECT {cols} WHERE {src_in}"),
+            "Ascendants": sa.text(f"SELECT {cols} WHERE {dst_in}"),
+            "Both": sa.text(f"SELECT {cols} WHERE {src_in} UNION SELECT {cols} WHERE {dst_in}"),
+        }
+        attrs = "id, arn, type, lineage_type, created_at, modified_at"
+        where = f"FROM lineage_entities WHERE {store._in('id', 'ids')}"
+        self._attrs = sa.text(f"SELECT {attrs} {where}")
+        self._attrs_props = sa.text(f"SELECT {attrs}, properties {where}")
+        self._resolve = sa.text(f"SELECT arn, id FROM lineage_entities WHERE {store._in('arn', 'ids')}")
+
+    def resolve(self, arns: Sequence[str]) -> dict[str, int]:
+        return dict(self._conn.execute(self._resolve, {"ids": self._set(arns)}).tuples().all())
+
+    def neighbors(self, frontier: Sequence[int], direction: str) -> Iterable[tuple[int, int, str | None]]:
+        return self._conn.execute(self._sql[direction], {"ids": self._set(frontier)}).tuples().all()
+
+    def attributes(self, keys: Sequence[int], *, properties: bool) -> dict[int, VertexRow]:
+        sql = self._attrs_props if properties else self._attrs
+        out: dict[int, VertexRow] = {}
+        for row in self._conn.execute(sql, {"ids": self._set(keys)}):
+            props = json.loads(row.properties) if properties else None
+            out[row.id] = VertexRow(
+                row.arn,
+                row.type,
+                row.lineage_type,
+                _from_micros(row.created_at),
+                _from_micros(row.modified_at),
+                props,
+            )
+        return out
+
+
+def _encode_offset(offset: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode().rstrip("=")
+
+
+def _decode_offset(token: str) -> int:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        offset = json.loads(base64.urlsafe_b64decode(padded.encode()))["o"]
+        if not isinstance(offset, int) or offset < 0:
+            raise ValueError
+        return offset
+    except (ValueError, KeyError, TypeError) as e:
+        raise InvalidPageTokenError("NextToken is not a token this store handed out") from e
