@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from botocore.model import ServiceModel, Shape
 
-__all__ = ["ShapeLimits", "check_string", "limits", "operation_input", "service_model"]
+__all__ = [
+    "ShapeLimits",
+    "check_string",
+    "limits",
+    "operation_input",
+    "service_model",
+    "service_shape_members",
+]
 
 
 @cache
@@ -49,7 +56,10 @@ def _limits_of(shape: Shape) -> ShapeLimits:
     pattern = None
     if raw_pattern and raw_pattern != ".*":
         # The model's patterns are Java regexes; those we validate are plain ASCII classes.
-        pattern = re.compile(raw_pattern, re.DOTALL)
+        try:
+            pattern = re.compile(raw_pattern, re.DOTALL)
+        except re.error:  # a Java-only class such as \p{L}: lengths still apply
+            pattern = None
     return ShapeLimits(
         name=shape.name,
         min=meta.get("min"),
@@ -57,6 +67,12 @@ def _limits_of(shape: Shape) -> ShapeLimits:
         pattern=pattern,
         enum=tuple(getattr(shape, "enum", None) or ()),
     )
+
+
+@cache
+def service_shape_members(shape_name: str) -> tuple[str, ...]:
+    """Return the member names of a structure shape."""
+    return tuple(service_model().shape_for(shape_name).members)
 
 
 @cache

@@ -17,7 +17,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import ClassVar, TypeAlias
 
-from airflow_lineage.apispec import check_string, limits
+from airflow_lineage.apispec import check_string, limits, service_shape_members
 
 __all__ = [
     "DEFAULT_ACCOUNT",
@@ -196,6 +196,35 @@ def _freeze_properties(
     return MappingProxyType(dict(sorted(props.items())))
 
 
+def _metadata(values: Mapping[str, str] | None) -> Mapping[str, str]:
+    """Validate MetadataProperties (CommitId, Repository, GeneratedBy, ProjectId)."""
+    if not values:
+        return MappingProxyType({})
+    allowed = service_shape_members("MetadataProperties")
+    for key, value in values.items():
+        if key not in allowed:
+            raise ValueError(
+                f"MetadataProperties has no field {key!r}; allowed: {', '.join(allowed)}"
+            )
+        check_string(f"MetadataProperties.{key}", value, "MetadataPropertyValue")
+    return MappingProxyType(dict(sorted(values.items())))
+
+
+def _tags(values: Mapping[str, str] | None) -> Mapping[str, str]:
+    """Validate tags given as a mapping of key to value."""
+    if not values:
+        return MappingProxyType({})
+    if not isinstance(values, Mapping):
+        raise TypeError("Tags must be a mapping of key to value")
+    max_count = limits("TagList").max
+    if max_count is not None and len(values) > max_count:
+        raise ValueError(f"Tags may hold at most {max_count} entries, got {len(values)}")
+    for key, value in values.items():
+        check_string("Tags key", key, "TagKey")
+        check_string(f"Tags[{key!r}]", value, "TagValue")
+    return MappingProxyType(dict(sorted(values.items())))
+
+
 @dataclass(frozen=True, slots=True)
 class SourceType:
     """One content identifier of an artifact, e.g. ``Custom`` = ``sha256:<hex>``."""
@@ -215,6 +244,8 @@ class _Entity:
     source_uri: str
     name: str | None = None
     properties: Mapping[str, str] = field(default_factory=dict, hash=False)
+    metadata_properties: Mapping[str, str] = field(default_factory=dict, hash=False)
+    tags: Mapping[str, str] = field(default_factory=dict, hash=False)
     created: datetime = field(default_factory=utcnow)
     modified: datetime | None = None
 
@@ -236,6 +267,8 @@ class _Entity:
         object.__setattr__(self, "modified", modified)
         props = _freeze_properties("Properties", self.properties, self._value_shape, self._map_shape)
         object.__setattr__(self, "properties", props)
+        object.__setattr__(self, "metadata_properties", _metadata(self.metadata_properties))
+        object.__setattr__(self, "tags", _tags(self.tags))
 
     @property
     def account(self) -> str:
@@ -290,6 +323,8 @@ class Artifact(_Entity):
         name: str | None = None,
         source_types: Iterable[SourceType | tuple[str, str]] = (),
         properties: Mapping[str, str] | None = None,
+        metadata_properties: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
         created: datetime | None = None,
     ) -> Artifact:
         """Build an artifact; its ARN is derived from (account, SourceUri, ArtifactType).
@@ -308,6 +343,8 @@ class Artifact(_Entity):
                 st if isinstance(st, SourceType) else SourceType(*st) for st in source_types
             ),
             properties=dict(properties or {}),
+            metadata_properties=dict(metadata_properties or {}),
+            tags=dict(tags or {}),
             created=created or utcnow(),
         )
 
@@ -367,6 +404,8 @@ class Action(_NamedEntity):
         source_type: str | None = None,
         source_id: str | None = None,
         properties: Mapping[str, str] | None = None,
+        metadata_properties: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
         created: datetime | None = None,
     ) -> Action:
         """Build an action named ``name``; its ARN is ``…:action/{name}``."""
@@ -380,6 +419,8 @@ class Action(_NamedEntity):
             source_type=source_type,
             source_id=source_id,
             properties=dict(properties or {}),
+            metadata_properties=dict(metadata_properties or {}),
+            tags=dict(tags or {}),
             created=created or utcnow(),
         )
 
@@ -406,6 +447,8 @@ class Context(_NamedEntity):
         source_type: str | None = None,
         source_id: str | None = None,
         properties: Mapping[str, str] | None = None,
+        metadata_properties: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
         created: datetime | None = None,
     ) -> Context:
         """Build a context named ``name``; its ARN is ``…:context/{name}``."""
@@ -418,6 +461,8 @@ class Context(_NamedEntity):
             source_type=source_type,
             source_id=source_id,
             properties=dict(properties or {}),
+            metadata_properties=dict(metadata_properties or {}),
+            tags=dict(tags or {}),
             created=created or utcnow(),
         )
 

@@ -94,6 +94,8 @@ class LineageStore(ABC):
         name: str | None = None,
         source_types: Iterable[SourceType | tuple[str, str]] = (),
         properties: Mapping[str, str] | None = None,
+        metadata_properties: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> Artifact:
         """Create the artifact for (SourceUri, ArtifactType), or return the existing one."""
         artifact = Artifact.new(
@@ -104,6 +106,8 @@ class LineageStore(ABC):
             name=name,
             source_types=source_types,
             properties=properties,
+            metadata_properties=metadata_properties,
+            tags=tags,
         )
         return self._create(artifact)  # type: ignore[return-value]
 
@@ -118,6 +122,8 @@ class LineageStore(ABC):
         source_type: str | None = None,
         source_id: str | None = None,
         properties: Mapping[str, str] | None = None,
+        metadata_properties: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> Action:
         """Create the action called ``name``, or return the existing one."""
         action = Action.new(
@@ -131,6 +137,8 @@ class LineageStore(ABC):
             source_type=source_type,
             source_id=source_id,
             properties=properties,
+            metadata_properties=metadata_properties,
+            tags=tags,
         )
         return self._create(action)  # type: ignore[return-value]
 
@@ -144,6 +152,7 @@ class LineageStore(ABC):
         source_type: str | None = None,
         source_id: str | None = None,
         properties: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
     ) -> Context:
         """Create the context called ``name``, or return the existing one."""
         context = Context.new(
@@ -156,6 +165,7 @@ class LineageStore(ABC):
             source_type=source_type,
             source_id=source_id,
             properties=properties,
+            tags=tags,
         )
         return self._create(context)  # type: ignore[return-value]
 

@@ -47,6 +47,8 @@ entities = Table(
     Column("status", String(16)),
     Column("description", Text),
     Column("properties", Text, nullable=False),  # JSON object, keys sorted
+    Column("metadata_properties", Text),  # JSON object: CommitId, Repository, ...
+    Column("tags", Text),  # JSON object
     Column("created_at", BigInteger, nullable=False),
     Column("modified_at", BigInteger, nullable=False),
     Index("ix_lineage_entities_kind", "lineage_type", "type", "created_at"),

@@ -81,6 +81,10 @@ def _from_micros(value: int) -> datetime:
     return datetime.fromtimestamp(secs, UTC).replace(microsecond=micros)
 
 
+def _json_or_none(values: Mapping[str, str]) -> str | None:
+    return json.dumps(dict(values), sort_keys=True) if values else None
+
+
 def normalize_url(url: str) -> str:
     """Return a SQLAlchemy URL with our preferred drivers (psycopg 3 for PostgreSQL)."""
     if url.startswith("postgresql://") or url.startswith("postgres://"):
@@ -257,6 +261,8 @@ class SqlStore(LineageStore):
             "status": status,
             "description": description,
             "properties": json.dumps(dict(entity.properties), sort_keys=True),
+            "metadata_properties": _json_or_none(entity.metadata_properties),
+            "tags": _json_or_none(entity.tags),
             "created_at": _micros(entity.created),
             "modified_at": _micros(entity.modified),
         }
@@ -269,6 +275,8 @@ class SqlStore(LineageStore):
             "source_uri": row.source_uri,
             "name": row.name,
             "properties": json.loads(row.properties),
+            "metadata_properties": json.loads(row.metadata_properties or "{}"),
+            "tags": json.loads(row.tags or "{}"),
             "created": _from_micros(row.created_at),
             "modified": _from_micros(row.modified_at),
         }

@@ -32,6 +32,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(16)),
         sa.Column("description", sa.Text),
         sa.Column("properties", sa.Text, nullable=False),
+        sa.Column("metadata_properties", sa.Text),
+        sa.Column("tags", sa.Text),
         sa.Column("created_at", sa.BigInteger, nullable=False),
         sa.Column("modified_at", sa.BigInteger, nullable=False),
     )
