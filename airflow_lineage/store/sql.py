@@ -685,10 +685,10 @@ class _SqlGraph:
         self._resolve = sa.text(f"SELECT arn, id FROM lineage_entities WHERE {store._in('arn', 'ids')}")
 
     def resolve(self, arns: Sequence[str]) -> dict[str, int]:
-        return dict(self._conn.execute(self._resolve, {"ids": self._set(arns)}).tuples().all())
+        return dict(self._conn.execute(self._resolve, {"ids": self._set(arns)}).all())
 
     def neighbors(self, frontier: Sequence[int], direction: str) -> Iterable[tuple[int, int, str | None]]:
-        return self._conn.execute(self._sql[direction], {"ids": self._set(frontier)}).tuples().all()
+        return self._conn.execute(self._sql[direction], {"ids": self._set(frontier)}).all()
 
     def attributes(self, keys: Sequence[int], *, properties: bool) -> dict[int, VertexRow]:
         sql = self._attrs_props if properties else self._attrs
