@@ -171,7 +171,9 @@ def _mapping(d: Mapping[str, Any], key: str) -> dict[str, str]:
         raise ValueError(f"field {key!r} must be an object of strings, not {_json_type(value)}")
     for k, v in value.items():
         if not isinstance(v, str):
-            raise ValueError(f"field {key!r}: the value of {k!r} must be a string, not {_json_type(v)}")
+            raise ValueError(
+                f"field {key!r}: the value of {k!r} must be a string, not {_json_type(v)}"
+            )
     return dict(value)
 
 

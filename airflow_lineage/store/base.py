@@ -60,11 +60,19 @@ class LineageStore(ABC):
 
     @abstractmethod
     def write(
-        self, entities: Iterable[Entity] = (), associations: Iterable[Association] = ()
+        self,
+        entities: Iterable[Entity] = (),
+        associations: Iterable[Association] = (),
+        *,
+        upsert: bool = False,
     ) -> None:
         """Record entities and associations in one transaction (all or nothing).
 
-        Entities that exist already are kept as they are; so are associations.
+        Entities that exist already are kept as they are, unless ``upsert``: then their
+        mutable fields (name, status, description, properties, metadata, tags) take the
+        given values where the given ``modified`` time is not older than the stored one,
+        so records replayed out of order never roll an entity back. Associations that
+        exist are kept.
 
         :raises EntityNotFoundError: an association names an entity that is neither in
             the store nor in this batch. Nothing is written.

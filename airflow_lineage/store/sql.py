@@ -65,6 +65,15 @@ __all__ = ["SqlStore"]
 log = logging.getLogger(__name__)
 
 _RESULT_CACHE_SIZE = 8
+_MUTABLE_COLUMNS = (
+    "name",
+    "status",
+    "description",
+    "properties",
+    "metadata_properties",
+    "tags",
+    "modified_at",
+)
 _ENTITY_CLASSES: dict[str, type[Artifact] | type[Action] | type[Context]] = {
     "Artifact": Artifact,
     "Action": Action,
@@ -296,7 +305,11 @@ class SqlStore(LineageStore):
     # -- writes -------------------------------------------------------------------------
 
     def write(
-        self, entities: Iterable[Entity] = (), associations: Iterable[Association] = ()
+        self,
+        entities: Iterable[Entity] = (),
+        associations: Iterable[Association] = (),
+        *,
+        upsert: bool = False,
     ) -> None:
         """Record entities and associations in one transaction (all or nothing)."""
         ents = list(entities)
@@ -310,12 +323,24 @@ class SqlStore(LineageStore):
         if not ents and not assocs:
             return
         with _translated("write lineage"), self._write_tx() as conn:
-            self._write(conn, ents, assocs)
+            self._write(conn, ents, assocs, upsert)
 
-    def _write(self, conn: Connection, ents: list[Entity], assocs: list[Association]) -> None:
+    def _write(
+        self, conn: Connection, ents: list[Entity], assocs: list[Association], upsert: bool
+    ) -> None:
         if ents:
             rows = [self._entity_row(e) for e in ents]
-            stmt = self._insert(entities).on_conflict_do_nothing(index_elements=["arn"])
+            insert = self._insert(entities)
+            if upsert:
+                fresh = insert.excluded
+                stmt = insert.on_conflict_do_update(
+                    index_elements=["arn"],
+                    set_={col: fresh[col] for col in _MUTABLE_COLUMNS},
+                    # Last writer by modification time wins, whatever order records arrive in.
+                    where=fresh.modified_at >= entities.c.modified_at,
+                )
+            else:
+                stmt = insert.on_conflict_do_nothing(index_elements=["arn"])
             conn.execute(stmt, rows)
             groups: dict[str, dict[str, Any]] = {}
             for e, row in zip(ents, rows, strict=True):

@@ -6,6 +6,7 @@ each rule of the query semantics changes the answer.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -641,3 +642,19 @@ def test_write_refuses_non_entities(store: LineageStore) -> None:
     with pytest.raises(TypeError, match="Artifact, Action or Context"):
         store.write([{"arn": "x"}])  # type: ignore[list-item]
     assert list(store.export()) == []
+
+
+def test_upsert_updates_mutable_fields_last_writer_wins(store: LineageStore) -> None:
+    start = Action.new("train-1", "Training", "u", status="InProgress", created=T0)
+    store.write([start])
+    done = Action.new("train-1", "Training", "u", status="Completed", properties={"metric:acc": "0.9"},
+                      created=T0)
+    done = dataclasses.replace(done, modified=T0 + timedelta(minutes=5))
+    store.write([done], upsert=True)
+    assert store.get(start.arn) == done
+    # A late replay of the older start record does not roll the action back.
+    store.write([start], upsert=True)
+    assert store.get(start.arn) == done
+    # Without upsert an existing entity is left as it is.
+    store.write([Action.new("train-1", "Training", "u", status="Failed")])
+    assert store.get(start.arn).status is ActionStatus.COMPLETED  # type: ignore[union-attr]
