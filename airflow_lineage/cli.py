@@ -549,7 +549,9 @@ def _cmd_query(args: argparse.Namespace) -> int:
     for line in lines:
         _out(line)
     if outcome.next_token is not None:
-        _note(f"more results: add --next-token {outcome.next_token}")
+        _note(
+            f"more results: run again with the same options and --next-token {outcome.next_token}"
+        )
     return 0
 
 
@@ -671,7 +673,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
         path = Path(args.output)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+            try:
+                fh = open(tmp, "w", encoding="utf-8", newline="\n")  # noqa: SIM115
+            except OSError as e:  # name the file asked for, not the temporary one
+                raise OSError(e.errno, e.strerror, str(path)) from e
+            with fh:
                 records.dump(count(store.export()), fh)
             os.replace(tmp, path)
         finally:

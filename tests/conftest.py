@@ -9,6 +9,7 @@ skip into a failure.
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from functools import cache
@@ -16,9 +17,17 @@ from pathlib import Path
 
 import pytest
 
-# Airflow reads these at import time; set them before any test imports airflow.
-os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "True")
+# Airflow reads these at import time; set them before any test imports airflow. Every
+# test session gets its own AIRFLOW_HOME, so the embedded store starts empty.
+_AIRFLOW_HOME = tempfile.mkdtemp(prefix="airflow-lineage-tests-")
+os.environ["AIRFLOW_HOME"] = _AIRFLOW_HOME
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = os.path.join(_AIRFLOW_HOME, "dags")
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.makedirs(os.environ["AIRFLOW__CORE__DAGS_FOLDER"], exist_ok=True)
 
 PG_URL = os.environ.get(
     "AIRFLOW_LINEAGE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"

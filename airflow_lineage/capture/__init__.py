@@ -1,0 +1,1 @@
+"""Automatic lineage capture for Airflow task runs."""

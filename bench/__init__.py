@@ -1,0 +1,1 @@
+"""Benchmarks for airflow-lineage (not tests): graph generator, query and ingest benchmarks."""
