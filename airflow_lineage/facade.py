@@ -471,6 +471,15 @@ class Boto3Facade:
             raise EntityNotFoundError(f"no {cls.__name__.lower()} has the ARN {arn}")
         return found
 
+    def _delete(self, arn: str) -> None:
+        """Delete an entity, refusing while it has associations (as SageMaker's clients expect)."""
+        try:
+            self._store.delete(arn)
+        except AssociationsExistError as e:
+            raise AssociationsExistError(
+                f"{arn} still has associations; delete them with DeleteAssociation first"
+            ) from e
+
     @staticmethod
     def _ascending(params: Params) -> bool:
         return bool(params.get("SortOrder", "Descending") == "Ascending")
@@ -621,7 +630,7 @@ class Boto3Facade:
                 arn = by_source
             assert arn is not None
             arn = self._entity(arn, Artifact).arn
-            self._store.delete(arn)
+            self._delete(arn)
             return {"ArtifactArn": arn}
 
         return self._call("delete_artifact", kwargs, handle)
@@ -706,7 +715,7 @@ class Boto3Facade:
 
         def handle(p: Params) -> Response:
             arn = self._named_arn(p["ActionName"], "ActionName", "action")
-            self._store.delete(arn)
+            self._delete(arn)
             return {"ActionArn": arn}
 
         return self._call("delete_action", kwargs, handle)
@@ -771,7 +780,7 @@ class Boto3Facade:
 
         def handle(p: Params) -> Response:
             arn = self._named_arn(p["ContextName"], "ContextName", "context")
-            self._store.delete(arn)
+            self._delete(arn)
             return {"ContextArn": arn}
 
         return self._call("delete_context", kwargs, handle)

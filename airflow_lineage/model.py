@@ -162,13 +162,21 @@ class Arn:
         )
 
 
-def artifact_id(source_uri: str, artifact_type: str) -> str:
-    """Return the 32-hex artifact id for a (SourceUri, ArtifactType) pair.
+def artifact_id(
+    source_uri: str, artifact_type: str, source_types: Iterable[SourceType] = ()
+) -> str:
+    """Return the 32-hex artifact id for (SourceUri, ArtifactType[, content identifiers]).
 
-    The id does not depend on the account, so copies of one object in two accounts get
-    ARNs that differ only in the account, as SageMaker's own SameAs copies do.
+    Without SourceTypes an artifact is keyed by (SourceUri, ArtifactType). With them the
+    content is part of the key: the same URI holding other bytes is another version of
+    the data, a distinct artifact (SageMaker's own SDK, too, expects several artifacts
+    per SourceUri and tells them apart by type and SourceTypes). The id does not depend
+    on the account, so copies of one object in two accounts get ARNs that differ only in
+    the account, as SageMaker's SameAs copies do.
     """
-    digest = hashlib.sha256(f"{source_uri}\x00{artifact_type}".encode()).hexdigest()
+    parts = [source_uri, artifact_type]
+    parts += sorted(f"{st.id_type.value}={st.value}" for st in source_types)
+    digest = hashlib.sha256("\x00".join(parts).encode()).hexdigest()
     return digest[:32]
 
 
@@ -306,10 +314,11 @@ class Artifact(_Entity):
         )
         object.__setattr__(self, "source_types", types)
         expected = Arn.parse(self.arn).resource_id
-        if expected != artifact_id(self.source_uri, self.type):
+        if expected != artifact_id(self.source_uri, self.type, types):
             raise ValueError(
                 f"ArtifactArn {self.arn!r} does not belong to SourceUri {self.source_uri!r} "
-                f"with ArtifactType {self.type!r}; build artifacts with Artifact.new()"
+                f"with ArtifactType {self.type!r} and these SourceTypes; build artifacts "
+                "with Artifact.new()"
             )
 
     @classmethod
@@ -333,15 +342,14 @@ class Artifact(_Entity):
         """
         check_string("SourceUri", source_uri, "SourceUri")
         check_string("ArtifactType", artifact_type, "String256")
-        arn = str(Arn(region, account, "artifact", artifact_id(source_uri, artifact_type)))
+        types = tuple(st if isinstance(st, SourceType) else SourceType(*st) for st in source_types)
+        arn = str(Arn(region, account, "artifact", artifact_id(source_uri, artifact_type, types)))
         return cls(
             arn=arn,
             type=artifact_type,
             source_uri=source_uri,
             name=name,
-            source_types=tuple(
-                st if isinstance(st, SourceType) else SourceType(*st) for st in source_types
-            ),
+            source_types=types,
             properties=dict(properties or {}),
             metadata_properties=dict(metadata_properties or {}),
             tags=dict(tags or {}),

@@ -314,7 +314,7 @@ class _Builder:
 
     def new_source(self, team: int, org: bool) -> _Source:
         rng = self.rng
-        s = _Source(self.next_source, team, refresh=rng.randint(10, 120), last_refresh=self.step)
+        s = _Source(self.next_source, team, refresh=rng.randint(8, 60), last_refresh=self.step)
         self.next_source += 1
         self.refresh(s)
         return s

@@ -658,3 +658,12 @@ def test_upsert_updates_mutable_fields_last_writer_wins(store: LineageStore) -> 
     # Without upsert an existing entity is left as it is.
     store.write([Action.new("train-1", "Training", "u", status="Failed")])
     assert store.get(start.arn).status is ActionStatus.COMPLETED  # type: ignore[union-attr]
+
+
+def test_same_uri_with_other_content_is_another_artifact_version(store: LineageStore) -> None:
+    v1 = store.create_artifact("file:///data/raw.csv", "DataSet", source_types=[("Custom", "sha256:aa")])
+    again = store.create_artifact("file:///data/raw.csv", "DataSet", source_types=[("Custom", "sha256:aa")])
+    v2 = store.create_artifact("file:///data/raw.csv", "DataSet", source_types=[("Custom", "sha256:bb")])
+    assert again == v1 and v2.arn != v1.arn
+    listed = store.list_entities("Artifact", source_uri="file:///data/raw.csv")
+    assert {e.arn for e in listed.items} == {v1.arn, v2.arn}
