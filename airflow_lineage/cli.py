@@ -19,7 +19,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -42,7 +42,7 @@ from airflow_lineage.model import (
 from airflow_lineage.query import DEFAULT_DEPTH, MAX_DEPTH, LineageFilter, LineageQuery
 from airflow_lineage.store import LineageStore, connect
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "parse_when"]
 
 PROG = "airflow-lineage"
 _KINDS = (LineageType.ARTIFACT, LineageType.ACTION, LineageType.CONTEXT)
@@ -100,6 +100,16 @@ def _property(text: str) -> tuple[str, str]:
     return key, value
 
 
+def _lookup(field: str) -> Callable[[str], tuple[str, str]]:
+    """Return an argument type that tags a value with the field it looks entities up by."""
+
+    def tag(text: str) -> tuple[str, str]:
+        """Tag ``text`` with the field."""
+        return field, text
+
+    return tag
+
+
 def parse_when(text: str, *, now: datetime | None = None) -> datetime:
     """Parse a time bound: an ISO-8601 date or date and time, or a duration back from now.
 
@@ -130,6 +140,7 @@ def parse_when(text: str, *, now: datetime | None = None) -> datetime:
 
 
 def _when(text: str) -> datetime:
+    """Parse a time bound for argparse (see :func:`parse_when`)."""
     try:
         return parse_when(text)
     except ValueError as e:
@@ -140,6 +151,7 @@ def _when(text: str) -> datetime:
 
 
 def _add_store_options(parser: argparse.ArgumentParser, *, default: Any) -> None:
+    """Add ``--store`` and ``--account`` to ``parser``."""
     parser.add_argument(
         "--store",
         metavar="URL",
@@ -182,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("starts", nargs="*", metavar="START_ARN", help="ARN of a start entity")
     q.add_argument(
         "--uri",
+        dest="lookups",
+        type=_lookup("source_uri"),
         action="append",
         default=[],
         metavar="SOURCE_URI",
@@ -189,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     q.add_argument(
         "--name",
+        dest="lookups",
+        type=_lookup("name"),
         action="append",
         default=[],
         metavar="NAME",
@@ -298,10 +314,17 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="read JSON lines written by export into the store",
         description="Read JSON lines (as written by export), check every record, then "
-        "write them all in one transaction: a bad file writes nothing. Entities and "
-        "associations the store holds already are kept as they are.",
+        "write them all in one transaction: a bad file writes nothing. An entity the "
+        "store holds already takes the imported fields when the record is at least as "
+        "new (by modified time), so the newer version wins; associations the store holds "
+        "already are kept.",
     )
     i.add_argument("file", nargs="?", metavar="FILE", help="the file to read (default: stdin)")
+    i.add_argument(
+        "--keep-existing",
+        action="store_true",
+        help="leave entities the store holds already as they are, however old",
+    )
     i.set_defaults(func=_cmd_import)
     return parser
 
@@ -311,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 @contextmanager
 def _open_store(args: argparse.Namespace) -> Iterator[LineageStore]:
+    """Open the store the options name and close it afterwards."""
     store = connect(args.store, account=args.account)
     try:
         yield store
@@ -319,10 +343,12 @@ def _open_store(args: argparse.Namespace) -> Iterator[LineageStore]:
 
 
 def _out(text: str = "") -> None:
+    """Print one line of output."""
     sys.stdout.write(text + "\n")
 
 
 def _note(text: str) -> None:
+    """Print a note for the person at the terminal (stderr, never in the output)."""
     sys.stderr.write(f"{PROG}: {text}\n")
 
 
@@ -338,6 +364,7 @@ def _find(
 
 
 def _is_arn(text: str) -> bool:
+    """Return True when ``text`` is a SageMaker lineage ARN."""
     try:
         Arn.parse(text)
     except (ValueError, TypeError):
@@ -384,6 +411,8 @@ def _arrow(edge: Edge, forward: bool) -> str:
 
 @dataclass
 class _Outcome:
+    """A query's result, all pages merged, and the token of the page after it."""
+
     starts: list[str]
     vertices: list[Vertex]
     edges: list[Edge]
@@ -391,6 +420,7 @@ class _Outcome:
 
 
 def _resolve_starts(store: LineageStore, args: argparse.Namespace) -> list[str]:
+    """Return the start ARNs: the ARNs given, then the --uri and --name matches in order."""
     starts: list[str] = []
     for text in args.starts:
         if not _is_arn(text):
@@ -399,15 +429,11 @@ def _resolve_starts(store: LineageStore, args: argparse.Namespace) -> list[str]:
                 "give a source URI with --uri or a name with --name"
             )
         starts.append(text)
-    for uri in args.uri:
-        found = _find(store, source_uri=uri)
+    for field, value in args.lookups:  # in command-line order
+        found = _find(store, **{field: value})
         if not found:
-            raise EntityNotFoundError(f"no lineage entity has the source URI {uri!r}")
-        starts.extend(e.arn for e in found)
-    for name in args.name:
-        found = _find(store, name=name)
-        if not found:
-            raise EntityNotFoundError(f"no lineage entity is named {name!r}")
+            what = "is named" if field == "name" else "has the source URI"
+            raise EntityNotFoundError(f"no lineage entity {what} {value!r}")
         starts.extend(e.arn for e in found)
     if not starts:
         raise ValueError("query needs a start entity: an ARN, --uri SOURCE_URI or --name NAME")
@@ -415,6 +441,7 @@ def _resolve_starts(store: LineageStore, args: argparse.Namespace) -> list[str]:
 
 
 def _build_query(args: argparse.Namespace, starts: list[str]) -> LineageQuery:
+    """Build the lineage query the options describe."""
     properties: dict[str, str] = {}
     for key, value in args.properties:
         if properties.get(key, value) != value:
@@ -442,7 +469,7 @@ def _build_query(args: argparse.Namespace, starts: list[str]) -> LineageQuery:
     )
 
 
-def run_query(store: LineageStore, query: LineageQuery) -> _Outcome:
+def _collect(store: LineageStore, query: LineageQuery) -> _Outcome:
     """Run ``query``: every page when it has no ``max_results``, else the one page asked."""
     vertices: dict[str, Vertex] = {}
     edges: dict[tuple[str, str], Edge] = {}
@@ -460,6 +487,7 @@ def run_query(store: LineageStore, query: LineageQuery) -> _Outcome:
 
 
 def _query_json(outcome: _Outcome) -> str:
+    """Return the result as SageMaker's QueryLineage response."""
     response: dict[str, Any] = {
         "Vertices": [
             {"Arn": v.arn, "Type": v.type, "LineageType": v.lineage_type.value}
@@ -477,6 +505,7 @@ def _query_json(outcome: _Outcome) -> str:
 
 
 def _query_table(outcome: _Outcome, entities: dict[str, Entity]) -> list[str]:
+    """Return the result as a table, one row per vertex."""
     rows = [
         [v.lineage_type.value, v.type, _label(entities.get(v.arn), v.arn), v.arn]
         for v in outcome.vertices
@@ -533,10 +562,11 @@ def _query_tree(outcome: _Outcome, direction: Direction, entities: dict[str, Ent
 
 
 def _cmd_query(args: argparse.Namespace) -> int:
+    """Run ``airflow-lineage query``."""
     with _open_store(args) as store:
         starts = _resolve_starts(store, args)
         query = _build_query(args, starts)
-        outcome = run_query(store, query)
+        outcome = _collect(store, query)
         if args.format == "json":
             _out(_query_json(outcome))
             return 0
@@ -559,6 +589,7 @@ def _cmd_query(args: argparse.Namespace) -> int:
 
 
 def _resolve_one(store: LineageStore, text: str) -> Entity:
+    """Return the one entity an ARN, a name or a source URI names."""
     if _is_arn(text):
         return store.get(text)
     found = _find(store, name=text) or _find(store, source_uri=text)
@@ -570,12 +601,18 @@ def _resolve_one(store: LineageStore, text: str) -> Entity:
     return found[0]
 
 
-def _mapping_lines(values: dict[str, str] | Any) -> list[str]:
+def _mapping_lines(values: Mapping[str, str]) -> list[str]:
+    """Return ``key=value`` lines, or ``-`` for an empty mapping."""
     return [f"{k}={v}" for k, v in values.items()] or ["-"]
 
 
-def _show_text(entity: Entity, incoming: list[Association], outgoing: list[Association],
-               others: dict[str, Entity]) -> list[str]:  # fmt: skip
+def _show_text(
+    entity: Entity,
+    incoming: list[Association],
+    outgoing: list[Association],
+    others: dict[str, Entity],
+) -> list[str]:
+    """Return an entity's fields, one a line, then its associations."""
     fields: list[tuple[str, list[str]]] = [
         ("Arn", [entity.arn]),
         ("LineageType", [entity.lineage_type.value]),
@@ -622,6 +659,7 @@ def _show_text(entity: Entity, incoming: list[Association], outgoing: list[Assoc
 
 
 def _cmd_show(args: argparse.Namespace) -> int:
+    """Run ``airflow-lineage show``."""
     with _open_store(args) as store:
         entity = _resolve_one(store, args.entity)
         incoming = list(store.list_associations(destination_arn=entity.arn, ascending=True).items)
@@ -664,6 +702,7 @@ class _Counter:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    """Run ``airflow-lineage export``."""
     count = _Counter()
     with _open_store(args) as store:
         if args.output in (None, "-"):
@@ -687,6 +726,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _read(file: str | None) -> tuple[list[Entity], list[Association], dict[str, int]]:
+    """Read and check a whole records file, or standard input."""
     if file in (None, "-"):
         return records.load_all(sys.stdin)
     with open(str(file), encoding="utf-8") as fh:
@@ -694,12 +734,13 @@ def _read(file: str | None) -> tuple[list[Entity], list[Association], dict[str, 
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
+    """Run ``airflow-lineage import``."""
     source = args.file if args.file not in (None, "-") else "standard input"
     entities, associations, lines = _read(args.file)
     with _open_store(args) as store:
         in_file = {e.arn for e in entities}
         outside = {a.source_arn for a in associations} | {a.destination_arn for a in associations}
-        present = store.get_many(sorted(in_file | (outside - in_file)))
+        present = store.get_many(sorted(in_file | outside))
         for a in associations:
             for field, arn in (
                 ("source_arn", a.source_arn),
@@ -711,13 +752,14 @@ def _cmd_import(args: argparse.Namespace) -> int:
                         f"line {line}: field {field!r}: no lineage entity has the ARN {arn}, "
                         "in the file or in the store; nothing was imported"
                     )
-        kept = sum(e.arn in present for e in entities)
-        store.write(entities, associations)
+        existing = sum(e.arn in present for e in entities)
+        store.write(entities, associations, upsert=not args.keep_existing)
     message = (
         f"imported {len(entities)} entities and {len(associations)} associations from {source}"
     )
-    if kept:
-        message += f" ({kept} entities were in the store already and were kept as they are)"
+    if existing:
+        kept = "each was kept as it is" if args.keep_existing else "the newer version of each won"
+        message += f" ({existing} entities were in the store already; {kept})"
     _note(message)
     return 0
 
@@ -726,6 +768,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
 
 
 def _exit_code(code: object) -> int:
+    """Return the exit status of a SystemExit code."""
     if code is None:
         return 0
     if isinstance(code, int):
@@ -759,11 +802,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _error(message: str, code: int) -> int:
+    """Print an error message and return ``code``."""
     sys.stderr.write(f"{PROG}: error: {message}\n")
     return code
 
 
 def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that exiting does not fail on a closed pipe."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

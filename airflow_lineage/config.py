@@ -11,12 +11,116 @@ import os
 from functools import cache
 from pathlib import Path
 
-__all__ = ["airflow_home", "default_store_url"]
+__all__ = [
+    "OPTIONS",
+    "airflow_home",
+    "capture_timeout",
+    "conn_id",
+    "default_store_url",
+    "enabled",
+    "outbox_dir",
+    "strict",
+]
+
+OPTIONS: dict[str, dict[str, str]] = {
+    "enabled": {
+        "description": "Record lineage for every task run.",
+        "type": "boolean",
+        "default": "True",
+    },
+    "conn_id": {
+        "description": "The lineage connection; without it the embedded SQLite store is used.",
+        "type": "string",
+        "default": "lineage_default",
+    },
+    "store_url": {
+        "description": "SQLAlchemy URL of the store used when the connection does not exist.",
+        "type": "string",
+        "default": "sqlite:///{AIRFLOW_HOME}/lineage.db",
+    },
+    "strict": {
+        "description": "Fail the task when its lineage cannot be recorded (default: log it, "
+        "keep the record in the outbox and let the task succeed).",
+        "type": "boolean",
+        "default": "False",
+    },
+    "capture_timeout": {
+        "description": "Seconds a capture may spend writing to the store before the record "
+        "goes to the outbox instead.",
+        "type": "float",
+        "default": "10",
+    },
+    "outbox_dir": {
+        "description": "Where records that could not be written wait to be replayed.",
+        "type": "string",
+        "default": "{AIRFLOW_HOME}/lineage-outbox",
+    },
+}
+"""Every ``[lineage]`` option, documented once (the provider info reuses this)."""
 
 
 def _option(name: str) -> str | None:
+    """Return an option from the environment, else from Airflow's config when loaded."""
     value = os.environ.get(f"AIRFLOW__LINEAGE__{name.upper()}")
-    return value if value else None
+    if value:
+        return value
+    import sys
+
+    if "airflow.configuration" in sys.modules:  # never import Airflow just to read config
+        from airflow.configuration import conf
+
+        got = conf.get("lineage", name, fallback=None)
+        return str(got) if got not in (None, "") else None
+    return None
+
+
+def _bool(name: str) -> bool:
+    raw = _option(name)
+    if raw is None:
+        return OPTIONS[name]["default"] == "True"
+    if raw.strip().lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.strip().lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"[lineage] {name} must be a boolean, got {raw!r}")
+
+
+@cache
+def enabled() -> bool:
+    """Return ``[lineage] enabled``: whether task runs are recorded."""
+    return _bool("enabled")
+
+
+@cache
+def strict() -> bool:
+    """Return ``[lineage] strict``: whether a capture failure fails the task."""
+    return _bool("strict")
+
+
+@cache
+def conn_id() -> str:
+    """Return ``[lineage] conn_id``."""
+    return _option("conn_id") or OPTIONS["conn_id"]["default"]
+
+
+@cache
+def capture_timeout() -> float:
+    """Return ``[lineage] capture_timeout`` in seconds."""
+    raw = _option("capture_timeout") or OPTIONS["capture_timeout"]["default"]
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"[lineage] capture_timeout must be a number, got {raw!r}") from None
+    if value <= 0:
+        raise ValueError(f"[lineage] capture_timeout must be positive, got {value}")
+    return value
+
+
+@cache
+def outbox_dir() -> Path:
+    """Return ``[lineage] outbox_dir``."""
+    raw = _option("outbox_dir")
+    return Path(raw).expanduser() if raw else airflow_home() / "lineage-outbox"
 
 
 @cache

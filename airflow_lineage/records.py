@@ -9,19 +9,16 @@ gives the same bytes. Each line is one JSON object with sorted keys, ASCII only:
 ``kind`` is ``Artifact``, ``Action``, ``Context`` or ``Association``. Every field of the
 entity is written, ``null`` where it is unset; times are ISO-8601 UTC with microseconds.
 
-Entity records (``*`` required when reading; the others default as in the model):
+Entity records (``*`` marks the fields a record must have; the others default as in
+the model, ``modified`` to ``created``):
 
-============================  ==========================================================
-``kind`` *, ``arn`` *         the lineage type and the ARN
-``type`` *, ``source_uri`` *  ArtifactType/ActionType/ContextType and SourceUri
-``name``                      ArtifactName (may be null), ActionName or ContextName
-``properties``                ``{key: value}``, also ``metadata_properties``, ``tags``
-``created`` *, ``modified``   ISO-8601 with a UTC offset; ``modified`` defaults to created
-``source_types``              artifacts: ``[{"source_id_type": ..., "value": ...}]``
-``source_type``, ``source_id``  actions and contexts
-``description``               actions and contexts
-``status``                    actions: Unknown, InProgress, Completed, Failed, ...
-============================  ==========================================================
+- ``kind`` *, ``arn`` *, ``type`` * (ArtifactType, ActionType or ContextType),
+  ``source_uri`` *, ``created`` *, ``modified``;
+- ``name``: ArtifactName (may be null), ActionName * or ContextName *;
+- ``properties``, ``metadata_properties``, ``tags``: objects of strings;
+- artifacts: ``source_types``, a list of ``{"source_id_type": ..., "value": ...}``;
+- actions and contexts: ``description``, ``source_type``, ``source_id``;
+- actions: ``status`` (Unknown, InProgress, Completed, Failed, Stopping, Stopped).
 
 Association records: ``kind`` *, ``source_arn`` *, ``destination_arn`` *,
 ``association_type`` (may be null) and ``created`` *.
@@ -153,6 +150,7 @@ def dump(items: Iterable[Entity | Association], fh: IO[str]) -> int:
 
 
 def _string(d: Mapping[str, Any], key: str, *, optional: bool = False) -> Any:
+    """Return a string field; raise ValueError naming it if it is missing or no string."""
     value = d.get(key)
     if value is None:
         if optional:
@@ -164,6 +162,7 @@ def _string(d: Mapping[str, Any], key: str, *, optional: bool = False) -> Any:
 
 
 def _mapping(d: Mapping[str, Any], key: str) -> dict[str, str]:
+    """Return an object-of-strings field (empty when absent)."""
     value = d.get(key)
     if value is None:
         return {}
@@ -191,6 +190,7 @@ def parse_time(value: object, key: str = "created") -> datetime:
 
 
 def _source_types(d: Mapping[str, Any]) -> tuple[SourceType, ...]:
+    """Return an artifact record's SourceTypes."""
     value = d.get("source_types")
     if value is None:
         return ()
@@ -211,6 +211,7 @@ def _source_types(d: Mapping[str, Any]) -> tuple[SourceType, ...]:
 
 
 def _json_type(value: object) -> str:
+    """Return how JSON calls the type of ``value``, for error messages."""
     names: dict[type, str] = {
         bool: "a boolean", int: "a number", float: "a number", str: "a string",
         list: "a list", dict: "an object", type(None): "null",
@@ -248,6 +249,7 @@ def from_record(d: Mapping[str, Any]) -> Entity | Association:
 
 
 def _association(d: Mapping[str, Any]) -> Association:
+    """Build an association from its record."""
     created = parse_time(d["created"], "created")
     source = _string(d, "source_arn")
     destination = _string(d, "destination_arn")
@@ -259,6 +261,7 @@ def _association(d: Mapping[str, Any]) -> Association:
 
 
 def _common(d: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the fields every entity has, checked, as model keyword arguments."""
     created = parse_time(d["created"], "created")
     modified = d.get("modified")
     return {
@@ -275,6 +278,7 @@ def _common(d: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _artifact(d: Mapping[str, Any]) -> Artifact:
+    """Build an artifact from its record."""
     fields = _common(d)
     source_types = _source_types(d)
     try:
@@ -284,6 +288,7 @@ def _artifact(d: Mapping[str, Any]) -> Artifact:
 
 
 def _named(d: Mapping[str, Any]) -> Action | Context:
+    """Build an action or a context from its record."""
     kind = d["kind"]
     fields = _common(d)
     fields["description"] = _string(d, "description", optional=True)
@@ -302,6 +307,7 @@ def _named(d: Mapping[str, Any]) -> Action | Context:
 
 
 def _numbered(fh: Iterable[str]) -> Iterator[tuple[int, Entity | Association]]:
+    """Yield ``(line number, item)`` for each non-blank line."""
     for lineno, line in enumerate(fh, start=1):
         if not line.strip():
             continue

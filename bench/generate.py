@@ -49,9 +49,9 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from airflow_lineage.model import DEFAULT_ACCOUNT, LOCAL_REGION, artifact_id
+from airflow_lineage.model import DEFAULT_ACCOUNT, LOCAL_REGION, SourceIdType, artifact_id
 
 __all__ = [
     "ACTION",
@@ -84,6 +84,17 @@ _STEP_US = 60_000_000  # one run a minute, across the organisation
 
 ACTIVE_PIPELINES = 24
 """Pipelines running at the same time; keeps the graph's local shape independent of size."""
+
+class _SourceTypeKey(NamedTuple):
+    """What ``artifact_id`` reads of a ``SourceType``, without its (botocore) validation.
+
+    ``LineageGraph.batches`` builds the real, validated ``SourceType`` and checks that the
+    model computes the same ARN, so a change to the model's keying cannot go unnoticed.
+    """
+
+    id_type: SourceIdType
+    value: str
+
 
 _FRAMEWORKS = ("xgboost", "pytorch", "sklearn", "tensorflow", "lightgbm")
 _ECR = "763104351884.dkr.ecr.us-east-1.amazonaws.com"
@@ -282,8 +293,14 @@ class _Builder:
         props: dict[str, str] | None = None,
         digest: bool = False,
     ) -> str:
-        arn = _ARTIFACT_PREFIX + artifact_id(uri, typ)
-        stypes = (("Custom", f"sha256:{self.rng.getrandbits(256):064x}"),) if digest else None
+        if digest:
+            value = f"sha256:{self.rng.getrandbits(256):064x}"
+            key = _SourceTypeKey(SourceIdType.CUSTOM, value)
+            arn = _ARTIFACT_PREFIX + artifact_id(uri, typ, (key,))
+            stypes: tuple[tuple[str, str], ...] | None = (("Custom", value),)
+        else:
+            arn = _ARTIFACT_PREFIX + artifact_id(uri, typ)
+            stypes = None
         self.nodes.append((arn, ARTIFACT, typ, uri, None, self.now, None, props, stypes))
         self._role(role)
         return arn

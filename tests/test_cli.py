@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from airflow_lineage import Action, Artifact, Association, Context, connect
+from airflow_lineage import Action, Artifact, Association, AssociationType, Context, connect
 from airflow_lineage.cli import main, parse_when
+from airflow_lineage.model import Entity
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ACCOUNT = "arn:aws:sagemaker:local:000000000000"
@@ -45,7 +46,7 @@ def build(url: str) -> dict[str, str]:
     def t(i: int) -> datetime:
         return T0 + timedelta(hours=i)
 
-    ents = {
+    ents: dict[str, Entity] = {
         "raw": Artifact.new(
             "s3://ml/raw/churn.csv",
             "DataSet",
@@ -104,7 +105,7 @@ def build(url: str) -> dict[str, str]:
     with connect(url) as store:
         store.write(
             ents.values(),
-            [Association(arn[s], arn[d], kind, t(8)) for s, d, kind in edges],  # type: ignore[arg-type]
+            [Association(arn[s], arn[d], AssociationType(kind), t(8)) for s, d, kind in edges],
         )
     return arn
 
@@ -195,11 +196,22 @@ def test_tree_from_two_starts_prints_shared_entities_once(
         "└── -[ContributedTo]-> train-run-1 (Action ModelTraining)\n"
         "    └── -[Produced]-> s3://ml/models/churn.tar.gz (Artifact Model)\n"
     )
+    # the model is a start and an ascendant of the endpoint: its tree is printed once
     code, out, _ = lineage.run(
-        capsys, "query", "--name", "churn-endpoint", "--name", "train-run-1",
-        "--direction", "ascendants", "--depth", "2", "--format", "tree",
+        capsys, "query", "--name", "churn-endpoint", "--uri", "s3://ml/models/churn.tar.gz",
+        "--direction", "ascendants", "--depth", "3", "--format", "tree",
     )  # fmt: skip
-    assert out.splitlines()[-1] == "train-run-1 (Action ModelTraining) (see above)"
+    assert code == 0
+    assert out == (
+        "churn-endpoint (Context Endpoint)\n"
+        "└── <-[AssociatedWith]- deploy-run-1 (Action ModelDeployment)\n"
+        "    └── <-[ContributedTo]- s3://ml/models/churn.tar.gz (Artifact Model)\n"
+        "        └── <-[Produced]- train-run-1 (Action ModelTraining)\n"
+        "            ├── <-[ContributedTo]- git://ml/train.py@abc123 (Artifact Code)\n"
+        "            └── <-[ContributedTo]- s3://ml/features/churn (Artifact Features)\n"
+        "                └── <-[Produced]- prep-run-1 (Action DataPreparation)\n"
+        "s3://ml/models/churn.tar.gz (Artifact Model) (see above)\n"
+    )
 
 
 def test_json_is_the_query_lineage_response(
@@ -274,24 +286,34 @@ def test_every_start_form_reaches_the_same_lineage(
     assert sorted(_arns(out)) == sorted([a["deploy"], a["prep"]])
 
 
-@pytest.mark.parametrize(
-    ("options", "expected"),
-    [
-        (["--type", "Model", "--type", "Endpoint"], ["model", "endpoint"]),
-        (["--lineage-type", "action"], ["prep", "train", "deploy"]),
-        (["--lineage-type", "Context", "--lineage-type", "ARTIFACT"], ["feat", "code", "model", "endpoint"]),
-        (["--property", "accuracy=0.93", "--property", "framework=xgboost"], ["train", "model"]),
-        (["--created-after", "2026-01-01T04:00:00Z", "--created-before", "2026-01-01T06:00"], ["train", "model", "deploy"]),
-        (["--created-after", "2026-01-01T03:00:00+02:00", "--lineage-type", "Artifact"], ["code", "feat"]),
-        (["--created-before", "2026-01-01"], []),
-        (["--modified-after", "2026-01-01T07:00:00Z"], ["endpoint"]),
-        (["--modified-before", "2026-01-01T02:00:00Z"], ["code", "prep"]),
-        (["--created-after", "P36500D"], ["prep", "code", "feat", "train", "model", "deploy", "endpoint"]),
-        (["--created-before", "P36500D"], []),
-        (["--depth", "2"], ["prep", "feat"]),
-        (["--depth", "0"], []),
-    ],
-)  # fmt: skip
+ALL = ["prep", "code", "feat", "train", "model", "deploy", "endpoint"]
+FILTERS = [
+    (["--type", "Model", "--type", "Endpoint"], ["model", "endpoint"]),
+    (["--lineage-type", "action"], ["prep", "train", "deploy"]),
+    (
+        ["--lineage-type", "Context", "--lineage-type", "ARTIFACT"],
+        ["feat", "code", "model", "endpoint"],
+    ),
+    (["--property", "accuracy=0.93", "--property", "framework=xgboost"], ["train", "model"]),
+    (
+        ["--created-after", "2026-01-01T04:00:00Z", "--created-before", "2026-01-01T06:00"],
+        ["train", "model", "deploy"],
+    ),
+    (
+        ["--created-after", "2026-01-01T03:00:00+02:00", "--lineage-type", "Artifact"],
+        ["code", "feat", "model"],
+    ),
+    (["--created-before", "2026-01-01"], []),
+    (["--modified-after", "2026-01-01T07:00:00Z"], ["endpoint"]),
+    (["--modified-before", "2026-01-01T02:00:00Z"], ["code", "prep"]),
+    (["--created-after", "P36500D"], ALL),
+    (["--created-before", "P36500D"], []),
+    (["--depth", "2"], ["prep", "feat"]),
+    (["--depth", "0"], []),
+]
+
+
+@pytest.mark.parametrize(("options", "expected"), FILTERS)
 def test_filters_select_what_is_printed(
     lineage: Lineage, capsys: pytest.CaptureFixture[str], options: list[str], expected: list[str]
 ) -> None:
@@ -337,19 +359,40 @@ def test_max_results_prints_one_page_and_a_token(
 # -- query: errors ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("args", "status", "message"),
-    [
-        (["query", f"{ACCOUNT}:action/nope"], 1, f"airflow-lineage: error: no lineage entity has the ARN {ACCOUNT}:action/nope\n"),
-        (["query", "--name", "nope"], 1, "airflow-lineage: error: no lineage entity is named 'nope'\n"),
-        (["query", "--uri", "s3://nope"], 1, "airflow-lineage: error: no lineage entity has the source URI 's3://nope'\n"),
-        (["query", "train-run-1"], 2, "airflow-lineage: error: START 'train-run-1' is not a SageMaker lineage ARN; give a source URI with --uri or a name with --name\n"),
-        (["query"], 2, "airflow-lineage: error: query needs a start entity: an ARN, --uri SOURCE_URI or --name NAME\n"),
-        (["query", "--name", "raw-churn", "--property", "a=1", "--property", "a=2"], 2, "airflow-lineage: error: --property a is given twice; a filter holds one value a key\n"),
-        (["query", "--name", "raw-churn", "--next-token", "abc"], 2, "airflow-lineage: error: --next-token continues a query run with --max-results; give both\n"),
-        (["query", "--name", "raw-churn", "--max-results", "2", "--next-token", "abc"], 2, "airflow-lineage: error: NextToken is not a token this store handed out\n"),
-    ],
-)  # fmt: skip
+QUERY_ERRORS = [
+    (
+        ["query", f"{ACCOUNT}:action/nope"],
+        1,
+        f"no lineage entity has the ARN {ACCOUNT}:action/nope",
+    ),
+    (["query", "--name", "nope"], 1, "no lineage entity is named 'nope'"),
+    (["query", "--uri", "s3://nope"], 1, "no lineage entity has the source URI 's3://nope'"),
+    (
+        ["query", "train-run-1"],
+        2,
+        "START 'train-run-1' is not a SageMaker lineage ARN; "
+        "give a source URI with --uri or a name with --name",
+    ),
+    (["query"], 2, "query needs a start entity: an ARN, --uri SOURCE_URI or --name NAME"),
+    (
+        ["query", "--name", "raw-churn", "--property", "a=1", "--property", "a=2"],
+        2,
+        "--property a is given twice; a filter holds one value a key",
+    ),
+    (
+        ["query", "--name", "raw-churn", "--next-token", "abc"],
+        2,
+        "--next-token continues a query run with --max-results; give both",
+    ),
+    (
+        ["query", "--name", "raw-churn", "--max-results", "2", "--next-token", "abc"],
+        2,
+        "NextToken is not a token this store handed out",
+    ),
+]
+
+
+@pytest.mark.parametrize(("args", "status", "message"), QUERY_ERRORS)
 def test_query_errors(
     lineage: Lineage,
     capsys: pytest.CaptureFixture[str],
@@ -357,7 +400,7 @@ def test_query_errors(
     status: int,
     message: str,
 ) -> None:
-    assert lineage.run(capsys, *args) == (status, "", message)
+    assert lineage.run(capsys, *args) == (status, "", f"airflow-lineage: error: {message}\n")
 
 
 @pytest.mark.parametrize(
@@ -398,7 +441,7 @@ def test_store_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     (tmp_path / "junk.db").write_text("not a database" * 100)
     assert main(["--store", f"sqlite:///{tmp_path / 'junk.db'}", "export"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("airflow-lineage: error: lineage store failed to ") and "\n" == err[-1]
+    assert err.startswith("airflow-lineage: error: lineage store failed to ") and err[-1] == "\n"
 
 
 def test_store_options_may_follow_the_command(
@@ -475,6 +518,7 @@ def test_show_an_artifact_by_arn_and_by_source_uri(
 def test_show_json(lineage: Lineage, capsys: pytest.CaptureFixture[str]) -> None:
     a = lineage.arn
     code, out, _ = lineage.run(capsys, "show", "churn-endpoint", "--format", "json")
+    assert code == 0
     doc = json.loads(out)
     assert doc["Entity"]["arn"] == a["endpoint"] and doc["Entity"]["kind"] == "Context"
     assert doc["Outgoing"] == []
@@ -533,12 +577,13 @@ def test_export_import_round_trip_is_byte_exact(
     again = tmp_path / "again.jsonl"
     assert main(["--store", copy, "export", "--output", str(again)]) == 0
     assert again.read_bytes() == exported
+    capsys.readouterr()
 
     # importing again keeps what is there
     assert main(["--store", copy, "import", str(out_file)]) == 0
     assert capsys.readouterr().err == (
         f"airflow-lineage: imported 8 entities and 7 associations from {out_file} "
-        "(8 entities were in the store already and were kept as they are)\n"
+        "(8 entities were in the store already; the newer version of each won)\n"
     )
     assert main(["--store", copy, "export"]) == 0
     assert capsys.readouterr().out.encode() == exported
@@ -573,24 +618,27 @@ def test_a_bad_file_imports_nothing(
     lines = _export_text(lineage.url).splitlines()
     target = f"sqlite:///{tmp_path / 'target.db'}"
 
-    broken = [*lines[:9], lines[9].replace('"Produced"', '"Made"'), *lines[10:]]
+    at = next(i for i, line in enumerate(lines) if '"Produced"' in line)
+    broken = [*lines[:at], lines[at].replace('"Produced"', '"Made"'), *lines[at + 1 :]]
     code, out, err = _run_with_stdin(capsys, "\n".join(broken), "--store", target, "import")
     assert (code, out) == (2, "")
     assert err == (
-        "airflow-lineage: error: line 10: invalid Association record: AssociationType must be "
-        "one of ContributedTo, AssociatedWith, DerivedFrom, Produced, SameAs; got 'Made'\n"
+        f"airflow-lineage: error: line {at + 1}: invalid Association record: "
+        "AssociationType must be one of ContributedTo, AssociatedWith, DerivedFrom, "
+        "Produced, SameAs; got 'Made'\n"
     )
     assert _export_text(target) == ""
 
     # an association to an entity in neither the file nor the store: found before writing
-    missing = "\n".join(
-        line for line in lines if json.loads(line).get("arn") != lineage.arn["code"]
-    )
-    code, out, err = _run_with_stdin(capsys, missing, "--store", target, "import")
+    code_arn = lineage.arn["code"]
+    missing = [line for line in lines if json.loads(line).get("arn") != code_arn]
+    at = next(i for i, line in enumerate(missing) if f'"source_arn":"{code_arn}"' in line)
+    code, out, err = _run_with_stdin(capsys, "\n".join(missing), "--store", target, "import")
     assert (code, out) == (1, "")
     assert err == (
-        "airflow-lineage: error: line 9: field 'source_arn': no lineage entity has the ARN "
-        f"{lineage.arn['code']}, in the file or in the store; nothing was imported\n"
+        f"airflow-lineage: error: line {at + 1}: field 'source_arn': "
+        f"no lineage entity has the ARN {code_arn}, in the file or in the store; "
+        "nothing was imported\n"
     )
     assert _export_text(target) == ""
 

@@ -13,6 +13,7 @@ from airflow_lineage import (
     Action,
     Artifact,
     Association,
+    AssociationType,
     Context,
     LineageStore,
     connect,
@@ -61,10 +62,10 @@ def sample() -> list[Artifact | Action | Context | Association]:
         shared,
         prep,
         pipeline,
-        Association(raw.arn, prep.arn, "ContributedTo", T0 + timedelta(hours=4)),
-        Association(prep.arn, unnamed.arn, "Produced", T0 + timedelta(hours=4)),
+        Association(raw.arn, prep.arn, AssociationType("ContributedTo"), T0 + timedelta(hours=4)),
+        Association(prep.arn, unnamed.arn, AssociationType("Produced"), T0 + timedelta(hours=4)),
         Association(prep.arn, pipeline.arn, None, T0 + timedelta(hours=5)),
-        Association(shared.arn, raw.arn, "SameAs", T0 + timedelta(hours=5)),
+        Association(shared.arn, raw.arn, AssociationType("SameAs"), T0 + timedelta(hours=5)),
     ]
 
 
@@ -105,7 +106,8 @@ def test_a_record_has_every_field_sorted_and_utc_times_with_microseconds() -> No
 def test_lines_are_ascii_and_unicode_survives() -> None:
     line = records.dumps(sample()[0])
     assert line.isascii()
-    assert records.from_record(json.loads(line)).properties["owner"] == "Zoë ✓"
+    raw = records.from_record(json.loads(line))
+    assert isinstance(raw, Artifact) and raw.properties["owner"] == "Zoë ✓"
 
 
 def test_times_with_an_offset_are_read_and_written_as_utc() -> None:
@@ -155,7 +157,9 @@ def _populate(store: LineageStore) -> None:
         [i for i in items if not isinstance(i, Association)],
         [i for i in items if isinstance(i, Association)],
     )
-    store.update(items[3].arn, status="Failed", properties={"error": "oom"})  # modified != created
+    prep = items[3]
+    assert isinstance(prep, Action)
+    store.update(prep.arn, status="Failed", properties={"error": "oom"})  # modified != created
 
 
 def _export(store: LineageStore) -> bytes:

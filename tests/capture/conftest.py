@@ -64,7 +64,7 @@ def load_dag() -> Callable[[Path, str], Any]:
     def _load(path: Path, dag_id: str) -> Any:
         from airflow.dag_processing.dagbag import DagBag
 
-        bag = DagBag(dag_folder=str(path), include_examples=False, safe_mode=False)
+        bag = DagBag(dag_folder=str(path), safe_mode=False)
         assert not bag.import_errors, bag.import_errors
         return bag.dags[dag_id]
 

@@ -72,10 +72,10 @@ def extractor_for(task: Any) -> Extractor | None:
         return _SelfDescribing()
     global _builtins_loaded
     if not _builtins_loaded:
+        _builtins_loaded = True
         from airflow_lineage.capture.extractors import sagemaker
 
         sagemaker.register()
-        _builtins_loaded = True
     for cls in type(task).__mro__:
         found = _registry.get(_dotted(cls))
         if found is not None:

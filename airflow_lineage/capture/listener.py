@@ -1,0 +1,74 @@
+"""The Airflow listener: capture points that Airflow calls in the task process.
+
+Every hook guards itself: lineage capture must never break, delay or veto a task (the
+strict mode acts through the task's own pre/post-execute hooks instead, see
+:mod:`.runtime`). Hooks called outside a task process (an API or UI state change hands
+an ORM task instance without ``.task``) are ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from airflow.listeners import hookimpl
+
+from airflow_lineage import config
+
+log = logging.getLogger(__name__)
+
+
+def _in_task(task_instance: Any) -> bool:
+    return config.enabled() and getattr(task_instance, "task", None) is not None
+
+
+@hookimpl
+def on_task_instance_running(previous_state: Any, task_instance: Any) -> None:
+    """Record the start of a task run and arm the synchronous completion capture."""
+    if not _in_task(task_instance):
+        return
+    try:
+        from airflow_lineage.capture import runtime
+
+        runtime.task_started(task_instance)
+    except Exception:
+        log.exception("Lineage capture failed at task start")
+
+
+@hookimpl
+def on_task_instance_success(previous_state: Any, task_instance: Any) -> None:
+    """Record completion if the synchronous capture did not run (fallback)."""
+    if not _in_task(task_instance):
+        return
+    try:
+        from airflow_lineage.capture import runtime
+
+        runtime.task_succeeded(task_instance)
+    except Exception:
+        log.exception("Lineage capture failed at task success")
+
+
+@hookimpl
+def on_task_instance_failed(previous_state: Any, task_instance: Any, error: Any) -> None:
+    """Record the run as Failed with its error."""
+    if not _in_task(task_instance):
+        return
+    try:
+        from airflow_lineage.capture import runtime
+
+        runtime.task_failed(task_instance, error)
+    except Exception:
+        log.exception("Lineage capture failed at task failure")
+
+
+@hookimpl
+def on_task_instance_skipped(previous_state: Any, task_instance: Any) -> None:
+    """Record the run as Stopped."""
+    if not _in_task(task_instance):
+        return
+    try:
+        from airflow_lineage.capture import runtime
+
+        runtime.task_skipped(task_instance)
+    except Exception:
+        log.exception("Lineage capture failed at task skip")

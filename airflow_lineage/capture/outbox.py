@@ -1,0 +1,103 @@
+"""A durable local outbox for lineage records the store could not take.
+
+Each record is one JSON file, written to a temporary name, flushed to disk and renamed
+into place, so a crash never leaves half a record. Files are named by time and a
+sequence, and replayed in that order; a replayed file is deleted only after its
+transaction committed. Replays are idempotent (upsert by modification time), so a record
+written twice, or replayed after a later one, changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from airflow_lineage.model import Association, Entity
+from airflow_lineage.records import from_record, to_record
+from airflow_lineage.store.base import LineageStore
+
+__all__ = ["Outbox", "ReplayResult"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayResult:
+    """What a replay did: records written, and records still waiting."""
+
+    replayed: int
+    pending: int
+
+
+class Outbox:
+    """A folder of lineage records waiting to be written to the store."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+
+    def put(self, entities: tuple[Entity, ...], associations: tuple[Association, ...]) -> Path:
+        """Store a record durably and return its file."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.json"
+        body = {
+            "entities": [to_record(e) for e in entities],
+            "associations": [to_record(a) for a in associations],
+        }
+        tmp = self.directory / f".{name}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(body, fh, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        final = self.directory / name
+        os.replace(tmp, final)
+        return final
+
+    def pending(self) -> list[Path]:
+        """Return the waiting records, oldest first."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(p for p in self.directory.glob("*.json") if not p.name.startswith("."))
+
+    def __len__(self) -> int:
+        return len(self.pending())
+
+    @staticmethod
+    def read(path: Path) -> tuple[list[Entity], list[Association]]:
+        """Return the entities and associations of one record file.
+
+        :raises ValueError: the file is not a lineage record.
+        """
+        try:
+            body = json.loads(path.read_text(encoding="utf-8"))
+            ents = [from_record(r) for r in body["entities"]]
+            assocs = [from_record(r) for r in body["associations"]]
+        except (KeyError, TypeError, json.JSONDecodeError) as e:
+            raise ValueError(f"{path} is not a lineage outbox record: {e}") from e
+        return (
+            [e for e in ents if not isinstance(e, Association)],
+            [a for a in assocs if isinstance(a, Association)],
+        )
+
+    def records(self) -> Iterator[tuple[Path, list[Entity], list[Association]]]:
+        """Yield every waiting record, oldest first."""
+        for path in self.pending():
+            ents, assocs = self.read(path)
+            yield path, ents, assocs
+
+    def replay(self, store: LineageStore) -> ReplayResult:
+        """Write every waiting record to ``store`` in order; stop at the first failure.
+
+        :raises LineageError: the store failed; records not yet written stay waiting.
+        """
+        done = 0
+        for path, ents, assocs in self.records():
+            store.write(ents, assocs, upsert=True)
+            path.unlink(missing_ok=True)
+            done += 1
+        return ReplayResult(done, len(self.pending()))

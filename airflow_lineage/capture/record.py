@@ -1,0 +1,209 @@
+"""Turn one task run and its :class:`StepLineage` into lineage entities and associations.
+
+Names follow SageMaker's patterns (letters, digits and hyphens), so Airflow ids are
+slugged and suffixed with a short hash of the exact ids: two runs never share a name,
+and the same run always gets the same one (records are idempotent).
+
+Shape of the record (DESIGN.md's edge conventions)::
+
+    input  --ContributedTo-->  action  --Produced-->  output
+    action --AssociatedWith--> DAG-run context --AssociatedWith--> DAG context
+    action --AssociatedWith--> step contexts (e.g. the Endpoint it deploys to)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from airflow_lineage.capture.lineage import StepLineage
+from airflow_lineage.model import (
+    DEFAULT_ACCOUNT,
+    LOCAL_REGION,
+    Action,
+    ActionStatus,
+    Artifact,
+    Association,
+    AssociationType,
+    Context,
+    Entity,
+)
+
+__all__ = ["LineageRecord", "TaskRun", "build_record"]
+
+_MAX_PROPERTIES = 30
+_MAX_VALUE = 2500
+DAG_CONTEXT_TYPE = "Pipeline"
+RUN_CONTEXT_TYPE = "PipelineExecution"
+
+
+def _slug(text: str, limit: int) -> str:
+    return re.sub(r"[^a-zA-Z0-9]+", "-", text).strip("-")[:limit].strip("-") or "x"
+
+
+def _name(prefix: str, *ids: str) -> str:
+    digest = hashlib.sha256("\x00".join(ids).encode()).hexdigest()[:12]
+    return f"{prefix}-{_slug('-'.join(ids), 100)}-{digest}"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRun:
+    """The Airflow identity of one task run."""
+
+    dag_id: str
+    task_id: str
+    run_id: str
+    map_index: int = -1
+    try_number: int = 1
+    operator: str = ""
+
+    @property
+    def action_name(self) -> str:
+        """Return the ActionName of this task run (stable across its tries)."""
+        ids = [self.dag_id, self.run_id, self.task_id]
+        if self.map_index >= 0:
+            ids.append(str(self.map_index))
+        return _name("task", *ids)
+
+    @property
+    def run_context_name(self) -> str:
+        """Return the ContextName of the DAG run."""
+        return _name("run", self.dag_id, self.run_id)
+
+    @property
+    def dag_context_name(self) -> str:
+        """Return the ContextName of the DAG."""
+        return _name("dag", self.dag_id)
+
+    @property
+    def uri(self) -> str:
+        """Return the SourceUri of the task run."""
+        base = f"airflow://dags/{self.dag_id}/runs/{self.run_id}/tasks/{self.task_id}"
+        return base if self.map_index < 0 else f"{base}/{self.map_index}"
+
+
+@dataclass(frozen=True, slots=True)
+class LineageRecord:
+    """Entities and associations to write together (one transaction, upsert)."""
+
+    entities: tuple[Entity, ...]
+    associations: tuple[Association, ...]
+    action_arn: str
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def xcom(self) -> dict[str, object]:
+        """Return the ARNs a downstream task needs, as pushed to XCom."""
+        return {"action": self.action_arn, "inputs": list(self.inputs), "outputs": list(self.outputs)}
+
+
+def _action_properties(run: TaskRun, lineage: StepLineage, error: str | None) -> dict[str, str]:
+    props = {
+        "airflow:dag_id": run.dag_id,
+        "airflow:task_id": run.task_id,
+        "airflow:run_id": run.run_id,
+        "airflow:try_number": str(run.try_number),
+    }
+    if run.map_index >= 0:
+        props["airflow:map_index"] = str(run.map_index)
+    if run.operator:
+        props["airflow:operator"] = run.operator
+    if error:
+        props["error"] = error
+    props.update(lineage.properties)
+    props.update({f"param:{k}": v for k, v in lineage.parameters.items()})
+    props.update({f"metric:{k}": v for k, v in lineage.metrics.items()})
+    if len(props) > _MAX_PROPERTIES:
+        # SageMaker allows 30 properties; keep the identity and say what was left out
+        # rather than lose the whole record.
+        kept = dict(list(props.items())[: _MAX_PROPERTIES - 1])
+        kept["truncated"] = ",".join(k for k in props if k not in kept)[:_MAX_VALUE]
+        props = kept
+    return {k[:_MAX_VALUE]: v[:_MAX_VALUE] for k, v in props.items()}
+
+
+def build_record(
+    run: TaskRun,
+    lineage: StepLineage,
+    status: ActionStatus,
+    *,
+    now: datetime,
+    started: datetime | None = None,
+    error: str | None = None,
+    account: str = DEFAULT_ACCOUNT,
+    region: str = LOCAL_REGION,
+) -> LineageRecord:
+    """Build the record of a task run in the given status.
+
+    :param started: when the run started; the action's creation time (default ``now``).
+    :raises ValueError: the lineage holds a value SageMaker's API model rejects.
+    """
+    created = started or now
+    place = {"account": account, "region": region}
+    dag_ctx = Context.new(run.dag_context_name, DAG_CONTEXT_TYPE, f"airflow://dags/{run.dag_id}",
+                          properties={"airflow:dag_id": run.dag_id}, created=created, **place)
+    run_ctx = Context.new(
+        run.run_context_name,
+        RUN_CONTEXT_TYPE,
+        f"airflow://dags/{run.dag_id}/runs/{run.run_id}",
+        properties={"airflow:dag_id": run.dag_id, "airflow:run_id": run.run_id},
+        created=created,
+        **place,
+    )
+    action = Action.new(
+        run.action_name,
+        lineage.step_type or run.operator.rsplit(".", 1)[-1].lstrip("_") or "AirflowTask",
+        lineage.source_uri or run.uri,
+        status=status,
+        source_type=lineage.source_type,
+        source_id=lineage.source_id,
+        properties=_action_properties(run, lineage, error),
+        created=created,
+        **place,
+    )
+    # The action changes with every record of the run: its modified time orders them.
+    action = _with_modified(action, now)
+    inputs = [
+        Artifact.new(ref.uri, ref.artifact_type, source_types=ref.digests, name=ref.name,
+                     properties=ref.properties, created=now, **place)
+        for ref in lineage.inputs
+    ]
+    outputs = [
+        Artifact.new(ref.uri, ref.artifact_type, source_types=ref.digests, name=ref.name,
+                     properties=ref.properties, created=now, **place)
+        for ref in lineage.outputs
+    ]
+    contexts = [
+        Context.new(_slug(ref.name, 120), ref.context_type, ref.uri, properties=ref.properties,
+                    created=now, **place)
+        for ref in lineage.contexts
+    ]
+    edges = [
+        Association(run_ctx.arn, dag_ctx.arn, AssociationType.ASSOCIATED_WITH, created),
+        Association(action.arn, run_ctx.arn, AssociationType.ASSOCIATED_WITH, created),
+    ]
+    edges += [Association(a.arn, action.arn, AssociationType.CONTRIBUTED_TO, now) for a in inputs]
+    edges += [Association(action.arn, a.arn, AssociationType.PRODUCED, now) for a in outputs]
+    edges += [
+        Association(action.arn, c.arn, ref.association_type, now)
+        for c, ref in zip(contexts, lineage.contexts, strict=True)
+    ]
+    # An artifact both read and written (e.g. updated in place) would loop on itself.
+    edges = [e for e in edges if e.source_arn != e.destination_arn]
+    return LineageRecord(
+        entities=(dag_ctx, run_ctx, action, *inputs, *outputs, *contexts),
+        associations=tuple(dict.fromkeys(edges)),
+        action_arn=action.arn,
+        inputs=tuple(a.arn for a in inputs),
+        outputs=tuple(a.arn for a in outputs),
+    )
+
+
+def _with_modified(action: Action, when: datetime) -> Action:
+    import dataclasses
+
+    return dataclasses.replace(action, modified=when)

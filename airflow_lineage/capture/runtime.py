@@ -1,0 +1,355 @@
+"""Capture in the task process: what runs at each point of a task's life.
+
+- **start** (listener ``on_task_instance_running``, before ``execute``): record the action
+  ``InProgress`` with its inputs and their digests, taken before the step can change
+  them; install the synchronous completion hook on the task.
+- **completion** (the task's post-execute hook, which Airflow runs after ``execute`` and
+  *before* it reports success): record outputs and ``Completed`` in one transaction, and
+  push the ARNs to XCom. Because this happens before success is reported, no downstream
+  task can start before the step's lineage is committed. Airflow's success listener
+  runs only after success is reported (a race), so it is a fallback here.
+- **failure / skip** (listeners): record ``Failed`` with the error, or ``Stopped``.
+
+A capture never breaks a task: errors are logged and the record goes to the outbox.
+``[lineage] strict`` turns a capture failure into a task failure instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from airflow_lineage import config
+from airflow_lineage.capture.extractors import extractor_for
+from airflow_lineage.capture.lineage import DataRef, StepLineage
+from airflow_lineage.capture.outbox import Outbox
+from airflow_lineage.capture.record import LineageRecord, TaskRun, build_record
+from airflow_lineage.exceptions import LineageError
+from airflow_lineage.model import ActionStatus, utcnow
+from airflow_lineage.store import LineageStore
+from airflow_lineage.verify import digest_local
+
+__all__ = ["CaptureError", "XCOM_KEY", "deliver", "task_failed", "task_skipped", "task_started"]
+
+log = logging.getLogger(__name__)
+
+XCOM_KEY = "lineage"
+"""The XCom key under which a task's lineage ARNs are pushed."""
+
+
+class CaptureError(LineageError):
+    """Lineage could not be recorded and ``[lineage] strict`` is on."""
+
+
+@dataclass
+class _Run:
+    run: TaskRun
+    started: datetime
+    start_lineage: StepLineage
+    start_error: BaseException | None = None
+    completed: bool = False
+    record: LineageRecord | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_runs: dict[tuple[str, str, str, int], _Run] = {}
+_stores: dict[str, LineageStore] = {}
+_places: dict[str, dict[str, str]] = {}
+_lock = threading.Lock()
+
+
+# -- the store and delivery --------------------------------------------------------------------
+
+
+def _store() -> LineageStore:
+    """Return this process's store for the lineage connection (opened once)."""
+    from airflow_lineage.hooks.lineage import LineageHook
+
+    conn_id = config.conn_id()
+    with _lock:
+        store = _stores.get(conn_id)
+    if store is None:
+        store = LineageHook(conn_id).get_conn()
+        with _lock:
+            _stores[conn_id] = store
+    return store
+
+
+def _outbox() -> Outbox:
+    return Outbox(config.outbox_dir())
+
+
+def deliver(record: LineageRecord, *, strict: bool | None = None) -> bool:
+    """Write a record to the store within the capture time budget, else to the outbox.
+
+    Earlier records still in the outbox go first, so the store sees records in order.
+
+    :returns: True when the record reached the store.
+    :raises CaptureError: it did not, and strict mode is on.
+    """
+    strict = config.strict() if strict is None else strict
+    outbox = _outbox()
+    outcome: dict[str, BaseException | None] = {}
+
+    def attempt() -> None:
+        try:
+            store = _store()
+            if outbox.pending():
+                outbox.put(record.entities, record.associations)
+                outbox.replay(store)
+                outcome["queued"] = None
+            else:
+                store.write(record.entities, record.associations, upsert=True)
+            outcome["error"] = None
+        except BaseException as e:  # noqa: BLE001 - whatever failed, the record must survive
+            outcome["error"] = e
+
+    worker = threading.Thread(target=attempt, name="lineage-capture", daemon=True)
+    worker.start()
+    worker.join(config.capture_timeout())
+    if worker.is_alive():
+        error: BaseException | None = TimeoutError(
+            f"the lineage store did not answer within {config.capture_timeout()} s"
+        )
+    else:
+        error = outcome.get("error")
+    if error is None:
+        return True
+    if "queued" not in outcome:
+        outbox.put(record.entities, record.associations)
+    log.warning(
+        "Lineage of %s could not be written (%s: %s); kept in the outbox %s for replay",
+        record.action_arn, type(error).__name__, error, outbox.directory,
+    )
+    if strict:
+        raise CaptureError(f"lineage of {record.action_arn} was not recorded: {error}") from error
+    return False
+
+
+# -- reading a task --------------------------------------------------------------------------------
+
+
+def _task_run(ti: Any) -> TaskRun:
+    task = ti.task
+    cls = type(task)
+    return TaskRun(
+        dag_id=ti.dag_id,
+        task_id=ti.task_id,
+        run_id=ti.run_id,
+        map_index=_map_index(ti),
+        try_number=int(getattr(ti, "try_number", 1) or 1),
+        operator=f"{cls.__module__}.{cls.__qualname__}",
+    )
+
+
+def _map_index(ti: Any) -> int:
+    value = getattr(ti, "map_index", -1)
+    return -1 if value is None else int(value)
+
+
+def _key(ti: Any) -> tuple[str, str, str, int]:
+    return (ti.dag_id, ti.task_id, ti.run_id, _map_index(ti))
+
+
+def _asset_refs(items: Iterable[Any]) -> list[DataRef]:
+    """Turn inlets/outlets (Assets, or anything with a ``uri``) into data refs."""
+    refs = []
+    for item in items or ():
+        uri = getattr(item, "uri", None)
+        if not isinstance(uri, str) or not uri:
+            continue
+        extra = getattr(item, "extra", None) or {}
+        kind = str(extra.get("artifact_type") or "DataSet")
+        refs.append(DataRef(uri, kind, name=None))
+    return refs
+
+
+def _with_digests(refs: Iterable[DataRef]) -> tuple[DataRef, ...]:
+    out = []
+    for ref in refs:
+        if not ref.digests:
+            digests = digest_local(ref.uri)
+            if digests:
+                ref = DataRef(ref.uri, ref.artifact_type, digests, ref.properties, ref.name)
+        out.append(ref)
+    return tuple(out)
+
+
+def _hook_lineage() -> tuple[list[DataRef], list[DataRef]]:
+    """Return the inputs and outputs Airflow's hook-level lineage collector saw."""
+    from airflow.sdk.lineage import get_hook_lineage_collector
+
+    collected = get_hook_lineage_collector().collected_assets
+    return (
+        _asset_refs(info.asset for info in collected.inputs),
+        _asset_refs(info.asset for info in collected.outputs),
+    )
+
+
+def _reset_hook_lineage() -> None:
+    """Start the task with an empty collector (``dag.test()`` reuses one process)."""
+    from airflow.sdk.lineage import get_hook_lineage_collector
+
+    get_hook_lineage_collector.cache_clear()
+
+
+def _context(ti: Any) -> Mapping[str, Any]:
+    try:
+        return ti.get_template_context()  # type: ignore[no-any-return]
+    except Exception:  # a missing context only costs extractors their input
+        return {}
+
+
+# -- the capture points -----------------------------------------------------------------------------
+
+
+def task_started(ti: Any) -> None:
+    """Record the run as InProgress with its inputs, and arm the completion hook."""
+    task = ti.task
+    _reset_hook_lineage()
+    run = _task_run(ti)
+    state = _Run(run=run, started=utcnow(), start_lineage=StepLineage())
+    with _lock:
+        _runs[_key(ti)] = state
+    _arm(ti, state)
+    try:
+        lineage = StepLineage(inputs=_asset_refs(task.inlets))
+        extractor = extractor_for(task)
+        if extractor is not None:
+            lineage = lineage.merge(extractor.on_start(task, _context(ti)))
+        lineage = StepLineage(
+            step_type=lineage.step_type,
+            inputs=_with_digests(lineage.inputs),
+            contexts=lineage.contexts,
+            parameters=lineage.parameters,
+            properties=lineage.properties,
+            source_uri=lineage.source_uri,
+            source_type=lineage.source_type,
+            source_id=lineage.source_id,
+        )
+        state.start_lineage = lineage
+        record = build_record(run, lineage, ActionStatus.IN_PROGRESS, now=state.started,
+                              **_place())
+        deliver(record)
+    except BaseException as e:  # noqa: BLE001 - never break the task (strict: the hook raises)
+        state.start_error = e
+        log.warning("Lineage capture failed at the start of %s: %s", run.uri, e, exc_info=True)
+
+
+def _place() -> dict[str, str]:
+    """Return the account and region records are written in (read once per process)."""
+    conn_id = config.conn_id()
+    with _lock:
+        cached = _places.get(conn_id)
+    if cached is None:
+        from airflow_lineage.hooks.lineage import LineageHook
+
+        settings = LineageHook(conn_id).store_settings()
+        cached = {k: str(settings[k]) for k in ("account", "region") if settings.get(k)}
+        with _lock:
+            _places[conn_id] = cached
+    return cached
+
+
+def _arm(ti: Any, state: _Run) -> None:
+    """Wrap the task's pre- and post-execute hooks with the synchronous capture points."""
+    task = ti.task
+    previous_pre = task._pre_execute_hook
+    previous_post = task._post_execute_hook
+
+    def lineage_pre_execute(context: Any) -> None:
+        if previous_pre is not None:
+            previous_pre(context)
+        if state.start_error is not None and config.strict():
+            raise CaptureError(f"lineage of {state.run.uri} was not recorded at start") from (
+                state.start_error
+            )
+
+    def lineage_post_execute(context: Any, result: Any) -> None:
+        if previous_post is not None:
+            previous_post(context, result)
+        task_completed(ti, state, context, result)
+
+    task._pre_execute_hook = lineage_pre_execute
+    task._post_execute_hook = lineage_post_execute
+
+
+def task_completed(ti: Any, state: _Run, context: Mapping[str, Any], result: Any) -> None:
+    """Record outputs and Completed, then push the ARNs to XCom (before success is reported).
+
+    :raises CaptureError: only in strict mode.
+    """
+    try:
+        task = ti.task
+        hook_in, hook_out = _hook_lineage()
+        lineage = state.start_lineage.merge(
+            StepLineage(inputs=hook_in, outputs=[*_asset_refs(task.outlets), *hook_out])
+        )
+        extractor = extractor_for(task)
+        if extractor is not None:
+            lineage = extractor.on_complete(task, context, result).merge(lineage)
+        lineage = _finish(lineage)
+        record = build_record(state.run, lineage, ActionStatus.COMPLETED, now=utcnow(),
+                              started=state.started, **_place())
+    except BaseException as e:
+        log.warning("Lineage of %s could not be built: %s", state.run.uri, e, exc_info=True)
+        if config.strict():
+            raise CaptureError(f"lineage of {state.run.uri} could not be built: {e}") from e
+        return
+    state.completed = True
+    state.record = record
+    deliver(record)
+    try:
+        ti.xcom_push(key=XCOM_KEY, value=record.xcom())
+    except Exception as e:  # XCom is a convenience; the store has the record
+        log.warning("Could not push lineage ARNs of %s to XCom: %s", state.run.uri, e)
+
+
+def _finish(lineage: StepLineage) -> StepLineage:
+    """Keep the start-time digests of inputs; digest outputs now, after the step ran."""
+    return StepLineage(
+        step_type=lineage.step_type,
+        inputs=_with_digests(lineage.inputs),
+        outputs=_with_digests(lineage.outputs),
+        contexts=lineage.contexts,
+        parameters=lineage.parameters,
+        metrics=lineage.metrics,
+        properties=lineage.properties,
+        source_uri=lineage.source_uri,
+        source_type=lineage.source_type,
+        source_id=lineage.source_id,
+    )
+
+
+def task_succeeded(ti: Any) -> None:
+    """Record completion if the synchronous hook did not (the success listener's fallback)."""
+    with _lock:
+        state = _runs.pop(_key(ti), None)
+    if state is None or state.completed:
+        return
+    task_completed(ti, state, _context(ti), None)
+
+
+def _ended(ti: Any, status: ActionStatus, error: str | None) -> None:
+    with _lock:
+        state = _runs.pop(_key(ti), None)
+    run = state.run if state else _task_run(ti)
+    lineage = state.start_lineage if state else StepLineage()
+    record = build_record(run, lineage, status, now=utcnow(),
+                          started=state.started if state else None, error=error, **_place())
+    deliver(record, strict=False)  # the task has already ended; nothing left to fail
+
+
+def task_failed(ti: Any, error: BaseException | str | None) -> None:
+    """Record the run as Failed, with the error."""
+    message = None if error is None else f"{type(error).__name__}: {error}"[:2500]
+    _ended(ti, ActionStatus.FAILED, message)
+
+
+def task_skipped(ti: Any) -> None:
+    """Record the run as Stopped (the task skipped itself)."""
+    _ended(ti, ActionStatus.STOPPED, None)
