@@ -244,6 +244,14 @@ def _tags(items: Iterable[Mapping[str, str]] | None) -> dict[str, str]:
     return tags
 
 
+def _has_source(artifact: Artifact, source: Mapping[str, Any]) -> bool:
+    """Return True when an artifact has this ArtifactSource (SourceTypes as a set, if given)."""
+    wanted = set(_source_types(source.get("SourceTypes", ())))
+    return artifact.source_uri == source["SourceUri"] and (
+        not wanted or set(artifact.source_types) == wanted
+    )
+
+
 def _artifact_source(artifact: Artifact) -> Response:
     return {
         "SourceUri": artifact.source_uri,
@@ -353,10 +361,13 @@ class Boto3Facade:
 
     Differences from SageMaker:
 
-    - Creates are idempotent, as the store's writes are: creating an artifact whose
-      (SourceUri, ArtifactType) exists, an action or context whose name exists, or an
-      association whose pair exists returns the existing one's ARN and leaves it as it
-      was, where SageMaker raises ``ValidationException`` "... already exists".
+    - Creates are idempotent, as the store's writes are: creating an artifact whose key
+      (SourceUri, ArtifactType and, when given, SourceTypes) exists, an action or
+      context whose name exists, or an association whose pair exists returns the
+      existing one's ARN and leaves it as it was (type of an existing association
+      included), where SageMaker raises ``ValidationException`` "... already exists".
+    - An artifact's ARN is derived from its key, so the same URI with other
+      SourceTypes (other content) is another artifact, not an error.
     - Update* merge ``Properties`` into the existing ones, then drop
       ``PropertiesToRemove``.
     - QueryLineage without ``MaxResults`` returns the whole result in one page. The
@@ -558,7 +569,10 @@ class Boto3Facade:
     # -- artifacts -------------------------------------------------------------------------
 
     def create_artifact(self, **kwargs: Any) -> Response:
-        """Create an artifact, or return the ARN of the one with its SourceUri and type."""
+        """Create an artifact, or return the ARN of the one with the same key.
+
+        The key is (SourceUri, ArtifactType) plus the SourceTypes when given.
+        """
 
         def handle(p: Params) -> Response:
             artifact = self._store.create_artifact(
@@ -616,20 +630,19 @@ class Boto3Facade:
         """
 
         def handle(p: Params) -> Response:
-            arn: str | None = p.get("ArtifactArn")
             source = p.get("Source")
-            if arn is None and source is None:
-                raise ValueError("Either ArtifactArn or Source must be specified")
-            if source is not None:
-                by_source = self._artifact_by_source(source)
-                if arn is not None and arn != by_source:
+            if "ArtifactArn" in p:
+                artifact = self._entity(p["ArtifactArn"], Artifact)
+                if source is not None and not _has_source(artifact, source):
                     raise ValueError(
-                        f"ArtifactArn {arn} and Source {source['SourceUri']!r} name different "
-                        "artifacts"
+                        f"ArtifactArn {artifact.arn} does not have the Source "
+                        f"{source['SourceUri']!r}; give one or the other"
                     )
-                arn = by_source
-            assert arn is not None
-            arn = self._entity(arn, Artifact).arn
+                arn = artifact.arn
+            elif source is not None:
+                arn = self._artifact_by_source(source)
+            else:
+                raise ValueError("Either ArtifactArn or Source must be specified")
             self._delete(arn)
             return {"ArtifactArn": arn}
 
@@ -637,11 +650,10 @@ class Boto3Facade:
 
     def _artifact_by_source(self, source: Mapping[str, Any]) -> str:
         uri = source["SourceUri"]
-        wanted = set(_source_types(source.get("SourceTypes", ())))
         found = [
             e.arn
             for e in self._store.list_entities(LineageType.ARTIFACT, source_uri=uri).items
-            if isinstance(e, Artifact) and (not wanted or set(e.source_types) == wanted)
+            if isinstance(e, Artifact) and _has_source(e, source)
         ]
         if not found:
             raise EntityNotFoundError(f"no artifact has the Source {uri!r}")

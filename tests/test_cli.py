@@ -696,3 +696,33 @@ def test_the_console_script(
         done.stderr
         == f"airflow-lineage: error: no lineage entity has the ARN {ACCOUNT}:action/nope\n"
     )
+
+
+def test_import_into_a_store_that_has_the_entities_keeps_the_newer_version(
+    lineage: Lineage, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    old, new = tmp_path / "old.jsonl", tmp_path / "new.jsonl"
+    assert main(["--store", lineage.url, "export", "-o", str(old)]) == 0
+    with connect(lineage.url) as store:
+        store.update(lineage.arn["deploy"], status="Failed", properties={"reason": "quota"})
+    assert main(["--store", lineage.url, "export", "-o", str(new)]) == 0
+
+    def status(url: str) -> str:
+        with connect(url) as store:
+            deploy = store.get(lineage.arn["deploy"])
+        assert isinstance(deploy, Action)
+        return deploy.status.value
+
+    copy = f"sqlite:///{tmp_path / 'copy.db'}"
+    assert main(["--store", copy, "import", str(old)]) == 0
+    assert main(["--store", copy, "import", "--keep-existing", str(new)]) == 0
+    assert capsys.readouterr().err.endswith(
+        "(8 entities were in the store already; each was kept as it is)\n"
+    )
+    assert status(copy) == "Completed"
+    assert main(["--store", copy, "import", str(new)]) == 0
+    assert status(copy) == "Failed"
+    assert main(["--store", copy, "import", str(old)]) == 0  # an older record never wins
+    assert status(copy) == "Failed"
+    assert main(["--store", copy, "export"]) == 0
+    assert capsys.readouterr().out.encode() == new.read_bytes()

@@ -1,20 +1,19 @@
 """The boto3-shaped facade: SageMaker's lineage requests and responses on a local store.
 
-Every test runs on a real SQLite file and, when a server answers, on PostgreSQL (each
-test in a schema of its own). Every response the facade returns is checked against
-botocore's output shape for its operation, by :func:`shape_problems` below and by
-botocore's own validator.
+Tests that take the shared ``store`` fixture (tests/conftest.py) run on a real SQLite
+file and on PostgreSQL, each in a schema of its own. Every response the facade returns
+is checked against botocore's output shape for its operation, by :func:`shape_problems`
+below and by botocore's own validator.
 """
 
 from __future__ import annotations
 
 import copy
-import functools
+import itertools
 import sqlite3
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +29,6 @@ from airflow_lineage import AssociationsExistError, EntityNotFoundError, StoreEr
 from airflow_lineage.apispec import service_model
 from airflow_lineage.facade import Boto3Facade, RequestValidationError
 from airflow_lineage.store import LineageStore
-
-PG_HOST, PG_PORT, PG_DB = "127.0.0.1", 5432, "test"
 
 OPERATIONS = {
     xform_name(op): op
@@ -63,63 +60,6 @@ OPERATIONS = {
 
 ACCOUNT_PREFIX = "arn:aws:sagemaker:local:000000000000"
 MISSING_ARTIFACT = f"{ACCOUNT_PREFIX}:artifact/{'0' * 32}"
-
-
-# -- stores ----------------------------------------------------------------------------
-
-
-@functools.cache
-def _postgres_user() -> tuple[str | None, str]:
-    """Return a user PostgreSQL lets in (trust auth), or None and why not."""
-    try:
-        import psycopg
-    except ImportError as e:  # pragma: no cover - psycopg is a test dependency
-        return None, f"psycopg is not installed ({e})"
-    failures = []
-    for user in ("postgres", "root"):
-        try:
-            with psycopg.connect(
-                host=PG_HOST, port=PG_PORT, dbname=PG_DB, user=user, connect_timeout=3
-            ):
-                return user, ""
-        except psycopg.Error as e:
-            first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            failures.append(f"{user}: {first_line}")
-    return None, "; ".join(failures)
-
-
-def _pg_execute(user: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(
-        host=PG_HOST, port=PG_PORT, dbname=PG_DB, user=user, autocommit=True
-    ) as conn:
-        conn.execute(sql)  # type: ignore[arg-type]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LineageStore]:
-    """Yield an empty store: a SQLite file, or a fresh PostgreSQL schema (dropped after)."""
-    if request.param == "sqlite":
-        sqlite_store = airflow_lineage.connect(f"sqlite:///{tmp_path}/l.db")
-        try:
-            yield sqlite_store
-        finally:
-            sqlite_store.close()
-        return
-    user, reason = _postgres_user()
-    if user is None:
-        pytest.skip(f"PostgreSQL at {PG_HOST}:{PG_PORT}/{PG_DB} does not answer: {reason}")
-    # A schema of our own: other suites may use (and drop) the lineage tables in public.
-    schema = f"facade_test_{uuid.uuid4().hex[:12]}"
-    _pg_execute(user, f'CREATE SCHEMA "{schema}"')
-    url = f"postgresql+psycopg://{user}@{PG_HOST}:{PG_PORT}/{PG_DB}"
-    pg_store = airflow_lineage.connect(f"{url}?options=-csearch_path%3D{schema}")
-    try:
-        yield pg_store
-    finally:
-        pg_store.close()
-        _pg_execute(user, f'DROP SCHEMA "{schema}" CASCADE')
 
 
 # -- response shapes -------------------------------------------------------------------
@@ -409,9 +349,7 @@ def test_artifact_create_describe_update_delete(sm: CheckedClient) -> None:
 
 
 def test_artifact_without_optional_fields(sm: CheckedClient) -> None:
-    arn = sm.create_artifact(Source={"SourceUri": "s3://b/k"}, ArtifactType="Model")[
-        "ArtifactArn"
-    ]
+    arn = sm.create_artifact(Source={"SourceUri": "s3://b/k"}, ArtifactType="Model")["ArtifactArn"]
     described = sm.describe_artifact(ArtifactArn=arn)
     assert "ArtifactName" not in described
     assert "MetadataProperties" not in described
@@ -553,7 +491,10 @@ BAD_REQUESTS: list[tuple[str, dict[str, Any], str, bool]] = [
     (
         "create_artifact",
         {
-            "Source": {"SourceUri": "s3://b/k", "SourceTypes": [{"SourceIdType": "SHA1", "Value": "x"}]},
+            "Source": {
+                "SourceUri": "s3://b/k",
+                "SourceTypes": [{"SourceIdType": "SHA1", "Value": "x"}],
+            },
             "ArtifactType": "D",
         },
         "SourceIdType",
@@ -565,7 +506,12 @@ BAD_REQUESTS: list[tuple[str, dict[str, Any], str, bool]] = [
         "Tags",
         False,
     ),
-    ("create_artifact", {**ARTIFACT, "Properties": {str(i): "v" for i in range(31)}}, "Properties", False),
+    (
+        "create_artifact",
+        {**ARTIFACT, "Properties": {str(i): "v" for i in range(31)}},
+        "Properties",
+        False,
+    ),
     ("create_artifact", {**ARTIFACT, "MetadataProperties": {"Branch": "main"}}, "Branch", True),
     ("create_action", {**ACTION, "Status": "Done"}, "Status", False),
     ("create_action", {**ACTION, "ActionName": ""}, "ActionName", True),
@@ -578,7 +524,12 @@ BAD_REQUESTS: list[tuple[str, dict[str, Any], str, bool]] = [
         "AssociationType",
         False,
     ),
-    ("add_association", {"SourceArn": "not-an-arn", "DestinationArn": SEED_ACTION}, "SourceArn", False),
+    (
+        "add_association",
+        {"SourceArn": "not-an-arn", "DestinationArn": SEED_ACTION},
+        "SourceArn",
+        False,
+    ),
     (
         "add_association",
         {"SourceArn": f"{ACCOUNT_PREFIX}:endpoint/x", "DestinationArn": SEED_ACTION},
@@ -590,7 +541,12 @@ BAD_REQUESTS: list[tuple[str, dict[str, Any], str, bool]] = [
     ("describe_action", {"ActionName": SEED_ARTIFACT}, "ActionName", False),
     ("describe_action", {"ActionName": "a/b"}, "ActionName", False),
     ("update_action", {"ActionName": SEED_ACTION, "Status": "Completed"}, "ActionName", False),
-    ("update_artifact", {"ArtifactArn": SEED_ARTIFACT, "PropertiesToRemove": "k"}, "PropertiesToRemove", True),
+    (
+        "update_artifact",
+        {"ArtifactArn": SEED_ARTIFACT, "PropertiesToRemove": "k"},
+        "PropertiesToRemove",
+        True,
+    ),
     ("delete_artifact", {}, "ArtifactArn or Source", False),
     ("delete_action", {"ActionName": 7}, "ActionName", True),
     ("list_artifacts", {"MaxResults": 0}, "MaxResults", True),
@@ -674,6 +630,26 @@ def test_methods_take_keyword_arguments_only(sm: CheckedClient) -> None:
         sm.facade.describe_artifact(MISSING_ARTIFACT)  # type: ignore[call-arg]
 
 
+def test_server_side_messages_read_like_sagemakers(sm: CheckedClient) -> None:
+    with pytest.raises(ClientError) as info:
+        sm.list_artifacts(MaxResults=101)
+    assert info.value.response["Error"]["Message"] == (
+        "1 validation error detected: Value '101' at 'MaxResults' failed to satisfy "
+        "constraint: Member must have value less than or equal to 100"
+    )
+    with pytest.raises(ClientError) as info:
+        sm.create_artifact(
+            ArtifactName="-bad",
+            Source={"SourceUri": "s3://b/k"},
+            ArtifactType="D",
+            Properties={str(i): "v" for i in range(31)},
+        )
+    message = info.value.response["Error"]["Message"]
+    assert message.startswith("2 validation errors detected: ")
+    assert "at 'ArtifactName' failed to satisfy constraint: Member must satisfy regular" in message
+    assert "at 'Properties' failed to satisfy constraint: Member must have length less" in message
+
+
 def test_timestamps_are_accepted_as_boto3_accepts_them(sm: CheckedClient) -> None:
     arn = sm.create_artifact(**ARTIFACT)["ArtifactArn"]
     created = sm.describe_artifact(ArtifactArn=arn)["CreationTime"]
@@ -683,18 +659,12 @@ def test_timestamps_are_accepted_as_boto3_accepts_them(sm: CheckedClient) -> Non
         earlier.replace(tzinfo=None),  # naive: boto3 takes it as UTC
         earlier.isoformat(),
         int(earlier.timestamp()),
-        earlier.astimezone(timezone_plus_two()),
+        earlier.astimezone(timezone(timedelta(hours=2))),
     ):
         listed = sm.list_artifacts(CreatedAfter=after)["ArtifactSummaries"]
         assert [s["ArtifactArn"] for s in listed] == [arn], after
     later = (created + timedelta(hours=1)).isoformat()
     assert sm.list_artifacts(CreatedAfter=later)["ArtifactSummaries"] == []
-
-
-def timezone_plus_two() -> Any:
-    from datetime import timezone
-
-    return timezone(timedelta(hours=2))
 
 
 # -- domain errors ----------------------------------------------------------------------
@@ -727,9 +697,7 @@ def test_missing_entities_raise_resource_not_found(
     sm: CheckedClient, store: LineageStore, method: str, request_: dict[str, Any]
 ) -> None:
     seed = sm.create_artifact(**ARTIFACT)["ArtifactArn"]
-    request = {
-        key: seed if value == SEED_ARTIFACT else value for key, value in request_.items()
-    }
+    request = {key: seed if value == SEED_ARTIFACT else value for key, value in request_.items()}
     if "StartArns" in request:
         request["StartArns"] = [seed if a == SEED_ARTIFACT else a for a in request["StartArns"]]
     before = snapshot(store)
@@ -743,9 +711,7 @@ def test_missing_entities_raise_resource_not_found(
     assert snapshot(store) == before
 
 
-def test_delete_is_refused_while_associations_exist(
-    sm: CheckedClient, store: LineageStore
-) -> None:
+def test_delete_is_refused_while_associations_exist(sm: CheckedClient, store: LineageStore) -> None:
     data = sm.create_artifact(**ARTIFACT)["ArtifactArn"]
     step = sm.create_action(**ACTION)["ActionArn"]
     run = sm.create_context(**CONTEXT)["ContextArn"]
@@ -856,7 +822,10 @@ def test_list_artifacts_pages_filters_and_sorts(sm: CheckedClient) -> None:
     times = [s["CreationTime"] for s in newest_first]
     assert times == sorted(times, reverse=True)
     oldest_first = _all_pages(
-        sm.list_artifacts, "ArtifactSummaries", SortBy="CreationTime", SortOrder="Ascending",
+        sm.list_artifacts,
+        "ArtifactSummaries",
+        SortBy="CreationTime",
+        SortOrder="Ascending",
         MaxResults=7,
     )
     assert [s["ArtifactArn"] for s in oldest_first] == arns
@@ -882,11 +851,14 @@ def test_list_actions_and_contexts_sort_by_name(sm: CheckedClient) -> None:
     names = [f"step-{i:02d}" for i in (7, 3, 11, 0, 5, 9, 1)]
     for name in names:
         sm.create_action(
-            ActionName=name, Source={"SourceUri": f"x://{name}"}, ActionType="Step",
+            ActionName=name,
+            Source={"SourceUri": f"x://{name}"},
+            ActionType="Step",
             Status="Completed",
         )
         sm.create_context(
-            ContextName=name.replace("-", "_"), Source={"SourceUri": f"x://{name}"},
+            ContextName=name.replace("-", "_"),
+            Source={"SourceUri": f"x://{name}"},
             ContextType="Run",
         )
     for call, key, field, wanted in (
@@ -931,7 +903,10 @@ def test_list_associations_filters_sorts_and_pages(
         return [(name[s["SourceArn"]], name[s["DestinationArn"]]) for s in found]
 
     assert listed(SourceArn=graph["train"]) == [("train", "model")]
-    assert sorted(listed(DestinationArn=graph["train"])) == [("features", "train"), ("image", "train")]
+    assert sorted(listed(DestinationArn=graph["train"])) == [
+        ("features", "train"),
+        ("image", "train"),
+    ]
     assert sorted(listed(AssociationType="AssociatedWith")) == [
         ("approve", "deploy"),
         ("deploy", "endpoint"),
@@ -948,7 +923,10 @@ def test_list_associations_filters_sorts_and_pages(
     for sort_by in ("SourceArn", "DestinationArn", "SourceType", "DestinationType", "CreationTime"):
         for order in ("Ascending", "Descending"):
             found = _all_pages(
-                sm.list_associations, "AssociationSummaries", SortBy=sort_by, SortOrder=order,
+                sm.list_associations,
+                "AssociationSummaries",
+                SortBy=sort_by,
+                SortOrder=order,
                 MaxResults=3,
             )
             keys = [s[sort_by] for s in found]
@@ -973,8 +951,15 @@ def test_association_without_a_type(sm: CheckedClient) -> None:
 
 def test_paginators_are_botocores(sm: CheckedClient) -> None:
     arns = _create_artifacts(sm, 12)
-    for name in ("list_artifacts", "list_actions", "list_contexts", "list_associations",
-                 "list_lineage_groups", "list_tags", "query_lineage"):
+    for name in (
+        "list_artifacts",
+        "list_actions",
+        "list_contexts",
+        "list_associations",
+        "list_lineage_groups",
+        "list_tags",
+        "query_lineage",
+    ):
         assert sm.can_paginate(name), name
     assert not sm.can_paginate("describe_artifact")
     assert not sm.can_paginate("list_training_jobs")
@@ -1012,9 +997,23 @@ def test_query_lineage_directions(sm: CheckedClient, graph: dict[str, str]) -> N
         assert "NextToken" not in response  # no MaxResults: the whole result at once
         return names_of(response, graph)
 
-    assert query("raw", "Descendants") == {"prep", "features", "train", "model", "deploy", "endpoint"}
+    assert query("raw", "Descendants") == {
+        "prep",
+        "features",
+        "train",
+        "model",
+        "deploy",
+        "endpoint",
+    }
     assert query("endpoint", "Ascendants") == {
-        "deploy", "model", "approve", "train", "features", "image", "prep", "raw",
+        "deploy",
+        "model",
+        "approve",
+        "train",
+        "features",
+        "image",
+        "prep",
+        "raw",
     }
     assert query("model", "Descendants") == {"deploy", "endpoint"}
     assert query("image", "Ascendants") == set()
@@ -1042,27 +1041,33 @@ def test_query_lineage_filters(sm: CheckedClient, graph: dict[str, str]) -> None
     assert up_from_endpoint(Types=["DataSet", "Image"]) == {"features", "raw", "image"}
     assert up_from_endpoint(Types=["DataSet"], LineageTypes=["Action"]) == set()  # AND
     assert up_from_endpoint(LineageTypes=["Action", "Context"]) == {
-        "deploy", "approve", "train", "prep",
+        "deploy",
+        "approve",
+        "train",
+        "prep",
     }
     assert up_from_endpoint(Properties={"accuracy": "0.93", "stage": "ft"}) == {"model", "features"}
     assert up_from_endpoint(Properties={"accuracy": "0.5"}) == set()
     # Filters select; they never prune: the data sets lie behind actions.
-    assert sm.query_lineage(
+    behind = sm.query_lineage(
         StartArns=[graph["model"]], Direction="Ascendants", Filters={"LineageTypes": ["Artifact"]}
-    )["Vertices"] == sorted(
-        (
-            {"Arn": graph[k], "Type": t, "LineageType": "Artifact"}
-            for k, t in (("features", "DataSet"), ("image", "Image"), ("raw", "DataSet"))
-        ),
-        key=lambda v: (0 if v["Arn"] in (graph["features"], graph["image"]) else 1, v["Arn"]),
     )
+    assert {(v["Arn"], v["Type"], v["LineageType"]) for v in behind["Vertices"]} == {
+        (graph["features"], "DataSet", "Artifact"),
+        (graph["image"], "Image", "Artifact"),
+        (graph["raw"], "DataSet", "Artifact"),
+    }
+    assert behind["Vertices"][-1]["Arn"] == graph["raw"]  # nearest first
 
     time.sleep(0.01)
     pivot = datetime.now(UTC)
     time.sleep(0.01)
     sm.update_artifact(ArtifactArn=graph["features"], Properties={"rows": "10"})
     assert up_from_endpoint(ModifiedAfter=pivot) == {"features"}
-    assert up_from_endpoint(ModifiedBefore=pivot.isoformat()) == set(graph) - {"features", "endpoint"}
+    assert up_from_endpoint(ModifiedBefore=pivot.isoformat()) == set(graph) - {
+        "features",
+        "endpoint",
+    }
     assert up_from_endpoint(CreatedAfter=pivot) == set()
     assert up_from_endpoint(CreatedBefore=pivot) == set(graph) - {"endpoint"}
 
@@ -1077,7 +1082,13 @@ def test_query_lineage_include_edges(sm: CheckedClient, graph: dict[str, str]) -
     # The start, the matches, and everything on a path between them; not the image or
     # the approval, which lead to no data set.
     assert names_of(response, graph) == {
-        "endpoint", "deploy", "model", "train", "features", "prep", "raw",
+        "endpoint",
+        "deploy",
+        "model",
+        "train",
+        "features",
+        "prep",
+        "raw",
     }
     assert edges_of(response, graph) == set(GRAPH_EDGES) - {
         ("image", "train", "ContributedTo"),
@@ -1131,11 +1142,13 @@ def test_query_lineage_beyond_sagemaker_limits(sm: CheckedClient) -> None:
         ]
         for i in range(25)
     ]
-    for older, newer in zip(chain, chain[1:], strict=False):
+    for older, newer in itertools.pairwise(chain):
         sm.add_association(SourceArn=older, DestinationArn=newer, AssociationType="DerivedFrom")
     deep = sm.query_lineage(StartArns=[chain[0]], Direction="Descendants", MaxDepth=100)
     assert [v["Arn"] for v in deep["Vertices"]] == chain[1:]  # SageMaker stops at depth 10
-    page = sm.query_lineage(StartArns=[chain[0]], Direction="Descendants", MaxDepth=30, MaxResults=200)
+    page = sm.query_lineage(
+        StartArns=[chain[0]], Direction="Descendants", MaxDepth=30, MaxResults=200
+    )
     assert len(page["Vertices"]) == 24 and "NextToken" not in page
     two_starts = sm.query_lineage(
         StartArns=[chain[0], chain[20]], Direction="Descendants", MaxDepth=2
@@ -1235,24 +1248,20 @@ def test_client_meta_and_exceptions(store: LineageStore) -> None:
     assert store.lineage_groups() == []
 
 
-def test_other_accounts_entities_are_described_and_associated_by_arn(
-    store: LineageStore, tmp_path: Path
-) -> None:
-    if store.__class__.__name__ != "SqlStore" or "sqlite" not in str(store):
-        pytest.skip("two accounts over one file: the SQLite case is enough")
-    url = f"sqlite:///{tmp_path}/l.db"
+def test_other_accounts_entities_are_described_and_associated_by_arn(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/shared.db"
     with airflow_lineage.connect(url, account="111111111111") as team_b:
-        theirs = team_b.as_boto3_client()
-        shared = theirs.create_artifact(**ARTIFACT)["ArtifactArn"]
+        shared = team_b.as_boto3_client().create_artifact(**ARTIFACT)["ArtifactArn"]
     assert ":111111111111:artifact/" in shared
-    ours = CheckedClient(store.as_boto3_client())
-    assert ours.describe_artifact(ArtifactArn=shared)["ArtifactArn"] == shared
-    step = ours.create_action(**ACTION)["ActionArn"]
-    ours.add_association(SourceArn=shared, DestinationArn=step, AssociationType="ContributedTo")
-    found = ours.query_lineage(StartArns=[step], Direction="Ascendants")
-    assert [v["Arn"] for v in found["Vertices"]] == [shared]
-    (group,) = ours.list_lineage_groups()["LineageGroupSummaries"]  # our own group only
-    assert ":000000000000:" in group["LineageGroupArn"]
+    with airflow_lineage.connect(url) as team_a:
+        ours = CheckedClient(team_a.as_boto3_client())
+        assert ours.describe_artifact(ArtifactArn=shared)["ArtifactArn"] == shared
+        step = ours.create_action(**ACTION)["ActionArn"]
+        ours.add_association(SourceArn=shared, DestinationArn=step, AssociationType="SameAs")
+        found = ours.query_lineage(StartArns=[step], Direction="Ascendants")
+        assert [v["Arn"] for v in found["Vertices"]] == [shared]
+        (group,) = ours.list_lineage_groups()["LineageGroupSummaries"]  # its own group only
+        assert ":000000000000:" in group["LineageGroupArn"]
 
 
 # -- code written for boto3, unchanged ----------------------------------------------------

@@ -44,9 +44,10 @@ def _slug(text: str, limit: int) -> str:
     return re.sub(r"[^a-zA-Z0-9]+", "-", text).strip("-")[:limit].strip("-") or "x"
 
 
-def _name(prefix: str, *ids: str) -> str:
+def _name(readable: list[str], ids: list[str]) -> str:
+    """Return ``<slug of the readable ids>-<hash of all ids>`` (at most 120 characters)."""
     digest = hashlib.sha256("\x00".join(ids).encode()).hexdigest()[:12]
-    return f"{prefix}-{_slug('-'.join(ids), 100)}-{digest}"
+    return f"{_slug('-'.join(readable), 100)}-{digest}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,20 +64,20 @@ class TaskRun:
     @property
     def action_name(self) -> str:
         """Return the ActionName of this task run (stable across its tries)."""
-        ids = [self.dag_id, self.run_id, self.task_id]
+        readable = [self.dag_id, self.task_id]
         if self.map_index >= 0:
-            ids.append(str(self.map_index))
-        return _name("task", *ids)
+            readable.append(str(self.map_index))
+        return _name(readable, ["task", self.dag_id, self.run_id, self.task_id, str(self.map_index)])
 
     @property
     def run_context_name(self) -> str:
         """Return the ContextName of the DAG run."""
-        return _name("run", self.dag_id, self.run_id)
+        return _name([self.dag_id, self.run_id], ["run", self.dag_id, self.run_id])
 
     @property
     def dag_context_name(self) -> str:
         """Return the ContextName of the DAG."""
-        return _name("dag", self.dag_id)
+        return _name([self.dag_id], ["dag", self.dag_id])
 
     @property
     def uri(self) -> str:

@@ -353,3 +353,14 @@ def task_failed(ti: Any, error: BaseException | str | None) -> None:
 def task_skipped(ti: Any) -> None:
     """Record the run as Stopped (the task skipped itself)."""
     _ended(ti, ActionStatus.STOPPED, None)
+
+
+def reset() -> None:
+    """Forget this process's open stores and cached settings (after a config change)."""
+    with _lock:
+        stores = list(_stores.values())
+        _stores.clear()
+        _places.clear()
+        _runs.clear()
+    for store in stores:
+        store.close()

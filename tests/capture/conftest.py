@@ -21,20 +21,27 @@ def airflow_db() -> None:
     db.resetdb()
 
 
+def reset_lineage_settings() -> None:
+    """Make the next capture read the configuration again (it is cached per process)."""
+    from airflow_lineage import config
+    from airflow_lineage.capture import runtime
+
+    for fn in vars(config).values():
+        if hasattr(fn, "cache_clear"):
+            fn.cache_clear()
+    runtime.reset()
+
+
 @pytest.fixture
 def lineage_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Point the embedded store and the outbox at a fresh folder for one test."""
-    from airflow_lineage import config
-
     monkeypatch.setenv("AIRFLOW__LINEAGE__STORE_URL", f"sqlite:///{tmp_path / 'lineage.db'}")
     monkeypatch.setenv("AIRFLOW__LINEAGE__OUTBOX_DIR", str(tmp_path / "outbox"))
-    for fn in vars(config).values():
-        if hasattr(fn, "cache_clear"):
-            fn.cache_clear()
+    monkeypatch.setenv("ML_PIPELINE_DIR", str(tmp_path / "ml"))
+    reset_lineage_settings()
     yield tmp_path
-    for fn in vars(config).values():
-        if hasattr(fn, "cache_clear"):
-            fn.cache_clear()
+    monkeypatch.undo()
+    reset_lineage_settings()
 
 
 @pytest.fixture

@@ -1,0 +1,174 @@
+"""An end-to-end ML pipeline that runs on one machine, with no cloud.
+
+ingest → prepare → extract features → train → evaluate → register → deploy
+
+It uses scikit-learn's bundled copy of the classic iris data set, trains a decision
+tree, evaluates it on a held-out split, registers it in a local model registry folder
+and deploys it to a local serving folder that stands in for an endpoint. Every step's
+lineage is captured automatically: the DAG has no bookkeeping code, each step only names
+what it reads and writes.
+
+Files go under ``$ML_PIPELINE_DIR`` (default ``$AIRFLOW_HOME/ml_pipeline_local``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+from pathlib import Path
+
+import pendulum
+from airflow.sdk import DAG
+
+from airflow_lineage.operators.steps import Data, ml_step
+
+BASE = Path(
+    os.environ.get("ML_PIPELINE_DIR")
+    or Path(os.environ.get("AIRFLOW_HOME", "~/airflow")).expanduser() / "ml_pipeline_local"
+)
+RAW = Data(f"file://{BASE}/raw/iris.csv")
+TRAIN_SPLIT = Data(f"file://{BASE}/prepared/train.csv")
+TEST_SPLIT = Data(f"file://{BASE}/prepared/test.csv")
+FEATURES = Data(f"file://{BASE}/features/train_features.csv")
+SCALER = Data(f"file://{BASE}/features/scaler.json", "Model")
+MODEL = Data(f"file://{BASE}/models/iris/model.pkl", "Model")
+REPORT = Data(f"file://{BASE}/reports/evaluation.json", "Report")
+REGISTERED = Data(f"file://{BASE}/registry/iris/1/model.pkl", "Model")
+ENDPOINT = f"file://{BASE}/serving/iris"
+
+
+def _read_csv(path: Path) -> tuple[list[list[float]], list[int]]:
+    rows = [line.split(",") for line in path.read_text().splitlines()[1:]]
+    return [[float(v) for v in r[:-1]] for r in rows], [int(r[-1]) for r in rows]
+
+
+def _write_csv(path: Path, header: list[str], xs: list[list[float]], ys: list[int]) -> None:
+    lines = [",".join(header)] + [",".join(f"{v:.6f}" for v in x) + f",{y}" for x, y in zip(xs, ys)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+with DAG(
+    dag_id="ml_pipeline_local",
+    description="Iris: ingest, prepare, featurise, train, evaluate, register, deploy.",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    schedule=None,
+    catchup=False,
+    tags=["ml", "lineage"],
+) as dag:
+
+    @ml_step(step_type="DataIngestion", outputs={"raw": RAW})
+    def ingest(step):
+        """Copy the iris data set that scikit-learn ships into the raw zone."""
+        from sklearn.datasets import load_iris
+
+        iris = load_iris()
+        header = [n.replace(" (cm)", "").replace(" ", "_") for n in iris.feature_names] + ["label"]
+        _write_csv(step.outputs["raw"].path, header, iris.data.tolist(), iris.target.tolist())
+
+    @ml_step(
+        step_type="DataPreparation",
+        inputs={"raw": RAW},
+        outputs={"train": TRAIN_SPLIT, "test": TEST_SPLIT},
+        parameters={"test_size": 0.3, "seed": 7},
+    )
+    def prepare(step):
+        """Drop incomplete rows and split into train and test sets, stratified."""
+        from sklearn.model_selection import train_test_split
+
+        xs, ys = _read_csv(step.inputs["raw"].path)
+        header = step.inputs["raw"].path.read_text().splitlines()[0].split(",")
+        p = step.parameters
+        x_tr, x_te, y_tr, y_te = train_test_split(
+            xs, ys, test_size=float(p["test_size"]), random_state=int(p["seed"]), stratify=ys
+        )
+        _write_csv(step.outputs["train"].path, header, x_tr, y_tr)
+        _write_csv(step.outputs["test"].path, header, x_te, y_te)
+        step.log_metric("train_rows", len(y_tr))
+        step.log_metric("test_rows", len(y_te))
+
+    @ml_step(
+        step_type="FeatureExtraction",
+        inputs={"train": TRAIN_SPLIT},
+        outputs={"features": FEATURES, "scaler": SCALER},
+    )
+    def extract_features(step):
+        """Standardise the training features; keep the scaler for serving."""
+        from sklearn.preprocessing import StandardScaler
+
+        xs, ys = _read_csv(step.inputs["train"].path)
+        scaler = StandardScaler().fit(xs)
+        header = step.inputs["train"].path.read_text().splitlines()[0].split(",")
+        _write_csv(step.outputs["features"].path, header, scaler.transform(xs).tolist(), ys)
+        step.outputs["scaler"].path.write_text(
+            json.dumps({"mean": scaler.mean_.tolist(), "scale": scaler.scale_.tolist()})
+        )
+
+    @ml_step(
+        step_type="Training",
+        inputs={"features": FEATURES},
+        outputs={"model": MODEL},
+        parameters={"algorithm": "DecisionTreeClassifier", "max_depth": 3, "seed": 7},
+    )
+    def train(step):
+        """Fit a decision tree on the standardised features."""
+        from sklearn.tree import DecisionTreeClassifier
+
+        xs, ys = _read_csv(step.inputs["features"].path)
+        p = step.parameters
+        model = DecisionTreeClassifier(max_depth=int(p["max_depth"]), random_state=int(p["seed"]))
+        model.fit(xs, ys)
+        step.log_metric("train_accuracy", round(float(model.score(xs, ys)), 4))
+        step.outputs["model"].path.write_bytes(pickle.dumps(model))
+
+    @ml_step(
+        step_type="Evaluation",
+        inputs={"model": MODEL, "scaler": SCALER, "test": TEST_SPLIT},
+        outputs={"report": REPORT},
+    )
+    def evaluate(step):
+        """Score the model on the held-out test set."""
+        from sklearn.metrics import accuracy_score, f1_score
+
+        model = pickle.loads(step.inputs["model"].path.read_bytes())
+        scaler = json.loads(step.inputs["scaler"].path.read_text())
+        xs, ys = _read_csv(step.inputs["test"].path)
+        scaled = [[(v - m) / s for v, m, s in zip(x, scaler["mean"], scaler["scale"])] for x in xs]
+        predicted = model.predict(scaled).tolist()
+        report = {
+            "accuracy": round(accuracy_score(ys, predicted), 4),
+            "f1_macro": round(f1_score(ys, predicted, average="macro"), 4),
+            "test_rows": len(ys),
+        }
+        step.outputs["report"].path.write_text(json.dumps(report, indent=2))
+        step.log_metric("accuracy", report["accuracy"])
+        step.log_metric("f1_macro", report["f1_macro"])
+
+    @ml_step(
+        step_type="Registration",
+        inputs={"model": MODEL, "report": REPORT},
+        outputs={"registered": REGISTERED},
+        parameters={"model_group": "iris-classifier", "version": 1},
+    )
+    def register(step):
+        """Copy the evaluated model into the local model registry as version 1."""
+        shutil.copyfile(step.inputs["model"].path, step.outputs["registered"].path)
+
+    @ml_step(
+        step_type="ModelDeployment",
+        inputs={"model": REGISTERED, "scaler": SCALER},
+        endpoint=ENDPOINT,
+    )
+    def deploy(step):
+        """Install the registered model and its scaler in the serving folder."""
+        serving = Path(ENDPOINT.removeprefix("file://"))
+        serving.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(step.inputs["model"].path, serving / "model.pkl")
+        shutil.copyfile(step.inputs["scaler"].path, serving / "scaler.json")
+
+    ingest() >> prepare() >> extract_features() >> train() >> evaluate() >> register() >> deploy()
+
+
+if __name__ == "__main__":
+    dag.test()

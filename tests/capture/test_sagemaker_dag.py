@@ -1,0 +1,159 @@
+"""The SageMaker example DAG runs end to end under moto, and its lineage is captured.
+
+The run itself is asserted always. The lineage graph is asserted only where the capture
+plugin wrote a store (``lineage_home`` points it at a fresh file): until the listener is
+installed, there is no store to read.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeAlias
+
+import pytest
+
+pytest.importorskip("airflow.providers.amazon", reason="apache-airflow-providers-amazon is needed")
+pytest.importorskip("moto", reason="moto is needed to run SageMaker locally")
+pytest.importorskip("sklearn", reason="scikit-learn ships the iris data set the DAG uploads")
+
+from tests.capture.conftest import REPO  # noqa: E402
+
+DAG_FILE = REPO / "dags" / "ml_pipeline_sagemaker.py"
+DAG_ID = "ml_pipeline_sagemaker"
+TASKS = (
+    "upload_iris",
+    "preprocess",
+    "train",
+    "register_model",
+    "create_model",
+    "endpoint_config",
+    "deploy",
+)
+
+Vertex: TypeAlias = tuple[str, str, str]
+"""(lineage type, entity type, SourceUri for artifacts or name for actions and contexts)."""
+Edge: TypeAlias = tuple[Vertex, Vertex, str]
+"""(source vertex, destination vertex, association type)."""
+
+
+def captured_graph(store_url: str) -> tuple[set[Vertex], set[Edge]]:
+    """Export a lineage store and summarise it as vertices and typed edges."""
+    from airflow_lineage import Artifact, Association, connect
+
+    vertices: dict[str, Vertex] = {}
+    associations: list[Association] = []
+    store = connect(store_url)
+    try:
+        for item in store.export():
+            if isinstance(item, Association):
+                associations.append(item)
+            elif isinstance(item, Artifact):
+                vertices[item.arn] = (item.lineage_type.value, item.type, item.source_uri)
+            else:
+                vertices[item.arn] = (item.lineage_type.value, item.type, str(item.name))
+    finally:
+        store.close()
+    edges = {
+        (
+            vertices[a.source_arn],
+            vertices[a.destination_arn],
+            a.association_type.value if a.association_type else "",
+        )
+        for a in associations
+    }
+    return set(vertices.values()), edges
+
+
+@pytest.fixture
+def aws() -> Iterator[None]:
+    """Run under moto, with the processing job's output in place (moto runs no containers)."""
+    import boto3
+    from moto import mock_aws
+
+    from dags import ml_pipeline_sagemaker as pipeline
+
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=pipeline.REGION)
+        s3.create_bucket(Bucket=pipeline.BUCKET)
+        key = pipeline.FEATURES_URI.removeprefix(f"s3://{pipeline.BUCKET}/") + "train.csv"
+        s3.put_object(Bucket=pipeline.BUCKET, Key=key, Body=b"sepal_length,species\n5.1,setosa\n")
+        yield
+
+
+def test_dag_parses_into_one_chain(load_dag: Callable[[Path, str], Any]) -> None:
+    dag = load_dag(DAG_FILE, DAG_ID)
+    assert set(dag.task_dict) == set(TASKS)
+    for upstream, downstream in zip(TASKS, TASKS[1:], strict=False):
+        assert dag.task_dict[downstream].upstream_task_ids == {upstream}
+
+
+def test_dag_runs_under_moto_and_lineage_is_captured(
+    aws: None,
+    lineage_home: Path,
+    load_dag: Callable[[Path, str], Any],
+    run_dag: Callable[..., Any],
+) -> None:
+    from airflow.utils.state import DagRunState, TaskInstanceState
+
+    from dags import ml_pipeline_sagemaker as pipeline
+
+    dag = load_dag(DAG_FILE, DAG_ID)
+    run = run_dag(dag)
+
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states == dict.fromkeys(TASKS, TaskInstanceState.SUCCESS)
+    assert run.state == DagRunState.SUCCESS
+
+    store_file = lineage_home / "lineage.db"
+    if not (store_file.exists() and store_file.stat().st_size > 0):
+        return  # no capture plugin installed: nothing was recorded
+    vertices, edges = captured_graph(os.environ["AIRFLOW__LINEAGE__STORE_URL"])
+
+    def one(lineage_type: str, entity_type: str, match: Callable[[str], bool] = bool) -> Vertex:
+        found = [v for v in vertices if v[:2] == (lineage_type, entity_type) and match(v[2])]
+        assert len(found) == 1, (lineage_type, entity_type, found, sorted(vertices))
+        return found[0]
+
+    upload = one("Action", "PythonDecoratedOperator", lambda name: "upload-iris" in name)
+    processing = one("Action", "ProcessingJob")
+    training = one("Action", "TrainingJob")
+    approval = one("Action", "Approval")
+    create_model = one("Action", "CreateModel")
+    create_config = one("Action", "CreateEndpointConfig")
+    deployment = one("Action", "ModelDeployment")
+
+    raw = ("Artifact", "DataSet", pipeline.RAW_URI)
+    features = ("Artifact", "DataSet", pipeline.FEATURES_URI)
+    image = ("Artifact", "Image", pipeline.IMAGE_URI)
+    model_data = one("Artifact", "Model", lambda uri: uri.startswith(pipeline.MODELS_URI))
+    package = one("Artifact", "Model", lambda uri: ":model-package/" in uri)
+    model = one("Artifact", "Model", lambda uri: ":model/" in uri)
+    config = one("Artifact", "EndpointConfig")
+    group = one("Context", "ModelGroup")
+    endpoint = one("Context", "Endpoint")
+
+    assert group[2] == f"{pipeline.MODEL_PACKAGE_GROUP}-model-group"
+    assert endpoint[2] == f"{pipeline.ENDPOINT_NAME}-endpoint"
+    expected = {
+        (upload, raw, "Produced"),  # S3Hook's hook-level lineage
+        (raw, processing, "ContributedTo"),
+        (image, processing, "ContributedTo"),
+        (processing, features, "Produced"),
+        (features, training, "ContributedTo"),
+        (image, training, "ContributedTo"),
+        (training, model_data, "Produced"),
+        (model_data, approval, "ContributedTo"),
+        (image, approval, "ContributedTo"),
+        (approval, package, "Produced"),
+        (approval, group, "AssociatedWith"),
+        (package, create_model, "ContributedTo"),
+        (create_model, model, "Produced"),
+        (model, create_config, "ContributedTo"),
+        (create_config, config, "Produced"),
+        (config, deployment, "ContributedTo"),
+        (model, deployment, "ContributedTo"),
+        (deployment, endpoint, "AssociatedWith"),
+    }
+    assert expected <= edges, sorted(expected - edges)
