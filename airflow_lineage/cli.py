@@ -326,6 +326,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="leave entities the store holds already as they are, however old",
     )
     i.set_defaults(func=_cmd_import)
+
+    o = sub.add_parser(
+        "outbox",
+        parents=[common],
+        help="list or replay lineage records that capture could not write",
+        description="Task runs whose lineage could not reach the store keep it in the "
+        "outbox ([lineage] outbox_dir). 'replay' writes the records in order (idempotent: "
+        "nothing is duplicated) and removes each one once it is committed.",
+    )
+    o.add_argument("action", choices=["list", "replay"])
+    o.add_argument("--dir", metavar="DIR", help="the outbox folder (default: [lineage] outbox_dir)")
+    o.set_defaults(func=_cmd_outbox)
     return parser
 
 
@@ -761,6 +773,25 @@ def _cmd_import(args: argparse.Namespace) -> int:
         kept = "each was kept as it is" if args.keep_existing else "the newer version of each won"
         message += f" ({existing} entities were in the store already; {kept})"
     _note(message)
+    return 0
+
+
+def _cmd_outbox(args: argparse.Namespace) -> int:
+    """Run ``airflow-lineage outbox list|replay``."""
+    from pathlib import Path
+
+    from airflow_lineage import config
+    from airflow_lineage.capture.outbox import Outbox
+
+    outbox = Outbox(Path(args.dir) if args.dir else config.outbox_dir())
+    if args.action == "list":
+        for path, ents, assocs in outbox.records():
+            _out(f"{path.name}\t{len(ents)} entities\t{len(assocs)} associations")
+        _note(f"{len(outbox)} record(s) waiting in {outbox.directory}")
+        return 0
+    with _open_store(args) as store:
+        result = outbox.replay(store)
+    _note(f"replayed {result.replayed} record(s) from {outbox.directory}; {result.pending} waiting")
     return 0
 
 

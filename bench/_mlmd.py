@@ -33,6 +33,10 @@ from typing import Any
 from bench._common import dump_json, load_json, peak_rss, reset_peak, rss_now, run_plan
 
 
+MAX_HOPS = 100
+"""ml-metadata's own limit on ``max_num_hops`` (rdbms_metadata_access_object.cc)."""
+
+
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -231,8 +235,9 @@ def main() -> None:
 
     def query(case: dict[str, Any], start: str) -> tuple[int, int]:
         is_artifact, id_ = node_ids[start]
+        # MLMD caps max_num_hops at 100 (it logs and uses 100 for more).
         opts = pb.LineageSubgraphQueryOptions(
-            max_num_hops=case["depth"], direction=direction[case["direction"]]
+            max_num_hops=min(case["depth"], MAX_HOPS), direction=direction[case["direction"]]
         )
         nodes = opts.starting_artifacts if is_artifact else opts.starting_executions
         nodes.filter_query = f"id = {id_}"

@@ -111,18 +111,30 @@ def test_dag_runs_under_moto_and_lineage_is_captured(
         return  # no capture plugin installed: nothing was recorded
     vertices, edges = captured_graph(os.environ["AIRFLOW__LINEAGE__STORE_URL"])
 
+    slug = DAG_ID.replace("_", "-")
+
     def one(lineage_type: str, entity_type: str, match: Callable[[str], bool] = bool) -> Vertex:
         found = [v for v in vertices if v[:2] == (lineage_type, entity_type) and match(v[2])]
         assert len(found) == 1, (lineage_type, entity_type, found, sorted(vertices))
         return found[0]
 
-    upload = one("Action", "PythonDecoratedOperator", lambda name: "upload-iris" in name)
-    processing = one("Action", "ProcessingJob")
-    training = one("Action", "TrainingJob")
-    approval = one("Action", "Approval")
-    create_model = one("Action", "CreateModel")
-    create_config = one("Action", "CreateEndpointConfig")
-    deployment = one("Action", "ModelDeployment")
+    actions = {
+        task_id: one("Action", kind, lambda name, t=task_id: name.startswith(f"{slug}-{t}-"))
+        for task_id, kind in (
+            ("upload-iris", "PythonDecoratedOperator"),
+            ("preprocess", "ProcessingJob"),
+            ("train", "TrainingJob"),
+            ("register-model", "Approval"),
+            ("create-model", "CreateModel"),
+            ("endpoint-config", "CreateEndpointConfig"),
+            ("deploy", "ModelDeployment"),
+        )
+    }
+    upload, processing, training, approval, create_model, create_config, deployment = (
+        actions.values()
+    )
+    dag_context = one("Context", "Pipeline")
+    run_context = one("Context", "PipelineExecution")
 
     raw = ("Artifact", "DataSet", pipeline.RAW_URI)
     features = ("Artifact", "DataSet", pipeline.FEATURES_URI)
@@ -131,12 +143,15 @@ def test_dag_runs_under_moto_and_lineage_is_captured(
     package = one("Artifact", "Model", lambda uri: ":model-package/" in uri)
     model = one("Artifact", "Model", lambda uri: ":model/" in uri)
     config = one("Artifact", "EndpointConfig")
-    group = one("Context", "ModelGroup")
-    endpoint = one("Context", "Endpoint")
+    group = ("Context", "ModelGroup", f"{pipeline.MODEL_PACKAGE_GROUP}-model-group")
+    endpoint = ("Context", "Endpoint", f"{pipeline.ENDPOINT_NAME}-endpoint")
 
-    assert group[2] == f"{pipeline.MODEL_PACKAGE_GROUP}-model-group"
-    assert endpoint[2] == f"{pipeline.ENDPOINT_NAME}-endpoint"
-    expected = {
+    assert model_data[2].endswith("/output/model.tar.gz")
+    assert package[2] == (
+        f"arn:aws:sagemaker:{pipeline.REGION}:{pipeline.ACCOUNT_ID}:model-package/"
+        f"{pipeline.MODEL_PACKAGE_GROUP}/1"
+    )
+    step_edges = {
         (upload, raw, "Produced"),  # S3Hook's hook-level lineage
         (raw, processing, "ContributedTo"),
         (image, processing, "ContributedTo"),
@@ -156,4 +171,23 @@ def test_dag_runs_under_moto_and_lineage_is_captured(
         (model, deployment, "ContributedTo"),
         (deployment, endpoint, "AssociatedWith"),
     }
-    assert expected <= edges, sorted(expected - edges)
+    run_edges = {(action, run_context, "AssociatedWith") for action in actions.values()}
+    run_edges.add((run_context, dag_context, "AssociatedWith"))
+    assert edges == step_edges | run_edges, (
+        sorted(edges - step_edges - run_edges),
+        sorted((step_edges | run_edges) - edges),
+    )
+    assert vertices == {
+        *actions.values(),
+        dag_context,
+        run_context,
+        raw,
+        features,
+        image,
+        model_data,
+        package,
+        model,
+        config,
+        group,
+        endpoint,
+    }

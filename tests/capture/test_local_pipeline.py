@@ -1,0 +1,204 @@
+"""The local ML pipeline, run for real: every step's lineage is captured automatically."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_lineage import ActionStatus, LineageQuery, connect
+from airflow_lineage.cli import main as cli
+
+from .conftest import REPO, reset_lineage_settings
+from .graph import captured, sha256_of
+
+pytestmark = pytest.mark.slow
+
+DAG_FILE = REPO / "dags" / "ml_pipeline_local.py"
+TASKS = ["ingest", "prepare", "extract_features", "train", "evaluate", "register", "deploy"]
+B = "file://BASE"
+
+EXPECTED_VERTICES = {
+    ("Action", "DataIngestion", "task:ingest"),
+    ("Action", "DataPreparation", "task:prepare"),
+    ("Action", "FeatureExtraction", "task:extract_features"),
+    ("Action", "Training", "task:train"),
+    ("Action", "Evaluation", "task:evaluate"),
+    ("Action", "Registration", "task:register"),
+    ("Action", "ModelDeployment", "task:deploy"),
+    ("Artifact", "DataSet", f"{B}/raw/iris.csv"),
+    ("Artifact", "DataSet", f"{B}/prepared/train.csv"),
+    ("Artifact", "DataSet", f"{B}/prepared/test.csv"),
+    ("Artifact", "DataSet", f"{B}/features/train_features.csv"),
+    ("Artifact", "Model", f"{B}/features/scaler.json"),
+    ("Artifact", "Model", f"{B}/models/iris/model.pkl"),
+    ("Artifact", "Report", f"{B}/reports/evaluation.json"),
+    ("Artifact", "Model", f"{B}/registry/iris/1/model.pkl"),
+    ("Context", "Endpoint", f"Endpoint:{B}/serving/iris"),
+    ("Context", "Pipeline", "Pipeline:airflow://dags/ml_pipeline_local"),
+}
+DATA_EDGES = {
+    ("task:ingest", f"{B}/raw/iris.csv", "Produced"),
+    (f"{B}/raw/iris.csv", "task:prepare", "ContributedTo"),
+    ("task:prepare", f"{B}/prepared/train.csv", "Produced"),
+    ("task:prepare", f"{B}/prepared/test.csv", "Produced"),
+    (f"{B}/prepared/train.csv", "task:extract_features", "ContributedTo"),
+    ("task:extract_features", f"{B}/features/train_features.csv", "Produced"),
+    ("task:extract_features", f"{B}/features/scaler.json", "Produced"),
+    (f"{B}/features/train_features.csv", "task:train", "ContributedTo"),
+    ("task:train", f"{B}/models/iris/model.pkl", "Produced"),
+    (f"{B}/models/iris/model.pkl", "task:evaluate", "ContributedTo"),
+    (f"{B}/features/scaler.json", "task:evaluate", "ContributedTo"),
+    (f"{B}/prepared/test.csv", "task:evaluate", "ContributedTo"),
+    ("task:evaluate", f"{B}/reports/evaluation.json", "Produced"),
+    (f"{B}/models/iris/model.pkl", "task:register", "ContributedTo"),
+    (f"{B}/reports/evaluation.json", "task:register", "ContributedTo"),
+    ("task:register", f"{B}/registry/iris/1/model.pkl", "Produced"),
+    (f"{B}/registry/iris/1/model.pkl", "task:deploy", "ContributedTo"),
+    (f"{B}/features/scaler.json", "task:deploy", "ContributedTo"),
+    ("task:deploy", f"Endpoint:{B}/serving/iris", "AssociatedWith"),
+}
+
+
+def run_pipeline(load_dag: Callable[..., Any], run_dag: Callable[..., Any]) -> Any:
+    dag = load_dag(DAG_FILE, "ml_pipeline_local")
+    return run_dag(dag)
+
+
+def assert_expected_graph(graph: dict[str, Any]) -> None:
+    """Check the exact graph a healthy run of the local pipeline records."""
+    runs = {v for v in graph["vertices"] if v[1] == "PipelineExecution"}
+    assert len(runs) == 1
+    (run,) = runs
+    assert graph["vertices"] - runs == EXPECTED_VERTICES
+    run_key = run[2]
+    structural = {
+        (f"task:{t}", run_key, "AssociatedWith") for t in TASKS
+    } | {(run_key, "Pipeline:airflow://dags/ml_pipeline_local", "AssociatedWith")}
+    assert graph["edges"] == DATA_EDGES | structural
+    assert graph["statuses"] == {f"task:{t}": "Completed" for t in TASKS}
+
+
+def test_pipeline_records_the_exact_graph(
+    lineage_home: Path, load_dag: Callable[..., Any], run_dag: Callable[..., Any]
+) -> None:
+    dr = run_pipeline(load_dag, run_dag)
+    assert dr.state == "success"
+    graph = captured(f"sqlite:///{lineage_home / 'lineage.db'}", lineage_home / "ml")
+    assert_expected_graph(graph)
+
+    # Every artifact carries the sha256 of its content, and it is the content on disk.
+    for uri, digests in graph["digests"].items():
+        real = uri.replace("file://BASE", f"file://{lineage_home / 'ml'}")
+        assert digests == (sha256_of(real),), uri
+
+    # Parameters, metrics and the step type are on the actions.
+    actions = {e.properties.get("airflow:task_id"): e for e in graph["entities"].values()
+               if hasattr(e, "status")}
+    train, evaluate = actions["train"], actions["evaluate"]
+    assert train.properties["param:max_depth"] == "3"
+    assert train.properties["param:algorithm"] == "DecisionTreeClassifier"
+    assert 0.9 <= float(train.properties["metric:train_accuracy"]) <= 1.0
+    report = json.loads((lineage_home / "ml" / "reports" / "evaluation.json").read_text())
+    assert evaluate.properties["metric:accuracy"] == str(report["accuracy"])
+    assert actions["prepare"].properties["metric:test_rows"] == "45"
+    assert train.properties["airflow:dag_id"] == "ml_pipeline_local"
+
+    # The ARNs each task recorded were pushed to XCom for downstream tasks.
+    deploy_ti = dr.get_task_instance("deploy")
+    pushed = deploy_ti.xcom_pull(task_ids="deploy", key="lineage")
+    assert pushed["action"] == actions["deploy"].arn
+
+
+def test_one_query_from_the_endpoint_reaches_the_raw_data(
+    lineage_home: Path, load_dag: Callable[..., Any], run_dag: Callable[..., Any],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    run_pipeline(load_dag, run_dag)
+    url = f"sqlite:///{lineage_home / 'lineage.db'}"
+    endpoint_uri = f"file://{lineage_home / 'ml'}/serving/iris"
+    with connect(url) as store:
+        (endpoint,) = store.list_entities("Context", source_uri=endpoint_uri).items
+        result = store.query(LineageQuery(start_arns=(endpoint.arn,), direction="Ascendants",
+                                          include_edges=True))
+        reached = {store.get(v.arn).source_uri for v in result.vertices}
+    assert f"file://{lineage_home / 'ml'}/raw/iris.csv" in reached
+    assert len(result.vertices) == 16  # every step, every artifact, and the endpoint
+    assert cli(["--store", url, "query", "--uri", endpoint_uri, "--direction", "ascendants",
+                "--format", "tree"]) == 0
+    tree = capsys.readouterr().out
+    assert "raw/iris.csv (Artifact DataSet)" in tree and "(Action Training)" in tree
+
+
+def test_a_failed_step_is_recorded_failed(
+    lineage_home: Path, run_dag: Callable[..., Any], tmp_path: Path
+) -> None:
+    import pendulum
+    from airflow.sdk import DAG
+
+    from airflow_lineage.operators.steps import Data, ml_step
+
+    source = tmp_path / "in.csv"
+    source.write_text("a\n1\n")
+    with DAG("lineage_failing_step", start_date=pendulum.datetime(2026, 1, 1), schedule=None) as dag:
+
+        @ml_step(step_type="Training", inputs={"data": Data(source.as_uri())},
+                 outputs={"model": Data((tmp_path / "model.pkl").as_uri(), "Model")})
+        def train(step: Any) -> None:
+            raise ValueError("the data has no label column")
+
+        train()
+
+    dr = run_dag(dag)
+    assert dr.state == "failed"
+    graph = captured(f"sqlite:///{lineage_home / 'lineage.db'}")
+    assert graph["statuses"] == {"task:train": ActionStatus.FAILED.value}
+    (action,) = [e for e in graph["entities"].values() if hasattr(e, "status")]
+    assert action.properties["error"] == "ValueError: the data has no label column"
+    # The input it read is recorded, with the digest taken before the step ran; no output.
+    assert (source.as_uri(), "task:train", "ContributedTo") in graph["edges"]
+    assert graph["digests"] == {source.as_uri(): (sha256_of(source.as_uri()),)}
+
+
+def test_store_outage_keeps_every_record_for_replay(
+    lineage_home: Path, load_dag: Callable[..., Any], run_dag: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Nothing listens on port 9: the store is unreachable for the whole run.
+    down = json.dumps({"conn_type": "lineage",
+                       "extra": {"url": "postgresql+psycopg://postgres@127.0.0.1:9/none"}})
+    monkeypatch.setenv("AIRFLOW_CONN_LINEAGE_DEFAULT", down)
+    reset_lineage_settings()
+    dr = run_pipeline(load_dag, run_dag)
+    assert dr.state == "success"
+    assert {ti.task_id: ti.state for ti in dr.get_task_instances()} == dict.fromkeys(TASKS, "success")
+    outbox = lineage_home / "outbox"
+    assert len(list(outbox.glob("*.json"))) == 2 * len(TASKS)  # a start and an end record each
+
+    healthy = f"sqlite:///{lineage_home / 'replayed.db'}"
+    assert cli(["--store", healthy, "outbox", "replay"]) == 0
+    assert list(outbox.glob("*.json")) == []
+    assert_expected_graph(captured(healthy, lineage_home / "ml"))
+    # Replaying again changes nothing (idempotent, no duplicates).
+    assert cli(["--store", healthy, "outbox", "replay"]) == 0
+    assert_expected_graph(captured(healthy, lineage_home / "ml"))
+
+
+def test_strict_mode_fails_the_task_when_lineage_cannot_be_recorded(
+    lineage_home: Path, load_dag: Callable[..., Any], run_dag: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    down = json.dumps({"conn_type": "lineage",
+                       "extra": {"url": "postgresql+psycopg://postgres@127.0.0.1:9/none"}})
+    monkeypatch.setenv("AIRFLOW_CONN_LINEAGE_DEFAULT", down)
+    monkeypatch.setenv("AIRFLOW__LINEAGE__STRICT", "True")
+    reset_lineage_settings()
+    dr = run_pipeline(load_dag, run_dag)
+    assert dr.state == "failed"
+    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
+    assert states["ingest"] == "failed"
+    # It failed before the step ran: nothing was ingested.
+    assert not (lineage_home / "ml" / "raw" / "iris.csv").exists()
