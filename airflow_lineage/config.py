@@ -19,6 +19,7 @@ __all__ = [
     "default_store_url",
     "enabled",
     "outbox_dir",
+    "push_xcom",
     "strict",
 ]
 
@@ -49,6 +50,13 @@ OPTIONS: dict[str, dict[str, str]] = {
         "goes to the outbox instead.",
         "type": "float",
         "default": "10",
+    },
+    "push_xcom": {
+        "description": "When to push a task's lineage ARNs to XCom (key 'lineage'): "
+        "'auto' when a downstream task consumes them (e.g. the lineage gate), 'always', "
+        "or 'never'. An XCom write costs about as much as the whole capture.",
+        "type": "string",
+        "default": "auto",
     },
     "outbox_dir": {
         "description": "Where records that could not be written wait to be replayed.",
@@ -95,6 +103,17 @@ def enabled() -> bool:
 def strict() -> bool:
     """Return ``[lineage] strict``: whether a capture failure fails the task."""
     return _bool("strict")
+
+
+@cache
+def push_xcom() -> str:
+    """Return ``[lineage] push_xcom``: ``auto``, ``always`` or ``never``."""
+    raw = (_option("push_xcom") or OPTIONS["push_xcom"]["default"]).strip().lower()
+    aliases = {"true": "always", "false": "never"}
+    value = aliases.get(raw, raw)
+    if value not in ("auto", "always", "never"):
+        raise ValueError(f"[lineage] push_xcom must be auto, always or never; got {raw!r}")
+    return value
 
 
 @cache

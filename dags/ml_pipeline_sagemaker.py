@@ -1,7 +1,12 @@
 """End-to-end ML pipeline on Amazon SageMaker, with lineage captured automatically.
 
-    upload_iris → preprocess → train → register_model → create_model → endpoint_config → deploy
-    (S3Hook)     (Processing)  (Training) (RegisterModelVersion) (Model)  (EndpointConfig)  (Endpoint)
+    upload_iris      @task + S3Hook: scikit-learn's iris data set, as CSV, to S3
+    preprocess       SageMakerProcessingOperator: raw CSV → features prefix
+    train            SageMakerTrainingOperator: features → model.tar.gz
+    register_model   SageMakerRegisterModelVersionOperator: model.tar.gz → approved package
+    create_model     SageMakerModelOperator: package → SageMaker model
+    endpoint_config  SageMakerEndpointConfigOperator: model → endpoint config
+    deploy           SageMakerEndpointOperator: endpoint config → endpoint
 
 The model is created *from the registered package* (not from the raw model artifact), so
 the approved package, and the approval, are ancestors of the deployed endpoint: the
@@ -171,7 +176,9 @@ with DAG(
         task_id="register_model",
         aws_conn_id=AWS_CONN_ID,
         image_uri=IMAGE_URI,
-        model_url="{{ ti.xcom_pull(task_ids='train')['Training']['ModelArtifacts']['S3ModelArtifacts'] }}",
+        model_url=(
+            "{{ ti.xcom_pull(task_ids='train')['Training']['ModelArtifacts']['S3ModelArtifacts'] }}"
+        ),
         package_group_name=MODEL_PACKAGE_GROUP,
         package_group_desc="Iris species classifiers",
         package_desc="Random forest on the iris data set",
@@ -198,7 +205,9 @@ with DAG(
             "ProductionVariants": [
                 {
                     "VariantName": "AllTraffic",
-                    "ModelName": "{{ ti.xcom_pull(task_ids='create_model')['Model']['ModelName'] }}",
+                    "ModelName": (
+                        "{{ ti.xcom_pull(task_ids='create_model')['Model']['ModelName'] }}"
+                    ),
                     "InitialInstanceCount": 1,
                     "InstanceType": INSTANCE_TYPE,
                 }
@@ -234,9 +243,12 @@ if __name__ == "__main__":
     # A local demo under moto (a test dependency): stand in for the processing job's
     # output, then run the DAG once. Needs an initialised Airflow DB and this file in the
     # DAGs folder, e.g. AIRFLOW__CORE__DAGS_FOLDER=dags airflow db migrate.
+    import os
+
     import boto3
     from moto import mock_aws
 
+    os.environ.setdefault("AWS_DEFAULT_REGION", REGION)
     with mock_aws():
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=BUCKET)

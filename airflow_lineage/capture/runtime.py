@@ -38,7 +38,11 @@ __all__ = ["CaptureError", "XCOM_KEY", "deliver", "task_failed", "task_skipped",
 log = logging.getLogger(__name__)
 
 XCOM_KEY = "lineage"
-"""The XCom key under which a task's lineage ARNs are pushed."""
+"""The XCom key under which a task's lineage ARNs are pushed.
+
+They are pushed when ``[lineage] push_xcom`` is ``always``, or (``auto``, the default)
+when a downstream operator sets the class attribute ``consumes_lineage_xcom = True``.
+"""
 
 
 class CaptureError(LineageError):
@@ -73,7 +77,7 @@ def _store() -> LineageStore:
     with _lock:
         store = _stores.get(conn_id)
     if store is None:
-        store = LineageHook(conn_id).get_conn()
+        store = LineageHook(conn_id).get_conn(timeout=config.capture_timeout())
         with _lock:
             _stores[conn_id] = store
     return store
@@ -86,6 +90,8 @@ def _outbox() -> Outbox:
 def deliver(record: LineageRecord, *, strict: bool | None = None) -> bool:
     """Write a record to the store within the capture time budget, else to the outbox.
 
+    The budget is enforced by the store's own timeouts (connecting, waiting for a lock,
+    running a statement), so capture runs in the task's thread with no hand-off cost.
     Earlier records still in the outbox go first, so the store sees records in order.
 
     :returns: True when the record reached the store.
@@ -93,41 +99,26 @@ def deliver(record: LineageRecord, *, strict: bool | None = None) -> bool:
     """
     strict = config.strict() if strict is None else strict
     outbox = _outbox()
-    outcome: dict[str, BaseException | None] = {}
-
-    def attempt() -> None:
-        try:
-            store = _store()
-            if outbox.pending():
-                outbox.put(record.entities, record.associations)
-                outbox.replay(store)
-                outcome["queued"] = None
-            else:
-                store.write(record.entities, record.associations, upsert=True)
-            outcome["error"] = None
-        except BaseException as e:  # noqa: BLE001 - whatever failed, the record must survive
-            outcome["error"] = e
-
-    worker = threading.Thread(target=attempt, name="lineage-capture", daemon=True)
-    worker.start()
-    worker.join(config.capture_timeout())
-    if worker.is_alive():
-        error: BaseException | None = TimeoutError(
-            f"the lineage store did not answer within {config.capture_timeout()} s"
-        )
-    else:
-        error = outcome.get("error")
-    if error is None:
+    queued = False
+    try:
+        store = _store()
+        if outbox.pending():
+            outbox.put(record.entities, record.associations)
+            queued = True
+            outbox.replay(store)
+        else:
+            store.write(record.entities, record.associations, upsert=True)
         return True
-    if "queued" not in outcome:
-        outbox.put(record.entities, record.associations)
-    log.warning(
-        "Lineage of %s could not be written (%s: %s); kept in the outbox %s for replay",
-        record.action_arn, type(error).__name__, error, outbox.directory,
-    )
-    if strict:
-        raise CaptureError(f"lineage of {record.action_arn} was not recorded: {error}") from error
-    return False
+    except Exception as error:  # whatever failed, the record must survive
+        if not queued:
+            outbox.put(record.entities, record.associations)
+        log.warning(
+            "Lineage of %s could not be written (%s: %s); kept in the outbox %s for replay",
+            record.action_arn, type(error).__name__, error, outbox.directory,
+        )
+        if strict:
+            raise CaptureError(f"lineage of {record.action_arn} was not recorded: {error}") from error
+        return False
 
 
 # -- reading a task --------------------------------------------------------------------------------
@@ -303,10 +294,20 @@ def task_completed(ti: Any, state: _Run, context: Mapping[str, Any], result: Any
     state.completed = True
     state.record = record
     deliver(record)
+    if not _wants_xcom(ti.task):
+        return
     try:
         ti.xcom_push(key=XCOM_KEY, value=record.xcom())
     except Exception as e:  # XCom is a convenience; the store has the record
         log.warning("Could not push lineage ARNs of %s to XCom: %s", state.run.uri, e)
+
+
+def _wants_xcom(task: Any) -> bool:
+    """Return whether to push the ARNs: always, never, or when a downstream task reads them."""
+    mode = config.push_xcom()
+    if mode != "auto":
+        return mode == "always"
+    return any(getattr(t, "consumes_lineage_xcom", False) for t in task.downstream_list)
 
 
 def _finish(lineage: StepLineage) -> StepLineage:

@@ -59,10 +59,16 @@ class LineageHook(BaseHook):
             "region": extra.get("region"),
         }
 
-    def get_conn(self) -> LineageStore:
-        """Return a lineage store for the connection."""
+    def get_conn(self, timeout: float | None = None) -> LineageStore:
+        """Return a lineage store for the connection.
+
+        :param timeout: seconds a store call may wait for the database.
+        """
         settings = self.store_settings()
-        return connect(settings["url"], account=settings["account"], region=settings["region"])
+        return connect(
+            settings["url"], account=settings["account"], region=settings["region"],
+            timeout=timeout,
+        )
 
     def test_connection(self) -> tuple[bool, str]:
         """Open the store and list its lineage groups (the UI's Test button)."""

@@ -10,7 +10,11 @@ __all__ = ["LineageStore", "Page", "connect"]
 
 
 def connect(
-    url: str | None = None, *, account: str | None = None, region: str | None = None
+    url: str | None = None,
+    *,
+    account: str | None = None,
+    region: str | None = None,
+    timeout: float | None = None,
 ) -> LineageStore:
     """Open a lineage store.
 
@@ -18,6 +22,7 @@ def connect(
         the embedded SQLite file (``$AIRFLOW_HOME/lineage.db`` unless
         ``AIRFLOW__LINEAGE__STORE_URL`` says otherwise).
     :param account: the 12-digit account the store acts as (default ``000000000000``).
+    :param timeout: seconds a call may wait for the database (default 60).
     :raises ValueError: the URL or the account is malformed.
     :raises StoreError: the database cannot be reached or migrated.
     """
@@ -28,4 +33,9 @@ def connect(
     target = url or default_store_url()
     if "://" not in target:
         raise ValueError(f"store URL {target!r} is not a URL (e.g. sqlite:///lineage.db)")
-    return SqlStore(target, account=account or DEFAULT_ACCOUNT, region=region or LOCAL_REGION)
+    return SqlStore(
+        target,
+        account=account or DEFAULT_ACCOUNT,
+        region=region or LOCAL_REGION,
+        timeout=60.0 if timeout is None else timeout,
+    )

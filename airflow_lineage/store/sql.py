@@ -116,17 +116,28 @@ class SqlStore(LineageStore):
     :param url: a SQLAlchemy URL, e.g. ``sqlite:////path/lineage.db`` or
         ``postgresql+psycopg://user@host/db``.
     :param account: the 12-digit account entities are created in.
+    :param timeout: seconds any one call may wait for the database (to connect, for a
+        lock, for a statement) before it fails with :class:`StoreError`.
     """
 
     def __init__(
-        self, url: str, *, account: str = DEFAULT_ACCOUNT, region: str = LOCAL_REGION
+        self,
+        url: str,
+        *,
+        account: str = DEFAULT_ACCOUNT,
+        region: str = LOCAL_REGION,
+        timeout: float = 60.0,
     ) -> None:
         Arn(region, account, "lineage-group", DEFAULT_LINEAGE_GROUP)  # validates both
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         self.account = account
         self.region = region
         self.url = normalize_url(url)
-        self._engine = self._make_engine(self.url)
+        self._engine = self._make_engine(self.url, float(timeout))
         self._sqlite = self._engine.dialect.name == "sqlite"
+        self._upserts: dict[str, Any] = {}
+        self._known_groups: set[tuple[str, str]] = set()
         self._results: OrderedDict[str, QueryOutcome[int]] = OrderedDict()
         self._results_lock = threading.Lock()
         with _translated("open the schema"):
@@ -135,18 +146,26 @@ class SqlStore(LineageStore):
     # -- engine and schema ------------------------------------------------------------
 
     @staticmethod
-    def _make_engine(url: str) -> Engine:
+    def _make_engine(url: str, timeout: float) -> Engine:
         parsed = make_url(url)
         if parsed.get_backend_name() != "sqlite":
+            args: dict[str, Any] = {}
+            if parsed.get_backend_name() == "postgresql":
+                millis = int(timeout * 1000)
+                args = {
+                    "connect_timeout": max(1, round(timeout)),
+                    "options": f"-c statement_timeout={millis} -c lock_timeout={millis}",
+                }
             try:
-                return sa.create_engine(url, pool_pre_ping=True)
+                return sa.create_engine(url, pool_pre_ping=True, connect_args=args)
             except (SQLAlchemyError, ImportError) as e:
                 raise StoreError(f"cannot open lineage store {parsed!r}: {e}") from e
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(url, connect_args={"timeout": 60})
+            engine = sa.create_engine(url, connect_args={"timeout": timeout})
         else:
             engine = sa.create_engine(url, poolclass=sa.StaticPool)
+        busy_ms = int(timeout * 1000)
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -157,7 +176,7 @@ class SqlStore(LineageStore):
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=60000")
+            cur.execute(f"PRAGMA busy_timeout={busy_ms}")
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -323,28 +342,49 @@ class SqlStore(LineageStore):
         if not ents and not assocs:
             return
         with _translated("write lineage"), self._write_tx() as conn:
-            self._write(conn, ents, assocs, upsert)
+            new_groups = self._write(conn, ents, assocs, upsert)
+        self._known_groups |= new_groups  # only once the transaction has committed
+
+    def _statement(self, kind: str) -> Any:
+        """Return a cached insert statement (building one costs more than running it)."""
+        stmt = self._upserts.get(kind)
+        if stmt is not None:
+            return stmt
+        if kind == "upsert":
+            insert = self._insert(entities)
+            fresh = insert.excluded
+            stmt = insert.on_conflict_do_update(
+                index_elements=["arn"],
+                set_={col: fresh[col] for col in _MUTABLE_COLUMNS},
+                # Last writer by modification time wins, whatever order records arrive in.
+                where=fresh.modified_at >= entities.c.modified_at,
+            )
+        elif kind == "insert":
+            stmt = self._insert(entities).on_conflict_do_nothing(index_elements=["arn"])
+        elif kind == "groups":
+            stmt = self._insert(lineage_groups).on_conflict_do_nothing(
+                index_elements=["account", "name"]
+            )
+        else:
+            stmt = self._insert(associations).on_conflict_do_nothing(
+                index_elements=["source_id", "destination_id"]
+            )
+        self._upserts[kind] = stmt
+        return stmt
 
     def _write(
         self, conn: Connection, ents: list[Entity], assocs: list[Association], upsert: bool
-    ) -> None:
+    ) -> set[tuple[str, str]]:
+        """Write in the caller's transaction; return the lineage groups it created."""
+        added: set[tuple[str, str]] = set()
         if ents:
             rows = [self._entity_row(e) for e in ents]
-            insert = self._insert(entities)
-            if upsert:
-                fresh = insert.excluded
-                stmt = insert.on_conflict_do_update(
-                    index_elements=["arn"],
-                    set_={col: fresh[col] for col in _MUTABLE_COLUMNS},
-                    # Last writer by modification time wins, whatever order records arrive in.
-                    where=fresh.modified_at >= entities.c.modified_at,
-                )
-            else:
-                stmt = insert.on_conflict_do_nothing(index_elements=["arn"])
-            conn.execute(stmt, rows)
+            conn.execute(self._statement("upsert" if upsert else "insert"), rows)
             groups: dict[str, dict[str, Any]] = {}
             for e, row in zip(ents, rows, strict=True):
                 arn = Arn.parse(e.arn)
+                if (arn.account, arn.region) in self._known_groups:
+                    continue
                 g = groups.setdefault(
                     arn.account,
                     {
@@ -355,10 +395,9 @@ class SqlStore(LineageStore):
                     },
                 )
                 g["created_at"] = min(g["created_at"], row["created_at"])
-            stmt = self._insert(lineage_groups).on_conflict_do_nothing(
-                index_elements=["account", "name"]
-            )
-            conn.execute(stmt, list(groups.values()))
+            if groups:
+                conn.execute(self._statement("groups"), list(groups.values()))
+                added = {(g["account"], g["region"]) for g in groups.values()}
         if assocs:
             wanted = {a.source_arn for a in assocs} | {a.destination_arn for a in assocs}
             ids = self._ids(conn, list(wanted))
@@ -378,10 +417,8 @@ class SqlStore(LineageStore):
                 }
                 for a in assocs
             ]
-            stmt = self._insert(associations).on_conflict_do_nothing(
-                index_elements=["source_id", "destination_id"]
-            )
-            conn.execute(stmt, rows)
+            conn.execute(self._statement("associations"), rows)
+        return added
 
     def _ids(self, conn: Connection, arns: Sequence[str]) -> dict[str, int]:
         sql = sa.text(f"SELECT arn, id FROM lineage_entities WHERE {self._in('arn', 'arns')}")

@@ -83,8 +83,11 @@ def assert_expected_graph(graph: dict[str, Any]) -> None:
 
 
 def test_pipeline_records_the_exact_graph(
-    lineage_home: Path, load_dag: Callable[..., Any], run_dag: Callable[..., Any]
+    lineage_home: Path, load_dag: Callable[..., Any], run_dag: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("AIRFLOW__LINEAGE__PUSH_XCOM", "always")
+    reset_lineage_settings()
     dr = run_pipeline(load_dag, run_dag)
     assert dr.state == "success"
     graph = captured(f"sqlite:///{lineage_home / 'lineage.db'}", lineage_home / "ml")
@@ -111,6 +114,42 @@ def test_pipeline_records_the_exact_graph(
     deploy_ti = dr.get_task_instance("deploy")
     pushed = deploy_ti.xcom_pull(task_ids="deploy", key="lineage")
     assert pushed["action"] == actions["deploy"].arn
+    train_out = deploy_ti.xcom_pull(task_ids="train", key="lineage")["outputs"]
+    assert [graph["entities"][arn].source_uri for arn in train_out] == [
+        f"file://{lineage_home / 'ml'}/models/iris/model.pkl"
+    ]
+
+
+def test_xcom_is_pushed_only_for_consumers_by_default(
+    lineage_home: Path, run_dag: Callable[..., Any]
+) -> None:
+    import pendulum
+    from airflow.sdk import DAG, BaseOperator, task
+
+    class Gatekeeper(BaseOperator):
+        consumes_lineage_xcom = True
+
+        def execute(self, context: Any) -> Any:
+            return context["ti"].xcom_pull(task_ids="before_gate", key="lineage")
+
+    with DAG("lineage_xcom_auto", start_date=pendulum.datetime(2026, 1, 1), schedule=None) as dag:
+
+        @task
+        def plain() -> None: ...
+
+        @task
+        def before_gate() -> None: ...
+
+        plain()
+        before_gate() >> Gatekeeper(task_id="gate")
+
+    dr = run_dag(dag)
+    assert dr.state == "success"
+    gate = dr.get_task_instance("gate")
+    assert gate.xcom_pull(task_ids="gate")["action"].endswith(
+        gate.xcom_pull(task_ids="before_gate", key="lineage")["action"].rsplit("/", 1)[1]
+    )
+    assert gate.xcom_pull(task_ids="plain", key="lineage") is None
 
 
 def test_one_query_from_the_endpoint_reaches_the_raw_data(

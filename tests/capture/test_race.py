@@ -22,6 +22,8 @@ from airflow_lineage.capture.lineage import DataRef, StepLineage
 from airflow_lineage.capture.record import TaskRun
 from airflow_lineage.model import Action
 
+from .conftest import reset_lineage_settings
+
 pytestmark = pytest.mark.slow
 
 DELAY = 2.0
@@ -64,7 +66,8 @@ def _read_record(url: str, arn: str) -> tuple[str | None, int]:
 
 
 def test_downstream_sees_the_complete_upstream_record(
-    lineage_home: Path, run_dag: Callable[..., Any], tmp_path: Path
+    lineage_home: Path, run_dag: Callable[..., Any], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import pendulum
     from airflow.models.taskinstance import TaskInstance
@@ -72,6 +75,8 @@ def test_downstream_sees_the_complete_upstream_record(
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
+    monkeypatch.setenv("AIRFLOW__LINEAGE__PUSH_XCOM", "always")
+    reset_lineage_settings()
     url = f"sqlite:///{lineage_home / 'lineage.db'}"
     finished: list[float] = []
     seen_by_watcher: dict[str, Any] = {}

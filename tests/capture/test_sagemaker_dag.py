@@ -7,6 +7,7 @@ installed, there is no store to read.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ pytest.importorskip("airflow.providers.amazon", reason="apache-airflow-providers
 pytest.importorskip("moto", reason="moto is needed to run SageMaker locally")
 pytest.importorskip("sklearn", reason="scikit-learn ships the iris data set the DAG uploads")
 
-from tests.capture.conftest import REPO  # noqa: E402
+from tests.capture.conftest import REPO
 
 DAG_FILE = REPO / "dags" / "ml_pipeline_sagemaker.py"
 DAG_ID = "ml_pipeline_sagemaker"
@@ -85,7 +86,7 @@ def aws() -> Iterator[None]:
 def test_dag_parses_into_one_chain(load_dag: Callable[[Path, str], Any]) -> None:
     dag = load_dag(DAG_FILE, DAG_ID)
     assert set(dag.task_dict) == set(TASKS)
-    for upstream, downstream in zip(TASKS, TASKS[1:], strict=False):
+    for upstream, downstream in itertools.pairwise(TASKS):
         assert dag.task_dict[downstream].upstream_task_ids == {upstream}
 
 

@@ -85,17 +85,12 @@ _ARN_RE: Final = re.compile(
 # -- total readers: never raise on the shape of the data -----------------------------------------
 
 
-def _get(obj: object, *path: str | int) -> Any:
-    """Return ``obj[path[0]][path[1]]...``, or None where a key, index or type is missing."""
-    for step in path:
-        if isinstance(step, int):
-            if not isinstance(obj, list | tuple) or not -len(obj) <= step < len(obj):
-                return None
-            obj = obj[step]
-        else:
-            if not isinstance(obj, Mapping):
-                return None
-            obj = obj.get(step)
+def _get(obj: object, *path: str) -> Any:
+    """Return ``obj[path[0]][path[1]]...``, or None where a key is missing or not a mapping."""
+    for key in path:
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(key)
     return obj
 
 
@@ -207,10 +202,12 @@ def _arn_id(arn: str | None) -> str | None:
 
 
 def _ref(uri: object, artifact_type: str, digests: Iterable[SourceType] = ()) -> DataRef | None:
+    """Return a data ref for a non-blank URI within SageMaker's SourceUri limit, else None."""
     text = _str(uri)
-    if text is None or len(text) > _MAX_URI:
+    text = text.strip() if text is not None else None
+    if not text or len(text) > _MAX_URI:
         return None
-    return DataRef(text.strip(), artifact_type, tuple(digests)) if text.strip() else None
+    return DataRef(text, artifact_type, tuple(digests))
 
 
 def _refs(candidates: Iterable[DataRef | None]) -> tuple[DataRef, ...]:
