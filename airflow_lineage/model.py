@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from types import MappingProxyType
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, TypeAlias, TypeVar
 
 from airflow_lineage.apispec import check_string, limits, service_shape_members
 
@@ -114,12 +114,20 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _enum(cls: type[StrEnum], field_name: str, value: object) -> StrEnum:
-    try:
-        return cls(value)
-    except ValueError:
-        allowed = ", ".join(m.value for m in cls)  # type: ignore[attr-defined]
-        raise ValueError(f"{field_name} must be one of {allowed}; got {value!r}") from None
+_E = TypeVar("_E", bound=StrEnum)
+
+
+def _enum(cls: type[_E], field_name: str, value: object) -> _E:
+    """Return ``value`` as a member of ``cls``; raise ValueError naming the field."""
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, str):
+        try:
+            return cls(value)
+        except ValueError:
+            pass
+    allowed = ", ".join(member.value for member in cls)
+    raise ValueError(f"{field_name} must be one of {allowed}; got {value!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +252,15 @@ class SourceType:
         object.__setattr__(self, "id_type", _enum(SourceIdType, "SourceIdType", self.id_type))
         check_string("SourceTypes.Value", self.value, "String256")
 
+    @classmethod
+    def of(cls, value: SourceType | tuple[str, str]) -> SourceType:
+        """Return ``value`` as a SourceType; a pair is (SourceIdType, Value)."""
+        if isinstance(value, SourceType):
+            return value
+        if not isinstance(value, tuple | list) or len(value) != 2:
+            raise TypeError(f"a SourceType is a (SourceIdType, Value) pair, not {value!r}")
+        return cls(_enum(SourceIdType, "SourceIdType", value[0]), value[1])
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Entity:
@@ -273,7 +290,9 @@ class _Entity:
         object.__setattr__(self, "created", created)
         modified = created if self.modified is None else _aware("modified", self.modified)
         object.__setattr__(self, "modified", modified)
-        props = _freeze_properties("Properties", self.properties, self._value_shape, self._map_shape)
+        props = _freeze_properties(
+            "Properties", self.properties, self._value_shape, self._map_shape
+        )
         object.__setattr__(self, "properties", props)
         object.__setattr__(self, "metadata_properties", _metadata(self.metadata_properties))
         object.__setattr__(self, "tags", _tags(self.tags))
@@ -309,9 +328,7 @@ class Artifact(_Entity):
     def __post_init__(self) -> None:
         _Entity.__post_init__(self)
         check_string("ArtifactName", self.name, "ExperimentEntityName", optional=True)
-        types = tuple(
-            st if isinstance(st, SourceType) else SourceType(*st) for st in self.source_types
-        )
+        types = tuple(SourceType.of(st) for st in self.source_types)
         object.__setattr__(self, "source_types", types)
         expected = Arn.parse(self.arn).resource_id
         if expected != artifact_id(self.source_uri, self.type, types):
@@ -342,7 +359,7 @@ class Artifact(_Entity):
         """
         check_string("SourceUri", source_uri, "SourceUri")
         check_string("ArtifactType", artifact_type, "String256")
-        types = tuple(st if isinstance(st, SourceType) else SourceType(*st) for st in source_types)
+        types = tuple(SourceType.of(st) for st in source_types)
         arn = str(Arn(region, account, "artifact", artifact_id(source_uri, artifact_type, types)))
         return cls(
             arn=arn,

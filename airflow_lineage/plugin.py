@@ -16,5 +16,5 @@ class AirflowLineagePlugin(AirflowPlugin):
     """Record every task run as SageMaker-compatible lineage."""
 
     name = "airflow_lineage"
-    listeners = [listener]
-    hook_lineage_readers = [HookLineageReader]
+    listeners = [listener]  # noqa: RUF012 - AirflowPlugin declares these as plain attributes
+    hook_lineage_readers = [HookLineageReader]  # noqa: RUF012

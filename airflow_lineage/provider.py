@@ -26,7 +26,11 @@ def get_provider_info() -> dict[str, Any]:
                 "conn-fields": {
                     "backend": {
                         "label": "Backend",
-                        "schema": {"type": ["string", "null"], "enum": ["sql", None], "default": "sql"},
+                        "schema": {
+                            "type": ["string", "null"],
+                            "enum": ["sql", None],
+                            "default": "sql",
+                        },
                     },
                     "url": {
                         "label": "Store URL (SQLAlchemy)",

@@ -78,7 +78,9 @@ class LineageFilter:
         for k, v in self.properties.items():
             if not isinstance(k, str) or not isinstance(v, str):
                 raise TypeError("Properties must map strings to strings")
-        object.__setattr__(self, "properties", MappingProxyType(dict(sorted(self.properties.items()))))
+        object.__setattr__(
+            self, "properties", MappingProxyType(dict(sorted(self.properties.items())))
+        )
 
     @property
     def is_empty(self) -> bool:

@@ -83,6 +83,7 @@ def _walk(
         nxt: list[K] = []
         for src, dst, kind in reader.neighbors(frontier, direction):
             associations[(src, dst)] = kind
+            pairs: tuple[tuple[K, K], ...]
             if direction is Direction.DESCENDANTS:
                 pairs = ((src, dst),)
             elif direction is Direction.ASCENDANTS:

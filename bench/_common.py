@@ -65,9 +65,26 @@ def peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def summarize(times_s: list[float], counts: list[list[int]]) -> dict[str, Any]:
-    """Return p50/p95/mean/min in milliseconds and the result sizes of a timed case."""
+def loadavg() -> float:
+    """Return the 1-minute load average (other work on the machine skews wall times)."""
+    try:
+        with open("/proc/loadavg") as fh:
+            return float(fh.read().split()[0])
+    except OSError:
+        return float("nan")
+
+
+def summarize(
+    times_s: list[float], counts: list[list[int]], cpu_s: list[float] | None = None
+) -> dict[str, Any]:
+    """Return p50/p95/mean/min in milliseconds and the result sizes of a timed case.
+
+    ``cpu_*`` is this process's CPU time (user+system) a query: unlike wall time it does
+    not grow when other processes compete for the cores, but it leaves out the time
+    spent in a database server.
+    """
     ms = [t * 1000 for t in times_s]
+    cpu_ms = [t * 1000 for t in cpu_s or ()]
     vertices = [c[1] for c in counts]
     edges = [c[2] for c in counts]
     p50 = percentile(ms, 50)
@@ -87,6 +104,8 @@ def summarize(times_s: list[float], counts: list[list[int]]) -> dict[str, Any]:
             [t * 1000 / max(c[1], 1) for t, c in zip(ms, counts, strict=True)], 50
         ),
         "v50_us_per_vertex": p50 * 1000 / v50 if v50 else None,
+        "cpu_p50_ms": percentile(cpu_ms, 50) if cpu_ms else None,
+        "cpu_p95_ms": percentile(cpu_ms, 95) if cpu_ms else None,
         "times_ms": [round(t, 4) for t in ms],
         "counts": counts,
     }
@@ -109,16 +128,22 @@ def time_case(
     for start in starts[:warmup]:
         run(start)
     times: list[float] = []
+    cpu: list[float] = []
     counts: list[list[int]] = []
+    load = loadavg()
     began = time.perf_counter()
     for i, start in enumerate(starts):
+        c0 = time.process_time()
         t0 = time.perf_counter()
         nv, ne = run(start)
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
         counts.append([i, nv, ne])
         if len(times) >= min_reps and time.perf_counter() - began > budget_s:
             break
-    return summarize(times, counts)
+    out = summarize(times, counts, cpu)
+    out["loadavg"] = [load, loadavg()]
+    return out
 
 
 def run_plan(

@@ -197,12 +197,15 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=5000)
     ap.add_argument("--budget", type=float, default=20.0)
     ap.add_argument("--rebuild", action="store_true")
+    ap.add_argument("--cases", nargs="+")
     args = ap.parse_args()
 
     import ml_metadata
     from ml_metadata.proto import metadata_store_pb2 as pb
 
     plan = load_json(Path(args.plan))
+    if args.cases:
+        plan["cases"] = [c for c in plan["cases"] if c["name"] in args.cases]
     db = Path(args.db)
     marker = Path(str(db) + ".json")
     meta = load_json(marker) if marker.exists() and db.exists() else {}

@@ -21,7 +21,7 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-DAG_TEMPLATE = '''
+DAG_TEMPLATE = """
 from pathlib import Path
 import pendulum
 from airflow.sdk import DAG, Asset, task
@@ -38,9 +38,9 @@ with DAG("capture_overhead", start_date=pendulum.datetime(2026, 1, 1), schedule=
         if previous is not None:
             previous >> t
         previous = t
-'''
+"""
 
-RUNNER = '''
+RUNNER = """
 import json, sys
 from airflow.dag_processing.dagbag import DagBag
 from airflow.utils import db
@@ -54,7 +54,7 @@ for _ in range(int(sys.argv[2])):
     for ti in dr.get_task_instances():
         out.append((ti.end_date - ti.start_date).total_seconds())
 print(json.dumps(out))
-'''
+"""
 
 
 def run_mode(enabled: bool, tasks: int, rounds: int) -> list[float]:
@@ -65,7 +65,9 @@ def run_mode(enabled: bool, tasks: int, rounds: int) -> list[float]:
     (data / "0.csv").write_text("seed\n")
     dags = home / "dags"
     dags.mkdir()
-    (dags / "capture_overhead.py").write_text(textwrap.dedent(DAG_TEMPLATE.format(data=str(data), tasks=tasks)))
+    (dags / "capture_overhead.py").write_text(
+        textwrap.dedent(DAG_TEMPLATE.format(data=str(data), tasks=tasks))
+    )
     env = {
         **os.environ,
         "AIRFLOW_HOME": str(home),
@@ -75,7 +77,10 @@ def run_mode(enabled: bool, tasks: int, rounds: int) -> list[float]:
     }
     proc = subprocess.run(
         [sys.executable, "-c", RUNNER, str(dags), str(rounds)],
-        env=env, capture_output=True, text=True, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode != 0:
         raise SystemExit(f"benchmark run failed:\n{proc.stderr[-3000:]}")
@@ -99,7 +104,9 @@ def main() -> None:
     on = run_mode(True, args.tasks, args.rounds)
     rows = []
     for label, values in (("capture off", off), ("capture on", on)):
-        rows.append((label, statistics.median(values) * 1e3, percentile(values, 95) * 1e3, len(values)))
+        rows.append(
+            (label, statistics.median(values) * 1e3, percentile(values, 95) * 1e3, len(values))
+        )
     added_median = rows[1][1] - rows[0][1]
     added_p95 = rows[1][2] - rows[0][2]
     print(f"{'mode':<12} {'median ms':>10} {'p95 ms':>8} {'tasks':>6}")
@@ -108,12 +115,20 @@ def main() -> None:
     print(f"added by capture: median {added_median:.2f} ms, p95 {added_p95:.2f} ms per task")
     results = Path(__file__).parent / "results"
     results.mkdir(exist_ok=True)
-    (results / "capture.json").write_text(json.dumps({
-        "tasks": args.tasks, "rounds": args.rounds,
-        "off": {"median_ms": rows[0][1], "p95_ms": rows[0][2]},
-        "on": {"median_ms": rows[1][1], "p95_ms": rows[1][2]},
-        "added_median_ms": added_median, "added_p95_ms": added_p95,
-    }, indent=2) + "\n")
+    (results / "capture.json").write_text(
+        json.dumps(
+            {
+                "tasks": args.tasks,
+                "rounds": args.rounds,
+                "off": {"median_ms": rows[0][1], "p95_ms": rows[0][2]},
+                "on": {"median_ms": rows[1][1], "p95_ms": rows[1][2]},
+                "added_median_ms": added_median,
+                "added_p95_ms": added_p95,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

@@ -45,7 +45,9 @@ def _read_csv(path: Path) -> tuple[list[list[float]], list[int]]:
 
 
 def _write_csv(path: Path, header: list[str], xs: list[list[float]], ys: list[int]) -> None:
-    lines = [",".join(header)] + [",".join(f"{v:.6f}" for v in x) + f",{y}" for x, y in zip(xs, ys)]
+    lines = [",".join(header)] + [
+        ",".join(f"{v:.6f}" for v in x) + f",{y}" for x, y in zip(xs, ys, strict=True)
+    ]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -134,7 +136,10 @@ with DAG(
         model = pickle.loads(step.inputs["model"].path.read_bytes())
         scaler = json.loads(step.inputs["scaler"].path.read_text())
         xs, ys = _read_csv(step.inputs["test"].path)
-        scaled = [[(v - m) / s for v, m, s in zip(x, scaler["mean"], scaler["scale"])] for x in xs]
+        scaled = [
+            [(v - m) / s for v, m, s in zip(x, scaler["mean"], scaler["scale"], strict=True)]
+            for x in xs
+        ]
         predicted = model.predict(scaled).tolist()
         report = {
             "accuracy": round(accuracy_score(ys, predicted), 4),

@@ -47,7 +47,9 @@ class DataRef:
         if not isinstance(self.uri, str) or not self.uri:
             raise ValueError(f"a data reference needs a non-empty URI, got {self.uri!r}")
         object.__setattr__(
-            self, "digests", tuple(d if isinstance(d, SourceType) else SourceType(*d) for d in self.digests)
+            self,
+            "digests",
+            tuple(d if isinstance(d, SourceType) else SourceType(*d) for d in self.digests),
         )
         object.__setattr__(self, "properties", _frozen(self.properties, "DataRef properties"))
 

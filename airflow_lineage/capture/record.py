@@ -67,7 +67,9 @@ class TaskRun:
         readable = [self.dag_id, self.task_id]
         if self.map_index >= 0:
             readable.append(str(self.map_index))
-        return _name(readable, ["task", self.dag_id, self.run_id, self.task_id, str(self.map_index)])
+        return _name(
+            readable, ["task", self.dag_id, self.run_id, self.task_id, str(self.map_index)]
+        )
 
     @property
     def run_context_name(self) -> str:
@@ -99,7 +101,11 @@ class LineageRecord:
 
     def xcom(self) -> dict[str, object]:
         """Return the ARNs a downstream task needs, as pushed to XCom."""
-        return {"action": self.action_arn, "inputs": list(self.inputs), "outputs": list(self.outputs)}
+        return {
+            "action": self.action_arn,
+            "inputs": list(self.inputs),
+            "outputs": list(self.outputs),
+        }
 
 
 def _action_properties(run: TaskRun, lineage: StepLineage, error: str | None) -> dict[str, str]:
@@ -144,16 +150,23 @@ def build_record(
     :raises ValueError: the lineage holds a value SageMaker's API model rejects.
     """
     created = started or now
-    place = {"account": account, "region": region}
-    dag_ctx = Context.new(run.dag_context_name, DAG_CONTEXT_TYPE, f"airflow://dags/{run.dag_id}",
-                          properties={"airflow:dag_id": run.dag_id}, created=created, **place)
+    dag_ctx = Context.new(
+        run.dag_context_name,
+        DAG_CONTEXT_TYPE,
+        f"airflow://dags/{run.dag_id}",
+        properties={"airflow:dag_id": run.dag_id},
+        created=created,
+        account=account,
+        region=region,
+    )
     run_ctx = Context.new(
         run.run_context_name,
         RUN_CONTEXT_TYPE,
         f"airflow://dags/{run.dag_id}/runs/{run.run_id}",
         properties={"airflow:dag_id": run.dag_id, "airflow:run_id": run.run_id},
         created=created,
-        **place,
+        account=account,
+        region=region,
     )
     action = Action.new(
         run.action_name,
@@ -164,23 +177,47 @@ def build_record(
         source_id=lineage.source_id,
         properties=_action_properties(run, lineage, error),
         created=created,
-        **place,
+        account=account,
+        region=region,
     )
     # The action changes with every record of the run: its modified time orders them.
     action = _with_modified(action, now)
     inputs = [
-        Artifact.new(ref.uri, ref.artifact_type, source_types=ref.digests, name=ref.name,
-                     properties=ref.properties, created=now, **place)
+        Artifact.new(
+            ref.uri,
+            ref.artifact_type,
+            source_types=ref.digests,
+            name=ref.name,
+            properties=ref.properties,
+            created=now,
+            account=account,
+            region=region,
+        )
         for ref in lineage.inputs
     ]
     outputs = [
-        Artifact.new(ref.uri, ref.artifact_type, source_types=ref.digests, name=ref.name,
-                     properties=ref.properties, created=now, **place)
+        Artifact.new(
+            ref.uri,
+            ref.artifact_type,
+            source_types=ref.digests,
+            name=ref.name,
+            properties=ref.properties,
+            created=now,
+            account=account,
+            region=region,
+        )
         for ref in lineage.outputs
     ]
     contexts = [
-        Context.new(_slug(ref.name, 120), ref.context_type, ref.uri, properties=ref.properties,
-                    created=now, **place)
+        Context.new(
+            _slug(ref.name, 120),
+            ref.context_type,
+            ref.uri,
+            properties=ref.properties,
+            created=now,
+            account=account,
+            region=region,
+        )
         for ref in lineage.contexts
     ]
     edges = [

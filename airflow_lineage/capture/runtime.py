@@ -29,11 +29,11 @@ from airflow_lineage.capture.lineage import DataRef, StepLineage
 from airflow_lineage.capture.outbox import Outbox
 from airflow_lineage.capture.record import LineageRecord, TaskRun, build_record
 from airflow_lineage.exceptions import LineageError
-from airflow_lineage.model import ActionStatus, utcnow
+from airflow_lineage.model import DEFAULT_ACCOUNT, LOCAL_REGION, ActionStatus, utcnow
 from airflow_lineage.store import LineageStore
 from airflow_lineage.verify import digest_local
 
-__all__ = ["CaptureError", "XCOM_KEY", "deliver", "task_failed", "task_skipped", "task_started"]
+__all__ = ["XCOM_KEY", "CaptureError", "deliver", "task_failed", "task_skipped", "task_started"]
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class _Run:
 
 _runs: dict[tuple[str, str, str, int], _Run] = {}
 _stores: dict[str, LineageStore] = {}
-_places: dict[str, dict[str, str]] = {}
+_places: dict[str, tuple[str, str]] = {}
 _lock = threading.Lock()
 
 
@@ -114,10 +114,15 @@ def deliver(record: LineageRecord, *, strict: bool | None = None) -> bool:
             outbox.put(record.entities, record.associations)
         log.warning(
             "Lineage of %s could not be written (%s: %s); kept in the outbox %s for replay",
-            record.action_arn, type(error).__name__, error, outbox.directory,
+            record.action_arn,
+            type(error).__name__,
+            error,
+            outbox.directory,
         )
         if strict:
-            raise CaptureError(f"lineage of {record.action_arn} was not recorded: {error}") from error
+            raise CaptureError(
+                f"lineage of {record.action_arn} was not recorded: {error}"
+            ) from error
         return False
 
 
@@ -195,7 +200,7 @@ def _context(ti: Any) -> Mapping[str, Any]:
         return {}
 
 
-# -- the capture points -----------------------------------------------------------------------------
+# -- the capture points ------------------------------------------------------------
 
 
 def task_started(ti: Any) -> None:
@@ -208,7 +213,7 @@ def task_started(ti: Any) -> None:
         _runs[_key(ti)] = state
     _arm(ti, state)
     try:
-        lineage = StepLineage(inputs=_asset_refs(task.inlets))
+        lineage = StepLineage(inputs=tuple(_asset_refs(task.inlets)))
         extractor = extractor_for(task)
         if extractor is not None:
             lineage = lineage.merge(extractor.on_start(task, _context(ti)))
@@ -223,16 +228,15 @@ def task_started(ti: Any) -> None:
             source_id=lineage.source_id,
         )
         state.start_lineage = lineage
-        record = build_record(run, lineage, ActionStatus.IN_PROGRESS, now=state.started,
-                              **_place())
+        record = _build(run, lineage, ActionStatus.IN_PROGRESS, now=state.started)
         deliver(record)
-    except BaseException as e:  # noqa: BLE001 - never break the task (strict: the hook raises)
+    except BaseException as e:
         state.start_error = e
         log.warning("Lineage capture failed at the start of %s: %s", run.uri, e, exc_info=True)
 
 
-def _place() -> dict[str, str]:
-    """Return the account and region records are written in (read once per process)."""
+def _place() -> tuple[str, str]:
+    """Return the (account, region) records are written in (read once per process)."""
     conn_id = config.conn_id()
     with _lock:
         cached = _places.get(conn_id)
@@ -240,10 +244,20 @@ def _place() -> dict[str, str]:
         from airflow_lineage.hooks.lineage import LineageHook
 
         settings = LineageHook(conn_id).store_settings()
-        cached = {k: str(settings[k]) for k in ("account", "region") if settings.get(k)}
+        cached = (
+            settings.get("account") or DEFAULT_ACCOUNT,
+            settings.get("region") or LOCAL_REGION,
+        )
         with _lock:
             _places[conn_id] = cached
     return cached
+
+
+def _build(
+    run: TaskRun, lineage: StepLineage, status: ActionStatus, **kwargs: Any
+) -> LineageRecord:
+    account, region = _place()
+    return build_record(run, lineage, status, account=account, region=region, **kwargs)
 
 
 def _arm(ti: Any, state: _Run) -> None:
@@ -278,14 +292,19 @@ def task_completed(ti: Any, state: _Run, context: Mapping[str, Any], result: Any
         task = ti.task
         hook_in, hook_out = _hook_lineage()
         lineage = state.start_lineage.merge(
-            StepLineage(inputs=hook_in, outputs=[*_asset_refs(task.outlets), *hook_out])
+            StepLineage(inputs=tuple(hook_in), outputs=(*_asset_refs(task.outlets), *hook_out))
         )
         extractor = extractor_for(task)
         if extractor is not None:
             lineage = extractor.on_complete(task, context, result).merge(lineage)
         lineage = _finish(lineage)
-        record = build_record(state.run, lineage, ActionStatus.COMPLETED, now=utcnow(),
-                              started=state.started, **_place())
+        record = _build(
+            state.run,
+            lineage,
+            ActionStatus.COMPLETED,
+            now=utcnow(),
+            started=state.started,
+        )
     except BaseException as e:
         log.warning("Lineage of %s could not be built: %s", state.run.uri, e, exc_info=True)
         if config.strict():
@@ -340,8 +359,14 @@ def _ended(ti: Any, status: ActionStatus, error: str | None) -> None:
         state = _runs.pop(_key(ti), None)
     run = state.run if state else _task_run(ti)
     lineage = state.start_lineage if state else StepLineage()
-    record = build_record(run, lineage, status, now=utcnow(),
-                          started=state.started if state else None, error=error, **_place())
+    record = _build(
+        run,
+        lineage,
+        status,
+        now=utcnow(),
+        started=state.started if state else None,
+        error=error,
+    )
     deliver(record, strict=False)  # the task has already ended; nothing left to fail
 
 

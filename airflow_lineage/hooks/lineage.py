@@ -66,7 +66,9 @@ class LineageHook(BaseHook):
         """
         settings = self.store_settings()
         return connect(
-            settings["url"], account=settings["account"], region=settings["region"],
+            settings["url"],
+            account=settings["account"],
+            region=settings["region"],
             timeout=timeout,
         )
 

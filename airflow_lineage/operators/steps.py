@@ -98,7 +98,9 @@ class Step:
         if not isinstance(name, str) or not name:
             raise ValueError("a metric needs a non-empty name")
         if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise TypeError(f"metric {name!r} must be a number or a string, not {type(value).__name__}")
+            raise TypeError(
+                f"metric {name!r} must be a number or a string, not {type(value).__name__}"
+            )
         self.metrics[name] = str(value)
 
 
@@ -107,7 +109,10 @@ def _git_commit(directory: str) -> str | None:
     try:
         out = subprocess.run(
             ["git", "-C", directory, "rev-parse", "HEAD"],
-            capture_output=True, text=True, timeout=5, check=False,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return None
@@ -174,7 +179,11 @@ class MLStepOperator(PythonOperator):
         params = self.parameters or {}
         if not isinstance(params, Mapping):
             raise TypeError(f"parameters must be a mapping, not {type(params).__name__}")
-        return _check_data("inputs", self.inputs), _check_data("outputs", self.outputs), dict(params)
+        return (
+            _check_data("inputs", self.inputs),
+            _check_data("outputs", self.outputs),
+            dict(params),
+        )
 
     def execute(self, context: Any) -> Any:
         """Run the callable with ``step`` (inputs, outputs, parameters, metric log)."""
@@ -201,7 +210,7 @@ class MLStepOperator(PythonOperator):
         props = {"step_type": self.step_type}
         if version := self._code_version(context):
             props["code_version"] = version
-        contexts = ()
+        contexts: tuple[ContextRef, ...] = ()
         if self.endpoint:
             name = Path(str(self.endpoint).rstrip("/")).name or "endpoint"
             contexts = (ContextRef(f"endpoint-{name}", "Endpoint", str(self.endpoint)),)
@@ -224,13 +233,14 @@ class MLStepOperator(PythonOperator):
         )
 
 
-class _MLStepDecoratedOperator(DecoratedOperator, MLStepOperator):  # type: ignore[misc]
+class _MLStepDecoratedOperator(DecoratedOperator, MLStepOperator):
     """The operator behind ``@ml_step``."""
 
     custom_operator_name = "@ml_step"
 
-    def __init__(self, *, python_callable: Callable[..., Any], op_args: Any, op_kwargs: Any,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self, *, python_callable: Callable[..., Any], op_args: Any, op_kwargs: Any, **kwargs: Any
+    ) -> None:
         if "step" in inspect.signature(python_callable).parameters:
             # A placeholder so the call binds at parse time; execute() puts the Step in.
             op_kwargs = {**(op_kwargs or {}), "step": None}

@@ -20,7 +20,14 @@ from sqlalchemy import (
     Text,
 )
 
-__all__ = ["SCHEMA_REVISION", "VERSION_TABLE", "associations", "entities", "lineage_groups", "metadata"]
+__all__ = [
+    "SCHEMA_REVISION",
+    "VERSION_TABLE",
+    "associations",
+    "entities",
+    "lineage_groups",
+    "metadata",
+]
 
 SCHEMA_REVISION = "0001"
 """The Alembic head; stores at this revision skip Alembic entirely when they open."""

@@ -152,9 +152,12 @@ class SqlStore(LineageStore):
             args: dict[str, Any] = {}
             if parsed.get_backend_name() == "postgresql":
                 millis = int(timeout * 1000)
+                # Keep options the URL sets (e.g. a search_path) and add the timeouts.
+                given = parsed.query.get("options", "")
+                given = given if isinstance(given, str) else " ".join(given)
                 args = {
                     "connect_timeout": max(1, round(timeout)),
-                    "options": f"-c statement_timeout={millis} -c lock_timeout={millis}",
+                    "options": f"{given} -c statement_timeout={millis} -c lock_timeout={millis}".strip(),
                 }
             try:
                 return sa.create_engine(url, pool_pre_ping=True, connect_args=args)
@@ -193,8 +196,8 @@ class SqlStore(LineageStore):
         with self._migration_lock(), self._engine.begin() as conn:
             if self._revision(conn) == SCHEMA_REVISION:
                 return
-            from alembic.config import Config  # lazy: only a new or old store needs it
             from alembic.command import upgrade
+            from alembic.config import Config  # lazy: only a new or old store needs it
 
             cfg = Config()
             cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
@@ -259,11 +262,9 @@ class SqlStore(LineageStore):
         return json.dumps(list(values)) if self._sqlite else list(values)
 
     def _insert(self, table: sa.Table) -> Any:
-        if self._sqlite:
-            from sqlalchemy.dialects.sqlite import insert
-        else:
-            from sqlalchemy.dialects.postgresql import insert
-        return insert(table)
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        return sqlite.insert(table) if self._sqlite else postgresql.insert(table)
 
     # -- rows <-> entities -------------------------------------------------------------
 
@@ -310,7 +311,7 @@ class SqlStore(LineageStore):
         }
         source = json.loads(row.source) if row.source else None
         if row.lineage_type == "Artifact":
-            types = tuple(SourceType(*pair) for pair in source or ())  # type: ignore[arg-type]
+            types = tuple(SourceType.of(tuple(pair)) for pair in source or ())
             return Artifact(source_types=types, **common)
         extra = {
             "description": row.description,
@@ -335,7 +336,9 @@ class SqlStore(LineageStore):
         assocs = list(associations)
         for e in ents:
             if not isinstance(e, Artifact | Action | Context):
-                raise TypeError(f"write() takes Artifact, Action or Context, not {type(e).__name__}")
+                raise TypeError(
+                    f"write() takes Artifact, Action or Context, not {type(e).__name__}"
+                )
         for a in assocs:
             if not isinstance(a, Association):
                 raise TypeError(f"write() takes Association edges, not {type(a).__name__}")
@@ -469,7 +472,12 @@ class SqlStore(LineageStore):
             conn.execute(
                 entities.update()
                 .where(entities.c.arn == arn)
-                .values({k: row[k] for k in ("name", "status", "description", "properties", "modified_at")})
+                .values(
+                    {
+                        k: row[k]
+                        for k in ("name", "status", "description", "properties", "modified_at")
+                    }
+                )
             )
         return updated
 
@@ -509,9 +517,7 @@ class SqlStore(LineageStore):
                     )
                 ).rowcount
             if not deleted:
-                raise EntityNotFoundError(
-                    f"no association from {source_arn} to {destination_arn}"
-                )
+                raise EntityNotFoundError(f"no association from {source_arn} to {destination_arn}")
 
     # -- reads --------------------------------------------------------------------------
 
@@ -527,8 +533,7 @@ class SqlStore(LineageStore):
             return {}
         sql = sa.text(f"SELECT * FROM lineage_entities WHERE {self._in('arn', 'arns')}")
         return {
-            row.arn: self._row_entity(row)
-            for row in conn.execute(sql, {"arns": self._set(arns)})
+            row.arn: self._row_entity(row) for row in conn.execute(sql, {"arns": self._set(arns)})
         }
 
     def list_entities(
@@ -710,7 +715,10 @@ class SqlStore(LineageStore):
         while True:
             with _translated("export lineage"), self._read_tx() as conn:
                 rows = conn.execute(
-                    sa.select(entities).where(entities.c.id > last).order_by(entities.c.id).limit(batch)
+                    sa.select(entities)
+                    .where(entities.c.id > last)
+                    .order_by(entities.c.id)
+                    .limit(batch)
                 ).all()
             if not rows:
                 break
@@ -744,12 +752,16 @@ class _SqlGraph:
         where = f"FROM lineage_entities WHERE {store._in('id', 'ids')}"
         self._attrs = sa.text(f"SELECT {attrs} {where}")
         self._attrs_props = sa.text(f"SELECT {attrs}, properties {where}")
-        self._resolve = sa.text(f"SELECT arn, id FROM lineage_entities WHERE {store._in('arn', 'ids')}")
+        self._resolve = sa.text(
+            f"SELECT arn, id FROM lineage_entities WHERE {store._in('arn', 'ids')}"
+        )
 
     def resolve(self, arns: Sequence[str]) -> dict[str, int]:
         return dict(self._conn.execute(self._resolve, {"ids": self._set(arns)}).all())
 
-    def neighbors(self, frontier: Sequence[int], direction: str) -> Iterable[tuple[int, int, str | None]]:
+    def neighbors(
+        self, frontier: Sequence[int], direction: str
+    ) -> Iterable[tuple[int, int, str | None]]:
         return self._conn.execute(self._sql[direction], {"ids": self._set(frontier)}).all()
 
     def attributes(self, keys: Sequence[int], *, properties: bool) -> dict[int, VertexRow]:

@@ -29,8 +29,11 @@ def captured(url: str, base: Path | None = None) -> dict[str, Any]:
     entities = {e.arn: e for e in items if not isinstance(e, Association)}
     vertices = {(e.lineage_type.value, e.type, key(e, base)) for e in entities.values()}
     edges = {
-        (key(entities[a.source_arn], base), key(entities[a.destination_arn], base),
-         a.association_type.value if a.association_type else None)
+        (
+            key(entities[a.source_arn], base),
+            key(entities[a.destination_arn], base),
+            a.association_type.value if a.association_type else None,
+        )
         for a in items
         if isinstance(a, Association)
     }
@@ -40,8 +43,13 @@ def captured(url: str, base: Path | None = None) -> dict[str, Any]:
         for e in entities.values()
         if isinstance(e, Artifact)
     }
-    return {"vertices": vertices, "edges": edges, "statuses": statuses, "digests": digests,
-            "entities": entities}
+    return {
+        "vertices": vertices,
+        "edges": edges,
+        "statuses": statuses,
+        "digests": digests,
+        "entities": entities,
+    }
 
 
 def sha256_of(uri: str) -> str:

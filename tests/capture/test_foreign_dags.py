@@ -32,7 +32,9 @@ def test_airflow_example_asset_dags_are_captured_unchanged(
     assert ("Action", "BashOperator", "task:producing_task_1") in graph["vertices"]
     assert ("Artifact", "DataSet", "s3://dag1/output_1.txt") in graph["vertices"]
     assert ("task:producing_task_1", "s3://dag1/output_1.txt", "Produced") in graph["edges"]
-    assert ("task:consuming_1", "s3://consuming_1_task/asset_other.txt", "Produced") in graph["edges"]
+    assert ("task:consuming_1", "s3://consuming_1_task/asset_other.txt", "Produced") in graph[
+        "edges"
+    ]
     pipelines = {v[2] for v in graph["vertices"] if v[1] == "Pipeline"}
     assert pipelines == {
         "Pipeline:airflow://dags/asset_produces_1",

@@ -75,15 +75,17 @@ def assert_expected_graph(graph: dict[str, Any]) -> None:
     (run,) = runs
     assert graph["vertices"] - runs == EXPECTED_VERTICES
     run_key = run[2]
-    structural = {
-        (f"task:{t}", run_key, "AssociatedWith") for t in TASKS
-    } | {(run_key, "Pipeline:airflow://dags/ml_pipeline_local", "AssociatedWith")}
+    structural = {(f"task:{t}", run_key, "AssociatedWith") for t in TASKS} | {
+        (run_key, "Pipeline:airflow://dags/ml_pipeline_local", "AssociatedWith")
+    }
     assert graph["edges"] == DATA_EDGES | structural
     assert graph["statuses"] == {f"task:{t}": "Completed" for t in TASKS}
 
 
 def test_pipeline_records_the_exact_graph(
-    lineage_home: Path, load_dag: Callable[..., Any], run_dag: Callable[..., Any],
+    lineage_home: Path,
+    load_dag: Callable[..., Any],
+    run_dag: Callable[..., Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("AIRFLOW__LINEAGE__PUSH_XCOM", "always")
@@ -99,8 +101,11 @@ def test_pipeline_records_the_exact_graph(
         assert digests == (sha256_of(real),), uri
 
     # Parameters, metrics and the step type are on the actions.
-    actions = {e.properties.get("airflow:task_id"): e for e in graph["entities"].values()
-               if hasattr(e, "status")}
+    actions = {
+        e.properties.get("airflow:task_id"): e
+        for e in graph["entities"].values()
+        if hasattr(e, "status")
+    }
     train, evaluate = actions["train"], actions["evaluate"]
     assert train.properties["param:max_depth"] == "3"
     assert train.properties["param:algorithm"] == "DecisionTreeClassifier"
@@ -153,7 +158,9 @@ def test_xcom_is_pushed_only_for_consumers_by_default(
 
 
 def test_one_query_from_the_endpoint_reaches_the_raw_data(
-    lineage_home: Path, load_dag: Callable[..., Any], run_dag: Callable[..., Any],
+    lineage_home: Path,
+    load_dag: Callable[..., Any],
+    run_dag: Callable[..., Any],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     run_pipeline(load_dag, run_dag)
@@ -161,13 +168,28 @@ def test_one_query_from_the_endpoint_reaches_the_raw_data(
     endpoint_uri = f"file://{lineage_home / 'ml'}/serving/iris"
     with connect(url) as store:
         (endpoint,) = store.list_entities("Context", source_uri=endpoint_uri).items
-        result = store.query(LineageQuery(start_arns=(endpoint.arn,), direction="Ascendants",
-                                          include_edges=True))
+        result = store.query(
+            LineageQuery(start_arns=(endpoint.arn,), direction="Ascendants", include_edges=True)
+        )
         reached = {store.get(v.arn).source_uri for v in result.vertices}
     assert f"file://{lineage_home / 'ml'}/raw/iris.csv" in reached
     assert len(result.vertices) == 16  # every step, every artifact, and the endpoint
-    assert cli(["--store", url, "query", "--uri", endpoint_uri, "--direction", "ascendants",
-                "--format", "tree"]) == 0
+    assert (
+        cli(
+            [
+                "--store",
+                url,
+                "query",
+                "--uri",
+                endpoint_uri,
+                "--direction",
+                "ascendants",
+                "--format",
+                "tree",
+            ]
+        )
+        == 0
+    )
     tree = capsys.readouterr().out
     assert "raw/iris.csv (Artifact DataSet)" in tree and "(Action Training)" in tree
 
@@ -182,10 +204,15 @@ def test_a_failed_step_is_recorded_failed(
 
     source = tmp_path / "in.csv"
     source.write_text("a\n1\n")
-    with DAG("lineage_failing_step", start_date=pendulum.datetime(2026, 1, 1), schedule=None) as dag:
+    with DAG(
+        "lineage_failing_step", start_date=pendulum.datetime(2026, 1, 1), schedule=None
+    ) as dag:
 
-        @ml_step(step_type="Training", inputs={"data": Data(source.as_uri())},
-                 outputs={"model": Data((tmp_path / "model.pkl").as_uri(), "Model")})
+        @ml_step(
+            step_type="Training",
+            inputs={"data": Data(source.as_uri())},
+            outputs={"model": Data((tmp_path / "model.pkl").as_uri(), "Model")},
+        )
         def train(step: Any) -> None:
             raise ValueError("the data has no label column")
 
@@ -203,17 +230,22 @@ def test_a_failed_step_is_recorded_failed(
 
 
 def test_store_outage_keeps_every_record_for_replay(
-    lineage_home: Path, load_dag: Callable[..., Any], run_dag: Callable[..., Any],
+    lineage_home: Path,
+    load_dag: Callable[..., Any],
+    run_dag: Callable[..., Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Nothing listens on port 9: the store is unreachable for the whole run.
-    down = json.dumps({"conn_type": "lineage",
-                       "extra": {"url": "postgresql+psycopg://postgres@127.0.0.1:9/none"}})
+    down = json.dumps(
+        {"conn_type": "lineage", "extra": {"url": "postgresql+psycopg://postgres@127.0.0.1:9/none"}}
+    )
     monkeypatch.setenv("AIRFLOW_CONN_LINEAGE_DEFAULT", down)
     reset_lineage_settings()
     dr = run_pipeline(load_dag, run_dag)
     assert dr.state == "success"
-    assert {ti.task_id: ti.state for ti in dr.get_task_instances()} == dict.fromkeys(TASKS, "success")
+    assert {ti.task_id: ti.state for ti in dr.get_task_instances()} == dict.fromkeys(
+        TASKS, "success"
+    )
     outbox = lineage_home / "outbox"
     assert len(list(outbox.glob("*.json"))) == 2 * len(TASKS)  # a start and an end record each
 
@@ -227,11 +259,14 @@ def test_store_outage_keeps_every_record_for_replay(
 
 
 def test_strict_mode_fails_the_task_when_lineage_cannot_be_recorded(
-    lineage_home: Path, load_dag: Callable[..., Any], run_dag: Callable[..., Any],
+    lineage_home: Path,
+    load_dag: Callable[..., Any],
+    run_dag: Callable[..., Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    down = json.dumps({"conn_type": "lineage",
-                       "extra": {"url": "postgresql+psycopg://postgres@127.0.0.1:9/none"}})
+    down = json.dumps(
+        {"conn_type": "lineage", "extra": {"url": "postgresql+psycopg://postgres@127.0.0.1:9/none"}}
+    )
     monkeypatch.setenv("AIRFLOW_CONN_LINEAGE_DEFAULT", down)
     monkeypatch.setenv("AIRFLOW__LINEAGE__STRICT", "True")
     reset_lineage_settings()

@@ -66,7 +66,9 @@ def _read_record(url: str, arn: str) -> tuple[str | None, int]:
 
 
 def test_downstream_sees_the_complete_upstream_record(
-    lineage_home: Path, run_dag: Callable[..., Any], tmp_path: Path,
+    lineage_home: Path,
+    run_dag: Callable[..., Any],
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import pendulum

@@ -7,6 +7,7 @@ each rule of the query semantics changes the answer.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import multiprocessing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,7 +28,6 @@ from airflow_lineage import (
     LineageFilter,
     LineageQuery,
     LineageStore,
-    LineageType,
     connect,
 )
 
@@ -51,17 +51,30 @@ def ml_graph(store: LineageStore) -> Graph:
     image -> trainA, image -> trainB
     Entity i is created at T0 + i hours (in the order below).
     """
+
     def t(i: int) -> datetime:
         return T0 + timedelta(hours=i)
 
     ents: dict[str, Any] = {
-        "raw": Artifact.new("s3://data/raw.csv", "DataSet", properties={"approved": "true"}, created=t(0)),
-        "prep": Action.new("prep", "DataPreparation", "airflow://ml/prep", status="Completed", created=t(1)),
-        "feat": Artifact.new("s3://data/features", "DataSet", properties={"pii": "false"}, created=t(2)),
+        "raw": Artifact.new(
+            "s3://data/raw.csv", "DataSet", properties={"approved": "true"}, created=t(0)
+        ),
+        "prep": Action.new(
+            "prep", "DataPreparation", "airflow://ml/prep", status="Completed", created=t(1)
+        ),
+        "feat": Artifact.new(
+            "s3://data/features", "DataSet", properties={"pii": "false"}, created=t(2)
+        ),
         "image": Artifact.new("ecr://train:1", "Image", created=t(3)),
-        "trainA": Action.new("trainA", "Training", "airflow://ml/trainA", status="Completed", created=t(4)),
-        "trainB": Action.new("trainB", "Training", "airflow://ml/trainB", status="Failed", created=t(5)),
-        "modelA": Artifact.new("s3://models/a.tar.gz", "Model", properties={"stage": "prod"}, created=t(6)),
+        "trainA": Action.new(
+            "trainA", "Training", "airflow://ml/trainA", status="Completed", created=t(4)
+        ),
+        "trainB": Action.new(
+            "trainB", "Training", "airflow://ml/trainB", status="Failed", created=t(5)
+        ),
+        "modelA": Artifact.new(
+            "s3://models/a.tar.gz", "Model", properties={"stage": "prod"}, created=t(6)
+        ),
         "modelB": Artifact.new("s3://models/b.tar.gz", "Model", created=t(7)),
         "deployA": Action.new("deployA", "ModelDeployment", "endpoint/a", created=t(8)),
         "deployB": Action.new("deployB", "ModelDeployment", "endpoint/b", created=t(9)),
@@ -104,7 +117,10 @@ def names(store: LineageStore, g: Graph, query: LineageQuery) -> set[str]:
 
 def edge_names(g: Graph, result: Any) -> set[tuple[str, str, str]]:
     by_arn = {v: k for k, v in g.arn.items()}
-    return {(by_arn[e.source_arn], by_arn[e.destination_arn], e.association_type.value) for e in result.edges}
+    return {
+        (by_arn[e.source_arn], by_arn[e.destination_arn], e.association_type.value)
+        for e in result.edges
+    }
 
 
 # -- direction ---------------------------------------------------------------------------
@@ -113,17 +129,37 @@ def edge_names(g: Graph, result: Any) -> set[tuple[str, str, str]]:
 def test_descendants_follow_edges_forward(store: LineageStore) -> None:
     g = ml_graph(store)
     got = names(store, g, q(g, "raw", direction="Descendants"))
-    assert got == {"prep", "feat", "trainA", "trainB", "modelA", "modelB",
-                   "deployA", "deployB", "endpointA", "endpointB"}
+    assert got == {
+        "prep",
+        "feat",
+        "trainA",
+        "trainB",
+        "modelA",
+        "modelB",
+        "deployA",
+        "deployB",
+        "endpointA",
+        "endpointB",
+    }
 
 
 def test_ascendants_follow_edges_backwards(store: LineageStore) -> None:
     g = ml_graph(store)
     assert names(store, g, q(g, "modelA", direction="Ascendants")) == {
-        "trainA", "feat", "image", "prep", "raw"
+        "trainA",
+        "feat",
+        "image",
+        "prep",
+        "raw",
     }
     assert names(store, g, q(g, "endpointB", direction="Ascendants")) == {
-        "deployB", "modelB", "trainB", "feat", "image", "prep", "raw"
+        "deployB",
+        "modelB",
+        "trainB",
+        "feat",
+        "image",
+        "prep",
+        "raw",
     }
 
 
@@ -175,10 +211,16 @@ def test_depth_counts_associations_from_the_start(
 
 def test_depth_one_hundred_on_a_long_chain(store: LineageStore) -> None:
     chain = [Artifact.new(f"s3://chain/v{i}", "DataSet") for i in range(130)]
-    store.write(chain, [Association(a.arn, b.arn, "DerivedFrom") for a, b in zip(chain, chain[1:])])
-    result = store.query(LineageQuery(start_arns=(chain[0].arn,), direction="Descendants", max_depth=100))
+    store.write(
+        chain, [Association(a.arn, b.arn, "DerivedFrom") for a, b in itertools.pairwise(chain)]
+    )
+    result = store.query(
+        LineageQuery(start_arns=(chain[0].arn,), direction="Descendants", max_depth=100)
+    )
     assert result.arns() == [c.arn for c in chain[1:101]]  # ordered by distance
-    deeper = store.query(LineageQuery(start_arns=(chain[-1].arn,), direction="Ascendants", max_depth=1000))
+    deeper = store.query(
+        LineageQuery(start_arns=(chain[-1].arn,), direction="Ascendants", max_depth=1000)
+    )
     assert len(deeper.vertices) == 129
 
 
@@ -204,33 +246,62 @@ def test_types_filter_selects_without_pruning_the_walk(store: LineageStore) -> N
 
 def test_or_within_a_list(store: LineageStore) -> None:
     g = ml_graph(store)
-    got = names(store, g, q(g, "raw", direction="Descendants", filters={"types": ("Model", "Endpoint")}))
+    got = names(
+        store, g, q(g, "raw", direction="Descendants", filters={"types": ("Model", "Endpoint")})
+    )
     assert got == {"modelA", "modelB", "endpointA", "endpointB"}
-    got = names(store, g, q(g, "endpointA", direction="Ascendants",
-                            filters={"lineage_types": ("Action", "Context")}))
+    got = names(
+        store,
+        g,
+        q(g, "endpointA", direction="Ascendants", filters={"lineage_types": ("Action", "Context")}),
+    )
     assert got == {"deployA", "trainA", "prep"}
 
 
 def test_and_across_fields(store: LineageStore) -> None:
     g = ml_graph(store)
-    assert names(store, g, q(g, "raw", direction="Descendants",
-                             filters={"types": ("Model",), "lineage_types": ("Action",)})) == set()
-    assert names(store, g, q(g, "raw", direction="Descendants",
-                             filters={"types": ("Model",), "lineage_types": ("Artifact",)})) == {
-        "modelA", "modelB"
-    }
+    assert (
+        names(
+            store,
+            g,
+            q(
+                g,
+                "raw",
+                direction="Descendants",
+                filters={"types": ("Model",), "lineage_types": ("Action",)},
+            ),
+        )
+        == set()
+    )
+    assert names(
+        store,
+        g,
+        q(
+            g,
+            "raw",
+            direction="Descendants",
+            filters={"types": ("Model",), "lineage_types": ("Artifact",)},
+        ),
+    ) == {"modelA", "modelB"}
 
 
 def test_lineage_type_filter(store: LineageStore) -> None:
     g = ml_graph(store)
-    got = names(store, g, q(g, "endpointA", direction="Ascendants", filters={"lineage_types": ("Artifact",)}))
+    got = names(
+        store,
+        g,
+        q(g, "endpointA", direction="Ascendants", filters={"lineage_types": ("Artifact",)}),
+    )
     assert got == {"modelA", "feat", "image", "raw"}
 
 
 def test_properties_match_any_pair(store: LineageStore) -> None:
     g = ml_graph(store)
     flt = {"properties": {"approved": "true", "stage": "prod"}}
-    assert names(store, g, q(g, "deployA", direction="Ascendants", filters=flt)) == {"raw", "modelA"}
+    assert names(store, g, q(g, "deployA", direction="Ascendants", filters=flt)) == {
+        "raw",
+        "modelA",
+    }
     flt = {"properties": {"approved": "false"}}
     assert names(store, g, q(g, "deployA", direction="Ascendants", filters=flt)) == set()
 
@@ -239,15 +310,23 @@ def test_created_bounds_are_inclusive(store: LineageStore) -> None:
     g = ml_graph(store)
     after = {"created_after": T0 + timedelta(hours=6)}
     assert names(store, g, q(g, "raw", direction="Descendants", filters=after)) == {
-        "modelA", "modelB", "deployA", "deployB", "endpointA", "endpointB"
+        "modelA",
+        "modelB",
+        "deployA",
+        "deployB",
+        "endpointA",
+        "endpointB",
     }
     before = {"created_before": T0 + timedelta(hours=2)}
     assert names(store, g, q(g, "endpointA", direction="Ascendants", filters=before)) == {
-        "raw", "prep", "feat"
+        "raw",
+        "prep",
+        "feat",
     }
     window = {"created_after": T0 + timedelta(hours=3), "created_before": T0 + timedelta(hours=4)}
     assert names(store, g, q(g, "endpointA", direction="Ascendants", filters=window)) == {
-        "image", "trainA"
+        "image",
+        "trainA",
     }
 
 
@@ -270,7 +349,9 @@ def test_start_vertex_is_never_a_match_without_edges(store: LineageStore) -> Non
     assert got == {"modelB"}
 
 
-def test_include_edges_returns_the_start_and_the_whole_walk_without_filters(store: LineageStore) -> None:
+def test_include_edges_returns_the_start_and_the_whole_walk_without_filters(
+    store: LineageStore,
+) -> None:
     g = ml_graph(store)
     result = store.query(q(g, "modelA", direction="Ascendants", include_edges=True))
     assert result.arns()[0] == g.arn["modelA"]
@@ -287,10 +368,24 @@ def test_include_edges_returns_the_start_and_the_whole_walk_without_filters(stor
 def test_include_edges_keeps_only_paths_from_start_to_matches(store: LineageStore) -> None:
     g = ml_graph(store)
     result = store.query(
-        q(g, "endpointA", direction="Ascendants", include_edges=True, filters={"types": ("DataSet",)})
+        q(
+            g,
+            "endpointA",
+            direction="Ascendants",
+            include_edges=True,
+            filters={"types": ("DataSet",)},
+        )
     )
     # The image is upstream of the endpoint but on no path to a DataSet.
-    assert g.names(result.arns()) == {"endpointA", "deployA", "modelA", "trainA", "feat", "prep", "raw"}
+    assert g.names(result.arns()) == {
+        "endpointA",
+        "deployA",
+        "modelA",
+        "trainA",
+        "feat",
+        "prep",
+        "raw",
+    }
     assert edge_names(g, result) == {
         ("deployA", "endpointA", "AssociatedWith"),
         ("modelA", "deployA", "ContributedTo"),
@@ -304,8 +399,14 @@ def test_include_edges_keeps_only_paths_from_start_to_matches(store: LineageStor
 def test_include_edges_respects_depth_on_paths(store: LineageStore) -> None:
     g = ml_graph(store)
     result = store.query(
-        q(g, "endpointA", direction="Ascendants", include_edges=True, max_depth=4,
-          filters={"types": ("DataSet",)})
+        q(
+            g,
+            "endpointA",
+            direction="Ascendants",
+            include_edges=True,
+            max_depth=4,
+            filters={"types": ("DataSet",)},
+        )
     )
     # raw is 6 hops away: out of depth, so prep (on the way to it only) is left out too.
     assert g.names(result.arns()) == {"endpointA", "deployA", "modelA", "trainA", "feat"}
@@ -319,8 +420,16 @@ def test_include_edges_on_an_undirected_walk(store: LineageStore) -> None:
     # Both ways round to the sibling endpoint (via feat and via image) are on a path;
     # the dead ends upstream (prep, raw) are not.
     assert g.names(result.arns()) == {
-        "trainA", "modelA", "deployA", "endpointA", "feat", "image", "trainB", "modelB",
-        "deployB", "endpointB",
+        "trainA",
+        "modelA",
+        "deployA",
+        "endpointA",
+        "feat",
+        "image",
+        "trainB",
+        "modelB",
+        "deployB",
+        "endpointB",
     }
     assert ("raw", "prep", "ContributedTo") not in edge_names(g, result)
     assert ("feat", "trainB", "ContributedTo") in edge_names(g, result)
@@ -340,7 +449,9 @@ def test_edges_are_only_among_returned_vertices(store: LineageStore) -> None:
 
 @pytest.mark.parametrize("include_edges", [False, True])
 @pytest.mark.parametrize("size", [1, 2, 3, 5, 50])
-def test_pages_have_no_duplicates_or_gaps(store: LineageStore, size: int, include_edges: bool) -> None:
+def test_pages_have_no_duplicates_or_gaps(
+    store: LineageStore, size: int, include_edges: bool
+) -> None:
     g = ml_graph(store)
     whole = store.query(q(g, "image", direction="Both", include_edges=include_edges))
     vertices: list[str] = []
@@ -348,8 +459,16 @@ def test_pages_have_no_duplicates_or_gaps(store: LineageStore, size: int, includ
     token = None
     pages = 0
     while True:
-        page = store.query(q(g, "image", direction="Both", include_edges=include_edges,
-                             max_results=size, next_token=token))
+        page = store.query(
+            q(
+                g,
+                "image",
+                direction="Both",
+                include_edges=include_edges,
+                max_results=size,
+                next_token=token,
+            )
+        )
         assert len(page.vertices) <= size
         seen_so_far = set(vertices) | set(page.arns())
         for e in page.edges:  # an edge comes with the page holding its later vertex
@@ -372,7 +491,9 @@ def test_pages_are_stable_across_store_instances(store_url: str) -> None:
         g = ml_graph(first)
         page1 = first.query(q(g, "raw", direction="Descendants", max_results=4))
     with connect(store_url) as second:  # no shared cache: the result is recomputed
-        page2 = second.query(q(g, "raw", direction="Descendants", max_results=4, next_token=page1.next_token))
+        page2 = second.query(
+            q(g, "raw", direction="Descendants", max_results=4, next_token=page1.next_token)
+        )
         whole = second.query(q(g, "raw", direction="Descendants"))
     assert page1.arns() + page2.arns() == whole.arns()[:8]
 
@@ -381,14 +502,26 @@ def test_foreign_or_broken_tokens_are_refused(store: LineageStore) -> None:
     g = ml_graph(store)
     page = store.query(q(g, "raw", direction="Descendants", max_results=2))
     with pytest.raises(InvalidPageTokenError, match="different query"):
-        store.query(q(g, "raw", direction="Descendants", max_results=2, max_depth=3, next_token=page.next_token))
+        store.query(
+            q(
+                g,
+                "raw",
+                direction="Descendants",
+                max_results=2,
+                max_depth=3,
+                next_token=page.next_token,
+            )
+        )
     with pytest.raises(InvalidPageTokenError):
         store.query(q(g, "raw", direction="Descendants", max_results=2, next_token="garbage!"))
 
 
 def test_results_are_deterministic(store: LineageStore) -> None:
     g = ml_graph(store)
-    runs = {tuple(store.query(q(g, "trainB", direction="Both", include_edges=True)).arns()) for _ in range(3)}
+    runs = {
+        tuple(store.query(q(g, "trainB", direction="Both", include_edges=True)).arns())
+        for _ in range(3)
+    }
     assert len(runs) == 1
 
 
@@ -409,8 +542,9 @@ def test_cycles_terminate(store: LineageStore, direction: Direction) -> None:
             Association(copy.arn, a.arn, "SameAs"),
         ],
     )
-    result = store.query(LineageQuery(start_arns=(a.arn,), direction=direction, max_depth=1000,
-                                      include_edges=True))
+    result = store.query(
+        LineageQuery(start_arns=(a.arn,), direction=direction, max_depth=1000, include_edges=True)
+    )
     assert set(result.arns()) == {a.arn, b.arn, c.arn, copy.arn}
     assert len(result.edges) == 5
 
@@ -476,9 +610,12 @@ def test_concurrent_first_open_migrates_once(tmp_path: Any) -> None:
 
 
 def test_update_merges_and_removes_properties(store: LineageStore) -> None:
-    act = store.create_action("train-1", "Training", "airflow://ml/train", properties={"a": "1", "b": "2"})
-    updated = store.update(act.arn, status="Completed", properties={"b": "3", "c": "4"},
-                           properties_to_remove=["a"])
+    act = store.create_action(
+        "train-1", "Training", "airflow://ml/train", properties={"a": "1", "b": "2"}
+    )
+    updated = store.update(
+        act.arn, status="Completed", properties={"b": "3", "c": "4"}, properties_to_remove=["a"]
+    )
     assert isinstance(updated, Action)
     assert updated.status is ActionStatus.COMPLETED
     assert dict(updated.properties) == {"b": "3", "c": "4"}
@@ -525,8 +662,12 @@ def test_list_by_type_uri_and_time_with_pages(store: LineageStore) -> None:
     assert [e.arn for e in models.items] == [g.arn["modelB"], g.arn["modelA"]]  # newest first
     by_uri = store.list_entities("Action", source_uri="endpoint/a")
     assert [e.arn for e in by_uri.items] == [g.arn["deployA"]]
-    window = store.list_entities("Artifact", created_after=T0 + timedelta(hours=2),
-                                 created_before=T0 + timedelta(hours=6), ascending=True)
+    window = store.list_entities(
+        "Artifact",
+        created_after=T0 + timedelta(hours=2),
+        created_before=T0 + timedelta(hours=6),
+        ascending=True,
+    )
     assert [e.arn for e in window.items] == [g.arn["feat"], g.arn["image"], g.arn["modelA"]]
     seen, token = [], None
     while True:
@@ -543,7 +684,9 @@ def test_list_associations_by_endpoint(store: LineageStore) -> None:
     g = ml_graph(store)
     out = store.list_associations(source_arn=g.arn["feat"])
     assert {a.destination_arn for a in out.items} == {g.arn["trainA"], g.arn["trainB"]}
-    into = store.list_associations(destination_arn=g.arn["trainA"], association_type="ContributedTo")
+    into = store.list_associations(
+        destination_arn=g.arn["trainA"], association_type="ContributedTo"
+    )
     assert {a.source_arn for a in into.items} == {g.arn["feat"], g.arn["image"]}
 
 
@@ -552,15 +695,33 @@ def test_every_account_has_its_default_lineage_group(store: LineageStore) -> Non
     store.create_artifact("s3://x", "DataSet")
     (group,) = store.lineage_groups()
     assert group.name == "sagemaker-default-lineage-group"
-    assert group.arn == "arn:aws:sagemaker:local:000000000000:lineage-group/sagemaker-default-lineage-group"
+    assert (
+        group.arn
+        == "arn:aws:sagemaker:local:000000000000:lineage-group/sagemaker-default-lineage-group"
+    )
 
 
 def test_entities_round_trip_every_field(store: LineageStore) -> None:
-    art = Artifact.new("s3://x", "Model", name="my-model", source_types=[("Custom", "sha256:ab")],
-                       properties={"k": "v"}, metadata_properties={"CommitId": "abc"},
-                       tags={"team": "ml"}, created=T0)
-    act = Action.new("a-1", "Training", "u", status="InProgress", description="d",
-                     source_type="SageMakerTrainingJob", source_id="job-1", created=T0)
+    art = Artifact.new(
+        "s3://x",
+        "Model",
+        name="my-model",
+        source_types=[("Custom", "sha256:ab")],
+        properties={"k": "v"},
+        metadata_properties={"CommitId": "abc"},
+        tags={"team": "ml"},
+        created=T0,
+    )
+    act = Action.new(
+        "a-1",
+        "Training",
+        "u",
+        status="InProgress",
+        description="d",
+        source_type="SageMakerTrainingJob",
+        source_id="job-1",
+        created=T0,
+    )
     ctx = Context.new("c_1", "Endpoint", "u", description="e", created=T0)
     store.write([art, act, ctx])
     assert store.get_many([art.arn, act.arn, ctx.arn]) == {art.arn: art, act.arn: act, ctx.arn: ctx}
@@ -575,34 +736,107 @@ BAD_ENTITIES = [
     (lambda: Artifact.new("s3://x" + "x" * 2048, "DataSet"), ValueError, "SourceUri"),
     (lambda: Artifact.new("s3://x", "t" * 257), ValueError, "ArtifactType"),
     (lambda: Artifact.new("s3://x", "DataSet", name="bad name"), ValueError, "ArtifactName"),
-    (lambda: Artifact.new("s3://x", "DataSet", properties={str(i): "v" for i in range(31)}), ValueError, "Properties"),
-    (lambda: Artifact.new("s3://x", "DataSet", properties={"k": "v" * 4097}), ValueError, "Properties"),
+    (
+        lambda: Artifact.new("s3://x", "DataSet", properties={str(i): "v" for i in range(31)}),
+        ValueError,
+        "Properties",
+    ),
+    (
+        lambda: Artifact.new("s3://x", "DataSet", properties={"k": "v" * 4097}),
+        ValueError,
+        "Properties",
+    ),
     (lambda: Artifact.new("s3://x", "DataSet", properties={"k": 1}), TypeError, "Properties"),  # type: ignore[dict-item]
-    (lambda: Artifact.new("s3://x", "DataSet", source_types=[("SHA1", "x")]), ValueError, "SourceIdType"),
-    (lambda: Artifact.new("s3://x", "DataSet", source_types=[("Custom", "x" * 257)]), ValueError, "SourceTypes.Value"),
+    (
+        lambda: Artifact.new("s3://x", "DataSet", source_types=[("SHA1", "x")]),
+        ValueError,
+        "SourceIdType",
+    ),
+    (
+        lambda: Artifact.new("s3://x", "DataSet", source_types=[("Custom", "x" * 257)]),
+        ValueError,
+        "SourceTypes.Value",
+    ),
     (lambda: Artifact.new("s3://x", "DataSet", account="12345"), ValueError, "account"),
-    (lambda: Artifact.new("s3://x", "DataSet", metadata_properties={"Commit": "x"}), ValueError, "MetadataProperties"),
+    (
+        lambda: Artifact.new("s3://x", "DataSet", metadata_properties={"Commit": "x"}),
+        ValueError,
+        "MetadataProperties",
+    ),
     (lambda: Artifact.new("s3://x", "DataSet", tags={"": "x"}), ValueError, "Tags key"),
-    (lambda: Artifact.new("s3://x", "DataSet", created=datetime(2026, 1, 1)), ValueError, "created"),
+    (
+        lambda: Artifact.new("s3://x", "DataSet", created=datetime(2026, 1, 1)),
+        ValueError,
+        "created",
+    ),
     (lambda: Action.new("has space", "Training", "u"), ValueError, "ActionName"),
     (lambda: Action.new("a" * 121, "Training", "u"), ValueError, "ActionName"),
     (lambda: Action.new("under_score", "Training", "u"), ValueError, "ActionName"),
     (lambda: Action.new("a", "Training", "u", status="Done"), ValueError, "Status"),
     (lambda: Action.new("a", "Training", "u", description="d" * 3073), ValueError, "Description"),
-    (lambda: Action.new("a", "Training", "u", properties={"k": "v" * 2501}), ValueError, "Properties"),
+    (
+        lambda: Action.new("a", "Training", "u", properties={"k": "v" * 2501}),
+        ValueError,
+        "Properties",
+    ),
     (lambda: Context.new("-lead", "Endpoint", "u"), ValueError, "ContextName"),
     (lambda: Context.new("c", "Endpoint", ""), ValueError, "SourceUri"),
-    (lambda: Association("arn:aws:sagemaker:local:000000000000:artifact/a", "not-an-arn"), ValueError, "DestinationArn"),
-    (lambda: Association("arn:aws:sagemaker:local:000000000000:model/a", "arn:aws:sagemaker:local:000000000000:artifact/b"), ValueError, "SourceArn"),
-    (lambda: Association("arn:aws:sagemaker:local:000000000000:artifact/a", "arn:aws:sagemaker:local:000000000000:artifact/a"), ValueError, "same ARN"),
-    (lambda: Association("arn:aws:sagemaker:local:000000000000:artifact/a", "arn:aws:sagemaker:local:000000000000:artifact/b", "Caused"), ValueError, "AssociationType"),
-    (lambda: Association("arn:aws:sagemaker:local:000000000000:experiment/a", "arn:aws:sagemaker:local:000000000000:experiment-trial-component/b"), ValueError, "experiment"),
+    (
+        lambda: Association("arn:aws:sagemaker:local:000000000000:artifact/a", "not-an-arn"),
+        ValueError,
+        "DestinationArn",
+    ),
+    (
+        lambda: Association(
+            "arn:aws:sagemaker:local:000000000000:model/a",
+            "arn:aws:sagemaker:local:000000000000:artifact/b",
+        ),
+        ValueError,
+        "SourceArn",
+    ),
+    (
+        lambda: Association(
+            "arn:aws:sagemaker:local:000000000000:artifact/a",
+            "arn:aws:sagemaker:local:000000000000:artifact/a",
+        ),
+        ValueError,
+        "same ARN",
+    ),
+    (
+        lambda: Association(
+            "arn:aws:sagemaker:local:000000000000:artifact/a",
+            "arn:aws:sagemaker:local:000000000000:artifact/b",
+            "Caused",
+        ),
+        ValueError,
+        "AssociationType",
+    ),
+    (
+        lambda: Association(
+            "arn:aws:sagemaker:local:000000000000:experiment/a",
+            "arn:aws:sagemaker:local:000000000000:experiment-trial-component/b",
+        ),
+        ValueError,
+        "experiment",
+    ),
     (lambda: LineageFilter(lineage_types=("Model",)), ValueError, "LineageTypes"),
     (lambda: LineageFilter(types="Model"), TypeError, "Types"),  # type: ignore[arg-type]
     (lambda: LineageQuery(start_arns=()), ValueError, "StartArns"),
     (lambda: LineageQuery(start_arns=("nope",)), ValueError, "StartArns"),
-    (lambda: LineageQuery(start_arns=("arn:aws:sagemaker:local:000000000000:artifact/a",), direction="Up"), ValueError, "Direction"),
-    (lambda: LineageQuery(start_arns=("arn:aws:sagemaker:local:000000000000:artifact/a",), max_results=0), ValueError, "MaxResults"),
+    (
+        lambda: LineageQuery(
+            start_arns=("arn:aws:sagemaker:local:000000000000:artifact/a",), direction="Up"
+        ),
+        ValueError,
+        "Direction",
+    ),
+    (
+        lambda: LineageQuery(
+            start_arns=("arn:aws:sagemaker:local:000000000000:artifact/a",), max_results=0
+        ),
+        ValueError,
+        "MaxResults",
+    ),
 ]
 
 
@@ -647,8 +881,9 @@ def test_write_refuses_non_entities(store: LineageStore) -> None:
 def test_upsert_updates_mutable_fields_last_writer_wins(store: LineageStore) -> None:
     start = Action.new("train-1", "Training", "u", status="InProgress", created=T0)
     store.write([start])
-    done = Action.new("train-1", "Training", "u", status="Completed", properties={"metric:acc": "0.9"},
-                      created=T0)
+    done = Action.new(
+        "train-1", "Training", "u", status="Completed", properties={"metric:acc": "0.9"}, created=T0
+    )
     done = dataclasses.replace(done, modified=T0 + timedelta(minutes=5))
     store.write([done], upsert=True)
     assert store.get(start.arn) == done
@@ -661,9 +896,15 @@ def test_upsert_updates_mutable_fields_last_writer_wins(store: LineageStore) -> 
 
 
 def test_same_uri_with_other_content_is_another_artifact_version(store: LineageStore) -> None:
-    v1 = store.create_artifact("file:///data/raw.csv", "DataSet", source_types=[("Custom", "sha256:aa")])
-    again = store.create_artifact("file:///data/raw.csv", "DataSet", source_types=[("Custom", "sha256:aa")])
-    v2 = store.create_artifact("file:///data/raw.csv", "DataSet", source_types=[("Custom", "sha256:bb")])
+    v1 = store.create_artifact(
+        "file:///data/raw.csv", "DataSet", source_types=[("Custom", "sha256:aa")]
+    )
+    again = store.create_artifact(
+        "file:///data/raw.csv", "DataSet", source_types=[("Custom", "sha256:aa")]
+    )
+    v2 = store.create_artifact(
+        "file:///data/raw.csv", "DataSet", source_types=[("Custom", "sha256:bb")]
+    )
     assert again == v1 and v2.arn != v1.arn
     listed = store.list_entities("Artifact", source_uri="file:///data/raw.csv")
     assert {e.arn for e in listed.items} == {v1.arn, v2.arn}

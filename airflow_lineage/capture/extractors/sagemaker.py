@@ -179,10 +179,8 @@ def _sibling_arn(arn: object, resource: str, name: object) -> str | None:
     text, resource_name = _arn(arn), _str(name)
     if text is None or resource_name is None:
         return None
-    if _ARN_RE.fullmatch(resource_name):
+    if _ARN_RE.fullmatch(resource_name):  # already an ARN
         return _arn(resource_name)
-    if any(c.isspace() for c in resource_name):
-        return None
     m = _ARN_RE.fullmatch(text)
     assert m is not None  # _arn() returned it
     return _arn(
@@ -242,11 +240,8 @@ def _container_refs(container: object, package_arn_base: object = None) -> Itera
     etag = _digest(SourceIdType.S3_ETAG, container.get("ModelDataETag"))
     yield _ref(container.get("ModelDataUrl"), MODEL, etag)
     yield _ref(_get(container, "ModelDataSource", "S3DataSource", "S3Uri"), MODEL, etag)
-    image_digest = _str(container.get("ImageDigest"))
     yield _ref(
-        container.get("Image"),
-        IMAGE,
-        _digest(SourceIdType.CUSTOM, image_digest) if image_digest else (),
+        container.get("Image"), IMAGE, _digest(SourceIdType.CUSTOM, container.get("ImageDigest"))
     )
     package = _str(container.get("ModelPackageName"))
     if package is not None:
