@@ -6,6 +6,13 @@ VENV=${AIRFLOW_LINEAGE_VENV:-$ROOT/.venv}
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null 2>&1 || PYTHON=python3
 
+# pip, without the notes some machines' pip configuration prints for every package.
+quiet_pip() {
+  "$VENV/bin/python" -m pip --quiet --disable-pip-version-check "$@" 2>&1 \
+    | { grep -vE "^WARNING: Location '.*' is ignored" || true; }
+  return "${PIPESTATUS[0]}"
+}
+
 ensure_venv() {
   local extras=$1 stamp want
   stamp="$VENV/.installed-$extras"
@@ -16,8 +23,8 @@ ensure_venv() {
   fi
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "==> installing airflow-lineage[$extras] into $VENV"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[$extras]"
+    quiet_pip install --upgrade pip
+    quiet_pip install -e "$ROOT[$extras]"
     echo "$want" > "$stamp"
   fi
 }
