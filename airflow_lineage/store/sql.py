@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import fcntl
+import hashlib
 import json
 import logging
 import threading
@@ -157,7 +158,8 @@ class SqlStore(LineageStore):
                 given = given if isinstance(given, str) else " ".join(given)
                 args = {
                     "connect_timeout": max(1, round(timeout)),
-                    "options": f"{given} -c statement_timeout={millis} -c lock_timeout={millis}".strip(),
+                    "options": f"{given} -c statement_timeout={millis} "
+                    f"-c lock_timeout={millis}".strip(),
                 }
             try:
                 return sa.create_engine(url, pool_pre_ping=True, connect_args=args)
@@ -560,10 +562,12 @@ class SqlStore(LineageStore):
             conds.append(entities.c.source_uri == source_uri)
         if name is not None:
             conds.append(entities.c.name == name)
+        fingerprint = ["entities", kind.value, type, source_uri, name]
         return self._list(
             entities,
-            entities.c.created_at,
-            [entities.c.id],
+            fingerprint,
+            [entities.c.created_at, entities.c.id],
+            ["created_at", "id"],
             conds,
             created_after,
             created_before,
@@ -604,6 +608,8 @@ class SqlStore(LineageStore):
             dst.c.arn.label("destination_arn"),
             associations.c.association_type,
             associations.c.created_at,
+            associations.c.source_id,
+            associations.c.destination_id,
         ).select_from(joined)
 
         def to_assoc(row: Any) -> Association:
@@ -612,11 +618,13 @@ class SqlStore(LineageStore):
                 row.source_arn, row.destination_arn, kind, _from_micros(row.created_at)
             )
 
+        fingerprint = ["associations", source_arn, destination_arn, str(association_type)]
         return self._list(
             select_from,
-            associations.c.created_at,
+            fingerprint,
             # A stable tie-break for edges created in the same microsecond.
-            [associations.c.source_id, associations.c.destination_id],
+            [associations.c.created_at, associations.c.source_id, associations.c.destination_id],
+            ["created_at", "source_id", "destination_id"],
             conds,
             created_after,
             created_before,
@@ -629,8 +637,9 @@ class SqlStore(LineageStore):
     def _list(
         self,
         source: Any,
-        created: sa.ColumnElement[Any],
-        tiebreak: list[Any],
+        fingerprint: list[Any],
+        sort_columns: list[Any],
+        sort_keys: list[str],
         conds: list[Any],
         created_after: datetime | None,
         created_before: datetime | None,
@@ -639,26 +648,38 @@ class SqlStore(LineageStore):
         next_token: str | None,
         convert: Any,
     ) -> Page[Any]:
+        """List rows in (created, id...) order, a page at a time, by keyset.
+
+        The token holds the last row's sort key and a digest of the filters, so a page
+        never repeats or skips a row when rows are added meanwhile, and a token is only
+        accepted by the listing that handed it out.
+        """
         if max_results is not None and (isinstance(max_results, bool) or max_results < 1):
             raise ValueError(f"MaxResults must be at least 1, got {max_results}")
+        created = sort_columns[0]
         if created_after is not None:
             conds.append(created >= _micros(created_after))
         if created_before is not None:
             conds.append(created <= _micros(created_before))
-        offset = 0
+        digest = _list_digest([*fingerprint, created_after, created_before, ascending])
         if next_token:
-            offset = _decode_offset(next_token)
+            after = _decode_list_token(next_token, digest, len(sort_keys))
+            position = sa.tuple_(*sort_columns)
+            bound = sa.tuple_(*(sa.literal(v) for v in after))
+            conds.append(position > bound if ascending else position < bound)
         stmt = source.select() if isinstance(source, sa.Table) else source
-        cols = [created, *tiebreak]
-        order = [c.asc() if ascending else c.desc() for c in cols]
-        stmt = stmt.where(*conds).order_by(*order).offset(offset)
+        order = [c.asc() if ascending else c.desc() for c in sort_columns]
+        stmt = stmt.where(*conds).order_by(*order)
         if max_results is not None:
             stmt = stmt.limit(max_results + 1)
         with _translated("list lineage"), self._read_tx() as conn:
             rows = conn.execute(stmt).all()
         more = max_results is not None and len(rows) > max_results
         rows = rows[:max_results] if more else rows
-        token = _encode_offset(offset + len(rows)) if more else None
+        token = None
+        if more:
+            last = rows[-1]._mapping
+            token = _encode_list_token(digest, [last[k] for k in sort_keys])
         return Page(tuple(convert(r) for r in rows), token)
 
     # -- query --------------------------------------------------------------------------
@@ -709,29 +730,36 @@ class SqlStore(LineageStore):
             ]
 
     def export(self) -> Iterator[Entity | Association]:
-        """Yield every entity, then every association, in a stable order."""
-        batch = 5000
-        last = 0
-        while True:
-            with _translated("export lineage"), self._read_tx() as conn:
-                rows = conn.execute(
-                    sa.select(entities)
-                    .where(entities.c.id > last)
-                    .order_by(entities.c.id)
-                    .limit(batch)
-                ).all()
-            if not rows:
-                break
+        """Yield every entity, then every association, from one consistent snapshot."""
+        src = entities.alias("src")
+        dst = entities.alias("dst")
+        edges = (
+            sa.select(
+                src.c.arn.label("source_arn"),
+                dst.c.arn.label("destination_arn"),
+                associations.c.association_type,
+                associations.c.created_at,
+            )
+            .select_from(
+                associations.join(src, src.c.id == associations.c.source_id).join(
+                    dst, dst.c.id == associations.c.destination_id
+                )
+            )
+            .order_by(
+                associations.c.created_at, associations.c.source_id, associations.c.destination_id
+            )
+        )
+        with _translated("export lineage"), self._read_tx() as conn:
+            rows = conn.execution_options(yield_per=2000).execute(
+                sa.select(entities).order_by(entities.c.id)
+            )
             for row in rows:
                 yield self._row_entity(row)
-            last = rows[-1].id
-        page: str | None = None
-        while True:
-            listed = self.list_associations(ascending=True, max_results=batch, next_token=page)
-            yield from listed.items
-            page = listed.next_token
-            if page is None:
-                break
+            for row in conn.execution_options(yield_per=2000).execute(edges):
+                kind = AssociationType(row.association_type) if row.association_type else None
+                yield Association(
+                    row.source_arn, row.destination_arn, kind, _from_micros(row.created_at)
+                )
 
 
 class _SqlGraph:
@@ -780,16 +808,27 @@ class _SqlGraph:
         return out
 
 
-def _encode_offset(offset: int) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode().rstrip("=")
+def _list_digest(parts: list[Any]) -> str:
+    raw = json.dumps([p.isoformat() if isinstance(p, datetime) else p for p in parts])
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
-def _decode_offset(token: str) -> int:
+def _encode_list_token(digest: str, key: list[Any]) -> str:
+    raw = json.dumps({"l": digest, "k": key}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_list_token(token: str, digest: str, size: int) -> list[Any]:
     try:
         padded = token + "=" * (-len(token) % 4)
-        offset = json.loads(base64.urlsafe_b64decode(padded.encode()))["o"]
-        if not isinstance(offset, int) or offset < 0:
+        body = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        key = body["k"]
+        if not isinstance(key, list) or len(key) != size:
             raise ValueError
-        return offset
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in key):
+            raise ValueError
     except (ValueError, KeyError, TypeError) as e:
         raise InvalidPageTokenError("NextToken is not a token this store handed out") from e
+    if body.get("l") != digest:
+        raise InvalidPageTokenError("NextToken belongs to a different listing")
+    return key

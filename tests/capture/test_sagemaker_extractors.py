@@ -18,10 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-
-pytest.importorskip("airflow.providers.amazon", reason="apache-airflow-providers-amazon is needed")
-pytest.importorskip("moto", reason="moto is needed to run SageMaker locally")
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
