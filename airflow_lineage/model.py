@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from types import MappingProxyType
-from typing import ClassVar, TypeAlias, TypeVar
+from typing import ClassVar, NamedTuple, TypeAlias, TypeVar
 
 from airflow_lineage.apispec import check_string, limits, service_shape_members
 
@@ -38,6 +38,8 @@ __all__ = [
     "SourceIdType",
     "SourceType",
     "Vertex",
+    "from_micros",
+    "to_micros",
     "utcnow",
 ]
 
@@ -112,6 +114,17 @@ _RESOURCE_OF: dict[str, LineageType] = {
 def utcnow() -> datetime:
     """Return the current time, timezone-aware UTC."""
     return datetime.now(UTC)
+
+
+def to_micros(value: datetime) -> int:
+    """Return a timezone-aware time as integer microseconds since the epoch."""
+    return int(value.timestamp()) * 1_000_000 + value.microsecond
+
+
+def from_micros(value: int) -> datetime:
+    """Return integer microseconds since the epoch as a UTC datetime."""
+    secs, micros = divmod(value, 1_000_000)
+    return datetime.fromtimestamp(secs, UTC).replace(microsecond=micros)
 
 
 _E = TypeVar("_E", bound=StrEnum)
@@ -527,17 +540,18 @@ class Association:
         return Edge(self.source_arn, self.destination_arn, self.association_type)
 
 
-@dataclass(frozen=True, slots=True)
-class Vertex:
-    """One entity in a query result: its ARN, its type string and its lineage type."""
+class Vertex(NamedTuple):
+    """One entity in a query result: its ARN, its type string and its lineage type.
+
+    A named tuple: results can hold hundreds of thousands of them.
+    """
 
     arn: str
     type: str
     lineage_type: LineageType
 
 
-@dataclass(frozen=True, slots=True)
-class Edge:
+class Edge(NamedTuple):
     """One association in a query result."""
 
     source_arn: str

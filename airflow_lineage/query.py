@@ -23,13 +23,22 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 
 from airflow_lineage.exceptions import InvalidPageTokenError
-from airflow_lineage.model import Arn, Direction, Edge, LineageType, Vertex, _aware, _enum
+from airflow_lineage.model import (
+    Arn,
+    Direction,
+    Edge,
+    LineageType,
+    Vertex,
+    _aware,
+    _enum,
+    to_micros,
+)
 
 __all__ = [
     "DEFAULT_DEPTH",
@@ -105,24 +114,41 @@ class LineageFilter:
         properties: Mapping[str, str] | None = None,
     ) -> bool:
         """Return True when a vertex with these attributes passes every field."""
-        if self.types and type not in self.types:
-            return False
-        if self.lineage_types and lineage_type not in self.lineage_types:
-            return False
-        # Inclusive bounds, as SageMaker's List APIs ("on or after", "on or before").
-        if self.created_after is not None and created < self.created_after:
-            return False
-        if self.created_before is not None and created > self.created_before:
-            return False
-        if self.modified_after is not None and modified < self.modified_after:
-            return False
-        if self.modified_before is not None and modified > self.modified_before:
-            return False
-        if self.properties:
-            props = properties or {}
-            if not any(props.get(k) == v for k, v in self.properties.items()):
+        test = self.predicate()
+        if test is None:
+            return True
+        props = json.dumps(dict(properties)) if properties else None
+        return test(type, lineage_type, to_micros(created), to_micros(modified), props)
+
+    def predicate(self) -> Callable[[str, str, int, int, str | None], bool] | None:
+        """Return a fast test on (type, lineage type, created µs, modified µs, properties
+        JSON), or None when the filter matches everything."""
+        if self.is_empty:
+            return None
+        types = frozenset(self.types)
+        kinds = frozenset(lt.value for lt in self.lineage_types)
+        lo_c = to_micros(self.created_after) if self.created_after else None
+        hi_c = to_micros(self.created_before) if self.created_before else None
+        lo_m = to_micros(self.modified_after) if self.modified_after else None
+        hi_m = to_micros(self.modified_before) if self.modified_before else None
+        pairs = tuple(self.properties.items())
+
+        # Time bounds are inclusive, as in SageMaker's List APIs ("on or after").
+        def test(kind: str, lineage: str, created: int, modified: int, props: str | None) -> bool:
+            if types and kind not in types:
                 return False
-        return True
+            if kinds and lineage not in kinds:
+                return False
+            if (lo_c is not None and created < lo_c) or (hi_c is not None and created > hi_c):
+                return False
+            if (lo_m is not None and modified < lo_m) or (hi_m is not None and modified > hi_m):
+                return False
+            if pairs:
+                values = json.loads(props) if props else {}
+                return any(values.get(k) == v for k, v in pairs)
+            return True
+
+        return test
 
     def fingerprint(self) -> list[object]:
         """Return a JSON-able value that identifies the filter."""
@@ -243,8 +269,3 @@ class PageToken:
         if fp != query.fingerprint() or offset < 0:
             raise InvalidPageTokenError("NextToken belongs to a different query")
         return cls(fp, offset, snapshot)
-
-
-def unique(items: Iterable[str]) -> list[str]:
-    """Return the items in first-seen order without repeats."""
-    return list(dict.fromkeys(items))

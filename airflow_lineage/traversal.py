@@ -1,43 +1,45 @@
 """Walk a lineage graph a frontier at a time and shape the result of a query.
 
 The walk is backend-neutral: a store hands it a :class:`GraphReader` that answers one
-set-based request per depth level (all associations touching the frontier), so a query
-costs one round trip per level, never one per vertex.
+set-based request per depth level (everything touching the frontier), so a query costs
+one round trip per level, never one per vertex. A query without edges asks only for the
+ids of the next level; one with edges asks for the associations, which the path subgraph
+needs.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Generic, NamedTuple, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from airflow_lineage.exceptions import EntityNotFoundError
 from airflow_lineage.model import AssociationType, Direction, Edge, LineageType, Vertex
 from airflow_lineage.query import LineageQuery
 
-__all__ = ["GraphReader", "QueryOutcome", "VertexRow", "run_query"]
+__all__ = ["AttributeRow", "GraphReader", "QueryOutcome", "run_query"]
 
 K = TypeVar("K", bound=Hashable)
 
+AttributeRow = tuple[object, str, str, str, int, int, "str | None"]
+"""(key, ARN, type, lineage type, created µs, modified µs, properties JSON or None)."""
 
-class VertexRow(NamedTuple):
-    """What the walk needs to know of a reached vertex."""
-
-    arn: str
-    type: str
-    lineage_type: str
-    created: datetime
-    modified: datetime
-    properties: Mapping[str, str] | None
+_LINEAGE_TYPES = {m.value: m for m in LineageType}
+_ASSOCIATION_TYPES: dict[str | None, AssociationType | None] = {
+    None: None,
+    **{m.value: m for m in AssociationType},
+}
 
 
 class GraphReader(Protocol[K]):
-    """The three set-based reads a query needs from a store."""
+    """The set-based reads a query needs from a store."""
 
     def resolve(self, arns: Sequence[str]) -> dict[str, K]:
         """Return the keys of the entities with these ARNs (unknown ARNs are left out)."""
+
+    def next_level(self, frontier: Sequence[K], direction: Direction) -> Iterable[K]:
+        """Return the keys one association away from the frontier, in the walk's direction."""
 
     def neighbors(
         self, frontier: Sequence[K], direction: Direction
@@ -48,18 +50,18 @@ class GraphReader(Protocol[K]):
         Ascendants, either for Both.
         """
 
-    def attributes(self, keys: Sequence[K], *, properties: bool) -> dict[K, VertexRow]:
-        """Return the attributes of these vertices; properties only when asked."""
+    def attributes(self, keys: Sequence[K], *, properties: bool) -> Iterable[AttributeRow]:
+        """Return the attribute rows of these vertices; properties only when asked."""
 
 
 @dataclass(slots=True)
-class QueryOutcome(Generic[K]):
+class QueryOutcome:
     """A whole query result in page order, ready to be cut into pages."""
 
     vertices: list[Vertex]
     edges: list[Edge]
     edge_positions: list[int]
-    """For each edge (sorted), the index of its later vertex in ``vertices``."""
+    """For each edge (in order), the index of its later vertex in ``vertices``."""
 
     def page(self, offset: int, size: int | None) -> tuple[list[Vertex], list[Edge], int | None]:
         """Return the vertices and edges of one page and the next offset (None at the end)."""
@@ -70,10 +72,27 @@ class QueryOutcome(Generic[K]):
         return self.vertices[offset:end], self.edges[lo:hi], nxt
 
 
-def _walk(
+def _walk_vertices(
+    reader: GraphReader[K], starts: list[K], direction: Direction, max_depth: int
+) -> dict[K, int]:
+    """Breadth-first walk that only needs to know which vertices are reached, and how far."""
+    dist: dict[K, int] = dict.fromkeys(starts, 0)
+    frontier = list(dist)
+    depth = 0
+    while frontier and depth < max_depth:
+        depth += 1
+        nxt = [k for k in reader.next_level(frontier, direction) if k not in dist]
+        nxt = list(dict.fromkeys(nxt))
+        for k in nxt:
+            dist[k] = depth
+        frontier = nxt
+    return dist
+
+
+def _walk_edges(
     reader: GraphReader[K], starts: list[K], direction: Direction, max_depth: int
 ) -> tuple[dict[K, int], dict[tuple[K, K], str | None], list[tuple[K, K, K, K]]]:
-    """Breadth-first walk; return distances, fetched associations, and walk-oriented moves."""
+    """Breadth-first walk; return distances, fetched associations and walk-oriented moves."""
     dist: dict[K, int] = dict.fromkeys(starts, 0)
     associations: dict[tuple[K, K], str | None] = {}
     moves: list[tuple[K, K, K, K]] = []  # (from, to, source, destination)
@@ -124,7 +143,7 @@ def _distance_to_match(
     return togo
 
 
-def run_query(reader: GraphReader[K], query: LineageQuery) -> QueryOutcome[K]:
+def run_query(reader: GraphReader[K], query: LineageQuery) -> QueryOutcome:
     """Run a lineage query against ``reader`` and return the full ordered result.
 
     :raises EntityNotFoundError: a start ARN names no entity.
@@ -134,54 +153,50 @@ def run_query(reader: GraphReader[K], query: LineageQuery) -> QueryOutcome[K]:
     if missing:
         raise EntityNotFoundError(f"no lineage entity has the ARN {missing[0]}")
     starts = [keys[arn] for arn in query.start_arns]
-    dist, associations, moves = _walk(reader, starts, query.direction, query.max_depth)
-
-    flt = query.filters
-    rows = reader.attributes(list(dist), properties=bool(flt.properties))
     start_set = set(starts)
+    test = query.filters.predicate()
+    needs_props = bool(query.filters.properties)
+
+    if not query.include_edges:
+        dist = _walk_vertices(reader, starts, query.direction, query.max_depth)
+        reached = [k for k in dist if k not in start_set]
+        rows = reader.attributes(reached, properties=needs_props)
+        chosen = [
+            (dist[row[0]], row[1], row[2], row[3])  # type: ignore[index]
+            for row in rows
+            if test is None or test(row[2], row[3], row[4], row[5], row[6])
+        ]
+        chosen.sort()
+        vertices = [Vertex(arn, kind, _LINEAGE_TYPES[lt]) for _, arn, kind, lt in chosen]
+        return QueryOutcome(vertices, [], [])
+
+    dist, associations, moves = _walk_edges(reader, starts, query.direction, query.max_depth)
+    attrs = {row[0]: row for row in reader.attributes(list(dist), properties=needs_props)}
     matches = [
         k
         for k in dist
         if k not in start_set
-        and flt.matches(
-            type=rows[k].type,
-            lineage_type=rows[k].lineage_type,
-            created=rows[k].created,
-            modified=rows[k].modified,
-            properties=rows[k].properties,
-        )
+        and (test is None or test(attrs[k][2], attrs[k][3], attrs[k][4], attrs[k][5], attrs[k][6]))
     ]
-
-    edges: list[tuple[K, K]] = []
-    if not query.include_edges:
-        chosen = matches
-    else:
-        if query.direction is Direction.BOTH:
-            # An undirected walk may step back towards a start; such a step never lies on a
-            # simple path from a start, so it must not pull a match's neighbours in.
-            moves = [m for m in moves if dist[m[1]] >= dist[m[0]]]
-        togo = _distance_to_match(matches, moves, query.max_depth)
-        limit = query.max_depth
-        chosen = [k for k in dist if k in start_set or (k in togo and dist[k] + togo[k] <= limit)]
-        seen: set[tuple[K, K]] = set()
-        for u, v, src, dst in moves:
-            if v in togo and dist[u] + 1 + togo[v] <= limit:
-                pair = (src, dst)
-                if pair not in seen:
-                    seen.add(pair)
-                    edges.append(pair)
-
-    chosen.sort(key=lambda k: (dist[k], rows[k].arn))
-    position = {k: i for i, k in enumerate(chosen)}
-    vertices = [
-        Vertex(rows[k].arn, rows[k].type, LineageType(rows[k].lineage_type)) for k in chosen
-    ]
-    placed = sorted(
-        (max(position[s], position[d]), rows[s].arn, rows[d].arn, associations[(s, d)])
-        for s, d in edges
+    if query.direction is Direction.BOTH:
+        # An undirected walk may step back towards a start; such a step never lies on a
+        # simple path from a start, so it must not pull a match's neighbours in.
+        moves = [m for m in moves if dist[m[1]] >= dist[m[0]]]
+    togo = _distance_to_match(matches, moves, query.max_depth)
+    limit = query.max_depth
+    kept = [k for k in dist if k in start_set or (k in togo and dist[k] + togo[k] <= limit)]
+    kept.sort(key=lambda k: (dist[k], attrs[k][1]))
+    position = {k: i for i, k in enumerate(kept)}
+    vertices = [Vertex(attrs[k][1], attrs[k][2], _LINEAGE_TYPES[attrs[k][3]]) for k in kept]
+    placed: dict[tuple[K, K], int] = {}
+    for u, v, src, dst in moves:
+        if v in togo and dist[u] + 1 + togo[v] <= limit and (src, dst) not in placed:
+            placed[(src, dst)] = max(position[src], position[dst])
+    ordered = sorted(
+        (pos, attrs[s][1], attrs[d][1], associations[(s, d)]) for (s, d), pos in placed.items()
     )
     return QueryOutcome(
         vertices=vertices,
-        edges=[Edge(s, d, None if t is None else AssociationType(t)) for _, s, d, t in placed],
-        edge_positions=[p for p, *_ in placed],
+        edges=[Edge(s, d, _ASSOCIATION_TYPES[t]) for _, s, d, t in ordered],
+        edge_positions=[p for p, *_ in ordered],
     )

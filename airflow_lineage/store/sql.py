@@ -18,7 +18,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,8 @@ from airflow_lineage.model import (
     LineageGroup,
     LineageType,
     SourceType,
+    from_micros,
+    to_micros,
     utcnow,
 )
 from airflow_lineage.query import LineageQuery, LineageResult, PageToken
@@ -59,7 +61,7 @@ from airflow_lineage.store.schema import (
     entities,
     lineage_groups,
 )
-from airflow_lineage.traversal import QueryOutcome, VertexRow, run_query
+from airflow_lineage.traversal import AttributeRow, QueryOutcome, run_query
 
 __all__ = ["SqlStore"]
 
@@ -80,15 +82,6 @@ _ENTITY_CLASSES: dict[str, type[Artifact] | type[Action] | type[Context]] = {
     "Action": Action,
     "Context": Context,
 }
-
-
-def _micros(value: datetime) -> int:
-    return int(value.timestamp()) * 1_000_000 + value.microsecond
-
-
-def _from_micros(value: int) -> datetime:
-    secs, micros = divmod(value, 1_000_000)
-    return datetime.fromtimestamp(secs, UTC).replace(microsecond=micros)
 
 
 def _json_or_none(values: Mapping[str, str]) -> str | None:
@@ -139,7 +132,7 @@ class SqlStore(LineageStore):
         self._sqlite = self._engine.dialect.name == "sqlite"
         self._upserts: dict[str, Any] = {}
         self._known_groups: set[tuple[str, str]] = set()
-        self._results: OrderedDict[str, QueryOutcome[int]] = OrderedDict()
+        self._results: OrderedDict[str, QueryOutcome] = OrderedDict()
         self._results_lock = threading.Lock()
         with _translated("open the schema"):
             self._migrate()
@@ -294,8 +287,8 @@ class SqlStore(LineageStore):
             "properties": json.dumps(dict(entity.properties), sort_keys=True),
             "metadata_properties": _json_or_none(entity.metadata_properties),
             "tags": _json_or_none(entity.tags),
-            "created_at": _micros(entity.created),
-            "modified_at": _micros(entity.modified),
+            "created_at": to_micros(entity.created),
+            "modified_at": to_micros(entity.modified),
         }
 
     @staticmethod
@@ -308,8 +301,8 @@ class SqlStore(LineageStore):
             "properties": json.loads(row.properties),
             "metadata_properties": json.loads(row.metadata_properties or "{}"),
             "tags": json.loads(row.tags or "{}"),
-            "created": _from_micros(row.created_at),
-            "modified": _from_micros(row.modified_at),
+            "created": from_micros(row.created_at),
+            "modified": from_micros(row.modified_at),
         }
         source = json.loads(row.source) if row.source else None
         if row.lineage_type == "Artifact":
@@ -418,7 +411,7 @@ class SqlStore(LineageStore):
                     "destination_id": ids[a.destination_arn],
                     "association_type": a.association_type.value if a.association_type else None,
                     "account": self.account,
-                    "created_at": _micros(a.created),
+                    "created_at": to_micros(a.created),
                 }
                 for a in assocs
             ]
@@ -615,7 +608,7 @@ class SqlStore(LineageStore):
         def to_assoc(row: Any) -> Association:
             kind = AssociationType(row.association_type) if row.association_type else None
             return Association(
-                row.source_arn, row.destination_arn, kind, _from_micros(row.created_at)
+                row.source_arn, row.destination_arn, kind, from_micros(row.created_at)
             )
 
         fingerprint = ["associations", source_arn, destination_arn, str(association_type)]
@@ -658,9 +651,9 @@ class SqlStore(LineageStore):
             raise ValueError(f"MaxResults must be at least 1, got {max_results}")
         created = sort_columns[0]
         if created_after is not None:
-            conds.append(created >= _micros(created_after))
+            conds.append(created >= to_micros(created_after))
         if created_before is not None:
-            conds.append(created <= _micros(created_before))
+            conds.append(created <= to_micros(created_before))
         digest = _list_digest([*fingerprint, created_after, created_before, ascending])
         if next_token:
             after = _decode_list_token(next_token, digest, len(sort_keys))
@@ -725,7 +718,7 @@ class SqlStore(LineageStore):
         )
         with _translated("list lineage groups"), self._read_tx() as conn:
             return [
-                LineageGroup(r.name, r.account, r.region, _from_micros(r.created_at))
+                LineageGroup(r.name, r.account, r.region, from_micros(r.created_at))
                 for r in conn.execute(stmt)
             ]
 
@@ -758,54 +751,64 @@ class SqlStore(LineageStore):
             for row in conn.execution_options(yield_per=2000).execute(edges):
                 kind = AssociationType(row.association_type) if row.association_type else None
                 yield Association(
-                    row.source_arn, row.destination_arn, kind, _from_micros(row.created_at)
+                    row.source_arn, row.destination_arn, kind, from_micros(row.created_at)
                 )
 
 
 class _SqlGraph:
-    """The query walk's view of a SQL store, inside one read transaction."""
+    """The query walk's view of a SQL store, inside one read transaction.
+
+    The walk's statements go straight to the DB-API cursor: each level may return tens of
+    thousands of rows, and plain tuples cost a fraction of SQLAlchemy rows.
+    """
 
     def __init__(self, store: SqlStore, conn: Connection) -> None:
-        self._conn = conn
-        self._set = store._set
-        cols = "source_id, destination_id, association_type FROM lineage_associations"
-        src_in = store._in("source_id", "ids")
-        dst_in = store._in("destination_id", "ids")
-        self._sql = {
-            "Descendants": sa.text(f"SELECT {cols} WHERE {src_in}"),
-            "Ascendants": sa.text(f"SELECT {cols} WHERE {dst_in}"),
-            "Both": sa.text(f"SELECT {cols} WHERE {src_in} UNION SELECT {cols} WHERE {dst_in}"),
+        self._cursor = conn.connection.cursor()
+        self._sqlite = store._sqlite
+
+        def within(column: str) -> str:
+            if self._sqlite:
+                return f"{column} IN (SELECT value FROM json_each(:ids))"
+            return f"{column} = ANY(%(ids)s)"
+
+        edges = "FROM lineage_associations WHERE"
+        src_in, dst_in = within("source_id"), within("destination_id")
+        self._next = {
+            "Descendants": f"SELECT DISTINCT destination_id {edges} {src_in}",
+            "Ascendants": f"SELECT DISTINCT source_id {edges} {dst_in}",
+            "Both": f"SELECT destination_id {edges} {src_in} "
+            f"UNION SELECT source_id {edges} {dst_in}",
         }
-        attrs = "id, arn, type, lineage_type, created_at, modified_at"
-        where = f"FROM lineage_entities WHERE {store._in('id', 'ids')}"
-        self._attrs = sa.text(f"SELECT {attrs} {where}")
-        self._attrs_props = sa.text(f"SELECT {attrs}, properties {where}")
-        self._resolve = sa.text(
-            f"SELECT arn, id FROM lineage_entities WHERE {store._in('arn', 'ids')}"
-        )
+        cols = "SELECT source_id, destination_id, association_type"
+        self._edges = {
+            "Descendants": f"{cols} {edges} {src_in}",
+            "Ascendants": f"{cols} {edges} {dst_in}",
+            "Both": f"{cols} {edges} {src_in} UNION {cols} {edges} {dst_in}",
+        }
+        attrs = "SELECT id, arn, type, lineage_type, created_at, modified_at"
+        where = f"FROM lineage_entities WHERE {within('id')}"
+        self._attrs = f"{attrs}, NULL {where}"
+        self._attrs_props = f"{attrs}, properties {where}"
+        self._resolve = f"SELECT arn, id FROM lineage_entities WHERE {within('arn')}"
+
+    def _run(self, sql: str, values: Sequence[Any]) -> list[Any]:
+        param = json.dumps(list(values)) if self._sqlite else list(values)
+        self._cursor.execute(sql, {"ids": param})
+        return list(self._cursor.fetchall())
 
     def resolve(self, arns: Sequence[str]) -> dict[str, int]:
-        return dict(self._conn.execute(self._resolve, {"ids": self._set(arns)}).all())
+        return dict(self._run(self._resolve, arns))
+
+    def next_level(self, frontier: Sequence[int], direction: str) -> Iterable[int]:
+        return [row[0] for row in self._run(self._next[direction], frontier)]
 
     def neighbors(
         self, frontier: Sequence[int], direction: str
     ) -> Iterable[tuple[int, int, str | None]]:
-        return self._conn.execute(self._sql[direction], {"ids": self._set(frontier)}).all()
+        return self._run(self._edges[direction], frontier)
 
-    def attributes(self, keys: Sequence[int], *, properties: bool) -> dict[int, VertexRow]:
-        sql = self._attrs_props if properties else self._attrs
-        out: dict[int, VertexRow] = {}
-        for row in self._conn.execute(sql, {"ids": self._set(keys)}):
-            props = json.loads(row.properties) if properties else None
-            out[row.id] = VertexRow(
-                row.arn,
-                row.type,
-                row.lineage_type,
-                _from_micros(row.created_at),
-                _from_micros(row.modified_at),
-                props,
-            )
-        return out
+    def attributes(self, keys: Sequence[int], *, properties: bool) -> Iterable[AttributeRow]:
+        return self._run(self._attrs_props if properties else self._attrs, keys)
 
 
 def _list_digest(parts: list[Any]) -> str:
