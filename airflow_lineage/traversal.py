@@ -38,8 +38,14 @@ class GraphReader(Protocol[K]):
     def resolve(self, arns: Sequence[str]) -> dict[str, K]:
         """Return the keys of the entities with these ARNs (unknown ARNs are left out)."""
 
-    def next_level(self, frontier: Sequence[K], direction: Direction) -> Iterable[K]:
-        """Return the keys one association away from the frontier, in the walk's direction."""
+    def next_level(
+        self, frontier: Sequence[K], direction: Direction, *, properties: bool
+    ) -> Iterable[AttributeRow]:
+        """Return the attribute rows of the vertices one association away from the frontier.
+
+        One association away in the walk's direction; rows may repeat and may include
+        vertices seen before. Properties only when asked.
+        """
 
     def neighbors(
         self, frontier: Sequence[K], direction: Direction
@@ -73,20 +79,27 @@ class QueryOutcome:
 
 
 def _walk_vertices(
-    reader: GraphReader[K], starts: list[K], direction: Direction, max_depth: int
-) -> dict[K, int]:
-    """Breadth-first walk that only needs to know which vertices are reached, and how far."""
-    dist: dict[K, int] = dict.fromkeys(starts, 0)
-    frontier = list(dist)
+    reader: GraphReader[K], starts: list[K], direction: Direction, max_depth: int, props: bool
+) -> list[tuple[int, AttributeRow]]:
+    """Breadth-first walk that reads each reached vertex with the level that reaches it.
+
+    Returns (distance, attribute row) of every reached vertex but the starts.
+    """
+    seen: set[object] = set(starts)
+    reached: list[tuple[int, AttributeRow]] = []
+    frontier: list[K] = list(dict.fromkeys(starts))
     depth = 0
     while frontier and depth < max_depth:
         depth += 1
-        nxt = [k for k in reader.next_level(frontier, direction) if k not in dist]
-        nxt = list(dict.fromkeys(nxt))
-        for k in nxt:
-            dist[k] = depth
+        nxt: list[K] = []
+        for row in reader.next_level(frontier, direction, properties=props):
+            key = row[0]
+            if key not in seen:
+                seen.add(key)
+                nxt.append(key)  # type: ignore[arg-type]
+                reached.append((depth, row))
         frontier = nxt
-    return dist
+    return reached
 
 
 def _walk_edges(
@@ -158,12 +171,10 @@ def run_query(reader: GraphReader[K], query: LineageQuery) -> QueryOutcome:
     needs_props = bool(query.filters.properties)
 
     if not query.include_edges:
-        dist = _walk_vertices(reader, starts, query.direction, query.max_depth)
-        reached = [k for k in dist if k not in start_set]
-        rows = reader.attributes(reached, properties=needs_props)
+        reached = _walk_vertices(reader, starts, query.direction, query.max_depth, needs_props)
         chosen = [
-            (dist[row[0]], row[1], row[2], row[3])  # type: ignore[index]
-            for row in rows
+            (depth, row[1], row[2], row[3])
+            for depth, row in reached
             if test is None or test(row[2], row[3], row[4], row[5], row[6])
         ]
         chosen.sort()

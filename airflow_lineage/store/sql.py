@@ -773,12 +773,15 @@ class _SqlGraph:
 
         edges = "FROM lineage_associations WHERE"
         src_in, dst_in = within("source_id"), within("destination_id")
-        self._next = {
-            "Descendants": f"SELECT DISTINCT destination_id {edges} {src_in}",
-            "Ascendants": f"SELECT DISTINCT source_id {edges} {dst_in}",
-            "Both": f"SELECT destination_id {edges} {src_in} "
-            f"UNION SELECT source_id {edges} {dst_in}",
-        }
+        attrs = "SELECT e.id, e.arn, e.type, e.lineage_type, e.created_at, e.modified_at"
+        join = "FROM lineage_associations a JOIN lineage_entities e ON e.id ="
+        down = f"{join} a.destination_id WHERE {within('a.source_id')}"
+        up = f"{join} a.source_id WHERE {within('a.destination_id')}"
+        self._next: dict[tuple[str, bool], str] = {}
+        for props, extra in ((False, ", NULL"), (True, ", e.properties")):
+            self._next[("Descendants", props)] = f"{attrs}{extra} {down}"
+            self._next[("Ascendants", props)] = f"{attrs}{extra} {up}"
+            self._next[("Both", props)] = f"{attrs}{extra} {down} UNION ALL {attrs}{extra} {up}"
         cols = "SELECT source_id, destination_id, association_type"
         self._edges = {
             "Descendants": f"{cols} {edges} {src_in}",
@@ -799,8 +802,10 @@ class _SqlGraph:
     def resolve(self, arns: Sequence[str]) -> dict[str, int]:
         return dict(self._run(self._resolve, arns))
 
-    def next_level(self, frontier: Sequence[int], direction: str) -> Iterable[int]:
-        return [row[0] for row in self._run(self._next[direction], frontier)]
+    def next_level(
+        self, frontier: Sequence[int], direction: str, *, properties: bool
+    ) -> Iterable[AttributeRow]:
+        return self._run(self._next[(direction, properties)], frontier)
 
     def neighbors(
         self, frontier: Sequence[int], direction: str
