@@ -785,7 +785,7 @@ def _cmd_outbox(args: argparse.Namespace) -> int:
 
     outbox = Outbox(Path(args.dir) if args.dir else config.outbox_dir())
     if args.action == "list":
-        for path, ents, assocs in outbox.records():
+        for path, ents, assocs, _ in outbox.records():
             _out(f"{path.name}\t{len(ents)} entities\t{len(assocs)} associations")
         _note(f"{len(outbox)} record(s) waiting in {outbox.directory}")
         return 0

@@ -519,6 +519,9 @@ class Association:
     destination_arn: str
     association_type: AssociationType | None = None
     created: datetime = field(default_factory=utcnow, compare=False)
+    account: str | None = field(default=None, compare=False)
+    """The account that added the edge; None until a store records it (then the
+    writing store's account)."""
 
     def __post_init__(self) -> None:
         src = Arn.parse(self.source_arn, field_name="SourceArn")
@@ -534,6 +537,8 @@ class Association:
             kind = _enum(AssociationType, "AssociationType", self.association_type)
             object.__setattr__(self, "association_type", kind)
         object.__setattr__(self, "created", _aware("created", self.created))
+        if self.account is not None and not _ACCOUNT_RE.fullmatch(self.account):
+            raise ValueError(f"account must be 12 digits, got {self.account!r}")
 
     def edge(self) -> Edge:
         """Return the association as a query-result edge."""

@@ -64,7 +64,7 @@ _FIELDS: dict[str, frozenset[str]] = {
     "Action": frozenset((*_COMMON, *_NAMED, "status")),
     "Context": frozenset((*_COMMON, *_NAMED)),
     "Association": frozenset(
-        ("kind", "source_arn", "destination_arn", "association_type", "created")
+        ("kind", "source_arn", "destination_arn", "association_type", "created", "account")
     ),
 }
 _REQUIRED: dict[str, tuple[str, ...]] = {
@@ -99,6 +99,7 @@ def to_record(item: Entity | Association) -> dict[str, Any]:
             "destination_arn": item.destination_arn,
             "association_type": None if kind is None else kind.value,
             "created": format_time(item.created),
+            "account": item.account,
         }
     if not isinstance(item, Artifact | Action | Context):
         raise TypeError(
@@ -254,8 +255,9 @@ def _association(d: Mapping[str, Any]) -> Association:
     source = _string(d, "source_arn")
     destination = _string(d, "destination_arn")
     kind = _string(d, "association_type", optional=True)
+    account = _string(d, "account", optional=True)
     try:
-        return Association(source, destination, kind, created)
+        return Association(source, destination, kind, created, account)
     except ValueError as e:
         raise ValueError(f"invalid Association record: {e}") from None
 

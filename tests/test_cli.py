@@ -524,6 +524,7 @@ def test_show_json(lineage: Lineage, capsys: pytest.CaptureFixture[str]) -> None
     assert doc["Outgoing"] == []
     assert doc["Incoming"] == [
         {
+            "account": "000000000000",
             "association_type": "AssociatedWith",
             "created": "2026-01-01T08:00:00.000000Z",
             "destination_arn": a["endpoint"],

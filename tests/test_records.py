@@ -100,6 +100,7 @@ def test_a_record_has_every_field_sorted_and_utc_times_with_microseconds() -> No
         "destination_arn": "arn:aws:sagemaker:local:000000000000:context/churn-pipeline",
         "association_type": None,
         "created": "2026-01-01T05:00:00.000000Z",
+        "account": None,
     }
 
 

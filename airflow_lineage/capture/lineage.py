@@ -98,9 +98,12 @@ class StepLineage:
     source_uri: str | None = None
     source_type: str | None = None
     source_id: str | None = None
+    associated_from: tuple[str, ...] = ()
+    """ARNs of entities that are ``AssociatedWith`` this step, e.g. the approval that
+    allowed a deployment."""
 
     def __post_init__(self) -> None:
-        for name in ("inputs", "outputs", "contexts"):
+        for name in ("inputs", "outputs", "contexts", "associated_from"):
             value = getattr(self, name)
             if isinstance(value, str | bytes):
                 raise TypeError(f"StepLineage.{name} must be a sequence, not a string")
@@ -127,6 +130,7 @@ class StepLineage:
             source_uri=self.source_uri or other.source_uri,
             source_type=self.source_type or other.source_type,
             source_id=self.source_id or other.source_id,
+            associated_from=tuple(dict.fromkeys((*self.associated_from, *other.associated_from))),
         )
 
 

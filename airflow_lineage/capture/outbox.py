@@ -14,7 +14,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,13 +41,23 @@ class Outbox:
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
 
-    def put(self, entities: tuple[Entity, ...], associations: tuple[Association, ...]) -> Path:
-        """Store a record durably and return its file."""
+    def put(
+        self,
+        entities: tuple[Entity, ...],
+        associations: tuple[Association, ...],
+        upsert: Collection[str] = (),
+    ) -> Path:
+        """Store a record durably and return its file.
+
+        :param upsert: the ARNs whose stored fields the record replaces (see
+            :meth:`LineageStore.write`); other entities are created if absent.
+        """
         self.directory.mkdir(parents=True, exist_ok=True)
         name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.json"
         body = {
             "entities": [to_record(e) for e in entities],
             "associations": [to_record(a) for a in associations],
+            "upsert": sorted(upsert),
         }
         tmp = self.directory / f".{name}.tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
@@ -68,8 +78,8 @@ class Outbox:
         return len(self.pending())
 
     @staticmethod
-    def read(path: Path) -> tuple[list[Entity], list[Association]]:
-        """Return the entities and associations of one record file.
+    def read(path: Path) -> tuple[list[Entity], list[Association], list[str]]:
+        """Return the entities, associations and upserted ARNs of one record file.
 
         :raises ValueError: the file is not a lineage record.
         """
@@ -77,18 +87,20 @@ class Outbox:
             body = json.loads(path.read_text(encoding="utf-8"))
             ents = [from_record(r) for r in body["entities"]]
             assocs = [from_record(r) for r in body["associations"]]
+            upsert = [str(arn) for arn in body["upsert"]]
         except (KeyError, TypeError, json.JSONDecodeError) as e:
             raise ValueError(f"{path} is not a lineage outbox record: {e}") from e
         return (
             [e for e in ents if not isinstance(e, Association)],
             [a for a in assocs if isinstance(a, Association)],
+            upsert,
         )
 
-    def records(self) -> Iterator[tuple[Path, list[Entity], list[Association]]]:
+    def records(self) -> Iterator[tuple[Path, list[Entity], list[Association], list[str]]]:
         """Yield every waiting record, oldest first."""
         for path in self.pending():
-            ents, assocs = self.read(path)
-            yield path, ents, assocs
+            ents, assocs, upsert = self.read(path)
+            yield path, ents, assocs, upsert
 
     def replay(self, store: LineageStore) -> ReplayResult:
         """Write every waiting record to ``store`` in order; stop at the first failure.
@@ -96,8 +108,8 @@ class Outbox:
         :raises LineageError: the store failed; records not yet written stay waiting.
         """
         done = 0
-        for path, ents, assocs in self.records():
-            store.write(ents, assocs, upsert=True)
+        for path, ents, assocs, upsert in self.records():
+            store.write(ents, assocs, upsert=upsert)
             path.unlink(missing_ok=True)
             done += 1
         return ReplayResult(done, len(self.pending()))

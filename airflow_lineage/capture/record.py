@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from airflow_lineage.capture.lineage import StepLineage
@@ -97,7 +96,13 @@ class LineageRecord:
     action_arn: str
     inputs: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
-    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def upsert(self) -> frozenset[str]:
+        """Return the ARNs the record updates: only the action (its status and properties
+        move on); artifacts and contexts are created once and never overwritten, so a
+        step never erases what others recorded on a shared data set."""
+        return frozenset((self.action_arn,))
 
     def xcom(self) -> dict[str, object]:
         """Return the ARNs a downstream task needs, as pushed to XCom."""
@@ -229,6 +234,10 @@ def build_record(
     edges += [
         Association(action.arn, c.arn, ref.association_type, now)
         for c, ref in zip(contexts, lineage.contexts, strict=True)
+    ]
+    edges += [
+        Association(arn, action.arn, AssociationType.ASSOCIATED_WITH, now)
+        for arn in lineage.associated_from
     ]
     # An artifact both read and written (e.g. updated in place) would loop on itself.
     edges = [e for e in edges if e.source_arn != e.destination_arn]

@@ -16,6 +16,7 @@ A capture never breaks a task: errors are logged and the record goes to the outb
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Iterable, Mapping
@@ -103,15 +104,15 @@ def deliver(record: LineageRecord, *, strict: bool | None = None) -> bool:
     try:
         store = _store()
         if outbox.pending():
-            outbox.put(record.entities, record.associations)
+            outbox.put(record.entities, record.associations, record.upsert)
             queued = True
             outbox.replay(store)
         else:
-            store.write(record.entities, record.associations, upsert=True)
+            store.write(record.entities, record.associations, upsert=record.upsert)
         return True
     except Exception as error:  # whatever failed, the record must survive
         if not queued:
-            outbox.put(record.entities, record.associations)
+            outbox.put(record.entities, record.associations, record.upsert)
         log.warning(
             "Lineage of %s could not be written (%s: %s); kept in the outbox %s for replay",
             record.action_arn,
@@ -213,19 +214,15 @@ def task_started(ti: Any) -> None:
         _runs[_key(ti)] = state
     _arm(ti, state)
     try:
-        lineage = StepLineage(inputs=tuple(_asset_refs(task.inlets)))
+        lineage = StepLineage(
+            inputs=tuple(_asset_refs(task.inlets)), associated_from=_approvals(ti)
+        )
         extractor = extractor_for(task)
         if extractor is not None:
             lineage = lineage.merge(extractor.on_start(task, _context(ti)))
-        lineage = StepLineage(
-            step_type=lineage.step_type,
-            inputs=_with_digests(lineage.inputs),
-            contexts=lineage.contexts,
-            parameters=lineage.parameters,
-            properties=lineage.properties,
-            source_uri=lineage.source_uri,
-            source_type=lineage.source_type,
-            source_id=lineage.source_id,
+        # At the start only inputs count; outputs and metrics come with completion.
+        lineage = dataclasses.replace(
+            lineage, inputs=_with_digests(lineage.inputs), outputs=(), metrics={}
         )
         state.start_lineage = lineage
         record = _build(run, lineage, ActionStatus.IN_PROGRESS, now=state.started)
@@ -331,18 +328,20 @@ def _wants_xcom(task: Any) -> bool:
 
 def _finish(lineage: StepLineage) -> StepLineage:
     """Keep the start-time digests of inputs; digest outputs now, after the step ran."""
-    return StepLineage(
-        step_type=lineage.step_type,
-        inputs=_with_digests(lineage.inputs),
-        outputs=_with_digests(lineage.outputs),
-        contexts=lineage.contexts,
-        parameters=lineage.parameters,
-        metrics=lineage.metrics,
-        properties=lineage.properties,
-        source_uri=lineage.source_uri,
-        source_type=lineage.source_type,
-        source_id=lineage.source_id,
+    return dataclasses.replace(
+        lineage, inputs=_with_digests(lineage.inputs), outputs=_with_digests(lineage.outputs)
     )
+
+
+def _approvals(ti: Any) -> tuple[str, ...]:
+    """Return the approvals of passed lineage gates directly upstream of the task."""
+    gates = [t.task_id for t in ti.task.upstream_list if getattr(t, "is_lineage_gate", False)]
+    found = []
+    for task_id in gates:
+        pushed = ti.xcom_pull(task_ids=task_id, key=XCOM_KEY)
+        if isinstance(pushed, dict) and pushed.get("verdict") == "passed":
+            found.append(str(pushed["action"]))
+    return tuple(found)
 
 
 def task_succeeded(ti: Any) -> None:

@@ -7,7 +7,7 @@ or botocore object ever reaches a caller.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -64,14 +64,15 @@ class LineageStore(ABC):
         entities: Iterable[Entity] = (),
         associations: Iterable[Association] = (),
         *,
-        upsert: bool = False,
+        upsert: bool | Collection[str] = False,
     ) -> None:
         """Record entities and associations in one transaction (all or nothing).
 
         Entities that exist already are kept as they are, unless ``upsert``: then their
         mutable fields (name, status, description, properties, metadata, tags) take the
         given values where the given ``modified`` time is not older than the stored one,
-        so records replayed out of order never roll an entity back. Associations that
+        so records replayed out of order never roll an entity back. ``upsert`` may also
+        be a collection of ARNs: only those entities are upserted. Associations that
         exist are kept.
 
         :raises EntityNotFoundError: an association names an entity that is neither in
@@ -267,6 +268,11 @@ class LineageStore(ABC):
         next_token: str | None = None,
     ) -> Page[Association]:
         """List associations, newest first unless ``ascending``."""
+
+    @abstractmethod
+    def associations_among(self, arns: Sequence[str]) -> list[Association]:
+        """Return every association whose two ends are both among ``arns``, with the
+        account that added it."""
 
     @abstractmethod
     def query(self, query: LineageQuery) -> LineageResult:

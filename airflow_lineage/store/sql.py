@@ -16,7 +16,7 @@ import logging
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -324,7 +324,7 @@ class SqlStore(LineageStore):
         entities: Iterable[Entity] = (),
         associations: Iterable[Association] = (),
         *,
-        upsert: bool = False,
+        upsert: bool | Collection[str] = False,
     ) -> None:
         """Record entities and associations in one transaction (all or nothing)."""
         ents = list(entities)
@@ -371,13 +371,26 @@ class SqlStore(LineageStore):
         return stmt
 
     def _write(
-        self, conn: Connection, ents: list[Entity], assocs: list[Association], upsert: bool
+        self,
+        conn: Connection,
+        ents: list[Entity],
+        assocs: list[Association],
+        upsert: bool | Collection[str],
     ) -> set[tuple[str, str]]:
         """Write in the caller's transaction; return the lineage groups it created."""
         added: set[tuple[str, str]] = set()
         if ents:
             rows = [self._entity_row(e) for e in ents]
-            conn.execute(self._statement("upsert" if upsert else "insert"), rows)
+            if isinstance(upsert, bool):
+                conn.execute(self._statement("upsert" if upsert else "insert"), rows)
+            else:
+                chosen = set(upsert)
+                updated = [r for r in rows if r["arn"] in chosen]
+                kept = [r for r in rows if r["arn"] not in chosen]
+                if updated:
+                    conn.execute(self._statement("upsert"), updated)
+                if kept:
+                    conn.execute(self._statement("insert"), kept)
             groups: dict[str, dict[str, Any]] = {}
             for e, row in zip(ents, rows, strict=True):
                 arn = Arn.parse(e.arn)
@@ -410,7 +423,7 @@ class SqlStore(LineageStore):
                     "source_id": ids[a.source_arn],
                     "destination_id": ids[a.destination_arn],
                     "association_type": a.association_type.value if a.association_type else None,
-                    "account": self.account,
+                    "account": a.account or self.account,
                     "created_at": to_micros(a.created),
                 }
                 for a in assocs
@@ -601,6 +614,7 @@ class SqlStore(LineageStore):
             dst.c.arn.label("destination_arn"),
             associations.c.association_type,
             associations.c.created_at,
+            associations.c.account,
             associations.c.source_id,
             associations.c.destination_id,
         ).select_from(joined)
@@ -608,7 +622,7 @@ class SqlStore(LineageStore):
         def to_assoc(row: Any) -> Association:
             kind = AssociationType(row.association_type) if row.association_type else None
             return Association(
-                row.source_arn, row.destination_arn, kind, from_micros(row.created_at)
+                row.source_arn, row.destination_arn, kind, from_micros(row.created_at), row.account
             )
 
         fingerprint = ["associations", source_arn, destination_arn, str(association_type)]
@@ -707,6 +721,34 @@ class SqlStore(LineageStore):
                     self._results.popitem(last=False)
         return LineageResult(tuple(vertices), tuple(edges), token_out)
 
+    def associations_among(self, arns: Sequence[str]) -> list[Association]:
+        """Return every association whose two ends are both among ``arns``."""
+        if isinstance(arns, str):
+            raise TypeError("associations_among() takes a list of ARNs, not one string")
+        if not arns:
+            return []
+        src_in = self._in("s.arn", "arns")
+        dst_in = self._in("d.arn", "arns")
+        sql = sa.text(
+            "SELECT s.arn AS source_arn, d.arn AS destination_arn, a.association_type, "
+            "a.created_at, a.account FROM lineage_associations a "
+            "JOIN lineage_entities s ON s.id = a.source_id "
+            "JOIN lineage_entities d ON d.id = a.destination_id "
+            f"WHERE {src_in} AND {dst_in} ORDER BY s.arn, d.arn"
+        )
+        with _translated("read associations"), self._read_tx() as conn:
+            rows = conn.execute(sql, {"arns": self._set(list(arns))}).all()
+        return [
+            Association(
+                r.source_arn,
+                r.destination_arn,
+                AssociationType(r.association_type) if r.association_type else None,
+                from_micros(r.created_at),
+                r.account,
+            )
+            for r in rows
+        ]
+
     # -- groups, export -------------------------------------------------------------------
 
     def lineage_groups(self) -> list[LineageGroup]:
@@ -732,6 +774,7 @@ class SqlStore(LineageStore):
                 dst.c.arn.label("destination_arn"),
                 associations.c.association_type,
                 associations.c.created_at,
+                associations.c.account,
             )
             .select_from(
                 associations.join(src, src.c.id == associations.c.source_id).join(
@@ -751,7 +794,11 @@ class SqlStore(LineageStore):
             for row in conn.execution_options(yield_per=2000).execute(edges):
                 kind = AssociationType(row.association_type) if row.association_type else None
                 yield Association(
-                    row.source_arn, row.destination_arn, kind, from_micros(row.created_at)
+                    row.source_arn,
+                    row.destination_arn,
+                    kind,
+                    from_micros(row.created_at),
+                    row.account,
                 )
 
 
