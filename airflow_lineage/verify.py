@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlparse
 
 from airflow_lineage.model import SourceIdType, SourceType
 
-__all__ = ["digest_local", "local_path", "sha256_digest"]
+__all__ = ["check", "digest_local", "local_path", "sha256_digest"]
 
 _CHUNK = 1 << 20
 
@@ -62,3 +62,58 @@ def digest_local(uri: str) -> tuple[SourceType, ...]:
     if path is None or not path.exists():
         return ()
     return (SourceType(SourceIdType.CUSTOM, sha256_digest(path)),)
+
+
+def _file_md5(path: Path) -> str:
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _s3_head(uri: str) -> dict[str, object]:
+    """Return the S3 object's metadata (ETag, VersionId) through the amazon provider."""
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook  # lazy: optional provider
+
+    bucket, key = S3Hook.parse_s3_url(uri)
+    head: dict[str, object] = (
+        S3Hook(aws_conn_id=None).get_conn().head_object(Bucket=bucket, Key=key)
+    )
+    return head
+
+
+def check(uri: str, source_type: SourceType) -> tuple[bool, str]:
+    """Recompute one content identifier of the data at ``uri`` and compare.
+
+    :returns: (matches, explanation). Data that cannot be read does not match: a digest
+        that cannot be checked is not verified.
+    """
+    kind, expected = source_type.id_type, source_type.value
+    try:
+        if kind in (SourceIdType.CUSTOM, SourceIdType.MD5_HASH):
+            path = local_path(uri)
+            if path is None:
+                return False, f"cannot recompute {kind.value} of non-local {uri}"
+            if not path.exists():
+                return False, f"{uri} cannot be read: it no longer exists"
+            if kind is SourceIdType.MD5_HASH:
+                actual = _file_md5(path)
+            elif expected.startswith("sha256:"):
+                actual = sha256_digest(path)
+            else:
+                return False, f"unknown Custom digest {expected!r} of {uri}"
+        elif kind in (SourceIdType.S3_ETAG, SourceIdType.S3_VERSION):
+            if not uri.startswith("s3://"):
+                return False, f"{kind.value} recorded for non-S3 {uri}"
+            head = _s3_head(uri)
+            field = "ETag" if kind is SourceIdType.S3_ETAG else "VersionId"
+            actual = str(head.get(field, "")).strip('"')
+            expected = expected.strip('"')
+        else:  # pragma: no cover - the enum has no other members
+            return False, f"unknown SourceIdType {kind}"
+    except Exception as e:  # unreadable data is a failed check, never a pass
+        return False, f"{uri} cannot be read: {type(e).__name__}: {e}"
+    if actual == expected:
+        return True, f"{uri}: {kind.value} matches"
+    return False, f"{uri} changed: recorded {kind.value} {expected}, now {actual}"

@@ -101,9 +101,11 @@ class StepLineage:
     associated_from: tuple[str, ...] = ()
     """ARNs of entities that are ``AssociatedWith`` this step, e.g. the approval that
     allowed a deployment."""
+    input_arns: tuple[str, ...] = ()
+    """ARNs of recorded entities that contributed to the step (a model under review)."""
 
     def __post_init__(self) -> None:
-        for name in ("inputs", "outputs", "contexts", "associated_from"):
+        for name in ("inputs", "outputs", "contexts", "associated_from", "input_arns"):
             value = getattr(self, name)
             if isinstance(value, str | bytes):
                 raise TypeError(f"StepLineage.{name} must be a sequence, not a string")
@@ -131,6 +133,7 @@ class StepLineage:
             source_type=self.source_type or other.source_type,
             source_id=self.source_id or other.source_id,
             associated_from=tuple(dict.fromkeys((*self.associated_from, *other.associated_from))),
+            input_arns=tuple(dict.fromkeys((*self.input_arns, *other.input_arns))),
         )
 
 

@@ -239,13 +239,17 @@ def build_record(
         Association(arn, action.arn, AssociationType.ASSOCIATED_WITH, now)
         for arn in lineage.associated_from
     ]
+    edges += [
+        Association(arn, action.arn, AssociationType.CONTRIBUTED_TO, now)
+        for arn in lineage.input_arns
+    ]
     # An artifact both read and written (e.g. updated in place) would loop on itself.
     edges = [e for e in edges if e.source_arn != e.destination_arn]
     return LineageRecord(
         entities=(dag_ctx, run_ctx, action, *inputs, *outputs, *contexts),
         associations=tuple(dict.fromkeys(edges)),
         action_arn=action.arn,
-        inputs=tuple(a.arn for a in inputs),
+        inputs=(*(a.arn for a in inputs), *lineage.input_arns),
         outputs=tuple(a.arn for a in outputs),
     )
 

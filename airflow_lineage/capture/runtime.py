@@ -38,6 +38,9 @@ __all__ = ["XCOM_KEY", "CaptureError", "deliver", "task_failed", "task_skipped",
 
 log = logging.getLogger(__name__)
 
+GATE_XCOM_KEY = "lineage_gate"
+"""The XCom key of a lineage gate's verdict: ``{"approval": ARN, "verdict": ...}``."""
+
 XCOM_KEY = "lineage"
 """The XCom key under which a task's lineage ARNs are pushed.
 
@@ -232,7 +235,7 @@ def task_started(ti: Any) -> None:
         log.warning("Lineage capture failed at the start of %s: %s", run.uri, e, exc_info=True)
 
 
-def _place() -> tuple[str, str]:
+def record_place() -> tuple[str, str]:
     """Return the (account, region) records are written in (read once per process)."""
     conn_id = config.conn_id()
     with _lock:
@@ -253,7 +256,7 @@ def _place() -> tuple[str, str]:
 def _build(
     run: TaskRun, lineage: StepLineage, status: ActionStatus, **kwargs: Any
 ) -> LineageRecord:
-    account, region = _place()
+    account, region = record_place()
     return build_record(run, lineage, status, account=account, region=region, **kwargs)
 
 
@@ -338,9 +341,9 @@ def _approvals(ti: Any) -> tuple[str, ...]:
     gates = [t.task_id for t in ti.task.upstream_list if getattr(t, "is_lineage_gate", False)]
     found = []
     for task_id in gates:
-        pushed = ti.xcom_pull(task_ids=task_id, key=XCOM_KEY)
+        pushed = ti.xcom_pull(task_ids=task_id, key=GATE_XCOM_KEY)
         if isinstance(pushed, dict) and pushed.get("verdict") == "passed":
-            found.append(str(pushed["action"]))
+            found.append(str(pushed["approval"]))
     return tuple(found)
 
 
@@ -353,11 +356,14 @@ def task_succeeded(ti: Any) -> None:
     task_completed(ti, state, _context(ti), None)
 
 
-def _ended(ti: Any, status: ActionStatus, error: str | None) -> None:
+def _ended(ti: Any, status: ActionStatus, error: str | None, cause: Any = None) -> None:
     with _lock:
         state = _runs.pop(_key(ti), None)
     run = state.run if state else _task_run(ti)
     lineage = state.start_lineage if state else StepLineage()
+    extractor = extractor_for(ti.task)
+    if status is ActionStatus.FAILED and extractor is not None:
+        lineage = _finish(extractor.on_failure(ti.task, _context(ti), cause).merge(lineage))
     record = _build(
         run,
         lineage,
@@ -372,7 +378,7 @@ def _ended(ti: Any, status: ActionStatus, error: str | None) -> None:
 def task_failed(ti: Any, error: BaseException | str | None) -> None:
     """Record the run as Failed, with the error."""
     message = None if error is None else f"{type(error).__name__}: {error}"[:2500]
-    _ended(ti, ActionStatus.FAILED, message)
+    _ended(ti, ActionStatus.FAILED, message, error)
 
 
 def task_skipped(ti: Any) -> None:

@@ -26,6 +26,10 @@ class Extractor:
         """Return what the finished task read and wrote, from its return value."""
         return StepLineage()
 
+    def on_failure(self, task: Any, context: Mapping[str, Any], error: Any) -> StepLineage:
+        """Return what a failed task still recorded (e.g. a gate's rejection report)."""
+        return StepLineage()
+
 
 @runtime_checkable
 class LineageAware(Protocol):
@@ -35,7 +39,11 @@ class LineageAware(Protocol):
         """Return the inputs known before ``execute`` (their digests are taken then)."""
 
     def get_lineage_on_complete(self, context: Mapping[str, Any], result: Any) -> StepLineage:
-        """Return the outputs and metadata once ``execute`` has returned ``result``."""
+        """Return the outputs and metadata once ``execute`` has returned ``result``.
+
+        An operator may also define ``get_lineage_on_failure(context, error)``, for what
+        it still recorded when it failed.
+        """
 
 
 class _SelfDescribing(Extractor):
@@ -46,6 +54,10 @@ class _SelfDescribing(Extractor):
 
     def on_complete(self, task: Any, context: Mapping[str, Any], result: Any) -> StepLineage:
         return task.get_lineage_on_complete(context, result)  # type: ignore[no-any-return]
+
+    def on_failure(self, task: Any, context: Mapping[str, Any], error: Any) -> StepLineage:
+        hook = getattr(task, "get_lineage_on_failure", None)
+        return hook(context, error) if hook is not None else StepLineage()
 
 
 _registry: dict[str, Extractor] = {}
