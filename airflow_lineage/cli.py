@@ -327,6 +327,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     i.set_defaults(func=_cmd_import)
 
+    g = sub.add_parser(
+        "gate",
+        parents=[common],
+        help="check a model's provenance against a policy (the deployment gate)",
+        description="Evaluate a provenance policy (YAML) on the model's whole upstream "
+        "lineage and print the report. Exits 0 when the model passes, 3 when it is "
+        "rejected. Records nothing (the LineageGateOperator records its verdicts).",
+    )
+    g.add_argument("model", nargs="?", metavar="MODEL_ARN", help="the model's ARN")
+    g.add_argument("--uri", metavar="SOURCE_URI", help="the model's source URI (newest version)")
+    g.add_argument("--policy", required=True, metavar="FILE", help="the policy, a YAML file")
+    g.add_argument("--format", choices=["markdown", "json"], default="markdown")
+    g.set_defaults(func=_cmd_gate)
+
     o = sub.add_parser(
         "outbox",
         parents=[common],
@@ -774,6 +788,31 @@ def _cmd_import(args: argparse.Namespace) -> int:
         message += f" ({existing} entities were in the store already; {kept})"
     _note(message)
     return 0
+
+
+def _cmd_gate(args: argparse.Namespace) -> int:
+    """Run ``airflow-lineage gate``."""
+    from pathlib import Path
+
+    from airflow_lineage.gate import evaluate
+    from airflow_lineage.policy import Policy
+
+    if bool(args.model) == bool(args.uri):
+        raise ValueError("name the model by its ARN or by --uri (one of the two)")
+    policy = Policy.from_yaml(Path(args.policy))
+    with _open_store(args) as store:
+        arn = args.model
+        if args.uri:
+            found = store.list_entities("Artifact", source_uri=args.uri).items
+            if not found:
+                raise EntityNotFoundError(f"no artifact has the source URI {args.uri!r}")
+            arn = found[0].arn
+        verdict = evaluate(store, arn, policy)
+    if args.format == "json":
+        _out(json.dumps(verdict.to_json(), indent=2, sort_keys=True))
+    else:
+        _out(verdict.to_markdown().rstrip("\n"))
+    return 0 if verdict.passed else 3
 
 
 def _cmd_outbox(args: argparse.Namespace) -> int:

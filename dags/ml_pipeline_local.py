@@ -1,12 +1,14 @@
 """An end-to-end ML pipeline that runs on one machine, with no cloud.
 
-ingest → prepare → extract features → train → evaluate → register → deploy
+ingest → prepare → extract features → train → evaluate → register → gate → deploy
 
 It uses scikit-learn's bundled copy of the classic iris data set, trains a decision
 tree, evaluates it on a held-out split, registers it in a local model registry folder
 and deploys it to a local serving folder that stands in for an endpoint. Every step's
 lineage is captured automatically: the DAG has no bookkeeping code, each step only names
-what it reads and writes.
+what it reads and writes. Before deployment, a lineage gate checks the registered
+model's provenance against ``policies/ml_pipeline_local.yaml`` (completed training and
+evaluation, accuracy, content digests re-verified) and stops the deployment if it fails.
 
 Files go under ``$ML_PIPELINE_DIR`` (default ``$AIRFLOW_HOME/ml_pipeline_local``).
 """
@@ -20,8 +22,9 @@ import shutil
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import DAG
+from airflow.sdk import DAG, chain
 
+from airflow_lineage.operators.gate import LineageGateOperator
 from airflow_lineage.operators.steps import Data, ml_step
 
 BASE = Path(
@@ -37,6 +40,7 @@ MODEL = Data(f"file://{BASE}/models/iris/model.pkl", "Model")
 REPORT = Data(f"file://{BASE}/reports/evaluation.json", "Report")
 REGISTERED = Data(f"file://{BASE}/registry/iris/1/model.pkl", "Model")
 ENDPOINT = f"file://{BASE}/serving/iris"
+POLICY = Path(__file__).parent / "policies" / "ml_pipeline_local.yaml"
 
 
 def _read_csv(path: Path) -> tuple[list[list[float]], list[int]]:
@@ -172,7 +176,14 @@ with DAG(
         shutil.copyfile(step.inputs["model"].path, serving / "model.pkl")
         shutil.copyfile(step.inputs["scaler"].path, serving / "scaler.json")
 
-    ingest() >> prepare() >> extract_features() >> train() >> evaluate() >> register() >> deploy()
+    gate = LineageGateOperator(
+        task_id="gate",
+        policy=POLICY,
+        model_task_id="register",
+        report_dir=str(BASE / "reports" / "gate"),
+    )
+
+    chain(ingest(), prepare(), extract_features(), train(), evaluate(), register(), gate, deploy())
 
 
 if __name__ == "__main__":

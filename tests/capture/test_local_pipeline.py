@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,10 @@ from .graph import captured, sha256_of
 pytestmark = pytest.mark.slow
 
 DAG_FILE = REPO / "dags" / "ml_pipeline_local.py"
-TASKS = ["ingest", "prepare", "extract_features", "train", "evaluate", "register", "deploy"]
+TASKS = ["ingest", "prepare", "extract_features", "train", "evaluate", "register", "gate", "deploy"]
 B = "file://BASE"
+GATE_JSON = f"{B}/reports/gate/ml_pipeline_local/RUN/gate.json"
+GATE_MD = f"{B}/reports/gate/ml_pipeline_local/RUN/gate.md"
 
 EXPECTED_VERTICES = {
     ("Action", "DataIngestion", "task:ingest"),
@@ -28,7 +31,10 @@ EXPECTED_VERTICES = {
     ("Action", "Training", "task:train"),
     ("Action", "Evaluation", "task:evaluate"),
     ("Action", "Registration", "task:register"),
+    ("Action", "Approval", "task:gate"),
     ("Action", "ModelDeployment", "task:deploy"),
+    ("Artifact", "Report", GATE_JSON),
+    ("Artifact", "Report", GATE_MD),
     ("Artifact", "DataSet", f"{B}/raw/iris.csv"),
     ("Artifact", "DataSet", f"{B}/prepared/train.csv"),
     ("Artifact", "DataSet", f"{B}/prepared/test.csv"),
@@ -57,6 +63,10 @@ DATA_EDGES = {
     (f"{B}/models/iris/model.pkl", "task:register", "ContributedTo"),
     (f"{B}/reports/evaluation.json", "task:register", "ContributedTo"),
     ("task:register", f"{B}/registry/iris/1/model.pkl", "Produced"),
+    (f"{B}/registry/iris/1/model.pkl", "task:gate", "ContributedTo"),
+    ("task:gate", GATE_JSON, "Produced"),
+    ("task:gate", GATE_MD, "Produced"),
+    ("task:gate", "task:deploy", "AssociatedWith"),
     (f"{B}/registry/iris/1/model.pkl", "task:deploy", "ContributedTo"),
     (f"{B}/features/scaler.json", "task:deploy", "ContributedTo"),
     ("task:deploy", f"Endpoint:{B}/serving/iris", "AssociatedWith"),
@@ -68,8 +78,22 @@ def run_pipeline(load_dag: Callable[..., Any], run_dag: Callable[..., Any]) -> A
     return run_dag(dag)
 
 
+def _no_run_id(graph: dict[str, Any]) -> dict[str, Any]:
+    """Replace the run id in the gate's report paths with RUN."""
+
+    def fix(key: str) -> str:
+        return re.sub(r"(reports/gate/ml_pipeline_local/)[^/]+/", r"\1RUN/", key)
+
+    out = dict(graph)
+    out["vertices"] = {(a, b, fix(c)) for a, b, c in graph["vertices"]}
+    out["edges"] = {(fix(a), fix(b), c) for a, b, c in graph["edges"]}
+    out["digests"] = {fix(k): v for k, v in graph["digests"].items()}
+    return out
+
+
 def assert_expected_graph(graph: dict[str, Any]) -> None:
     """Check the exact graph a healthy run of the local pipeline records."""
+    graph = _no_run_id(graph)
     runs = {v for v in graph["vertices"] if v[1] == "PipelineExecution"}
     assert len(runs) == 1
     (run,) = runs
@@ -96,9 +120,11 @@ def test_pipeline_records_the_exact_graph(
     assert_expected_graph(graph)
 
     # Every artifact carries the sha256 of its content, and it is the content on disk.
-    for uri, digests in graph["digests"].items():
-        real = uri.replace("file://BASE", f"file://{lineage_home / 'ml'}")
-        assert digests == (sha256_of(real),), uri
+    artifacts = [e for e in graph["entities"].values() if hasattr(e, "source_types")]
+    assert len(artifacts) == 10
+    for artifact in artifacts:
+        digests = tuple(st.value for st in artifact.source_types)
+        assert digests == (sha256_of(artifact.source_uri),), artifact.source_uri
 
     # Parameters, metrics and the step type are on the actions.
     actions = {
@@ -173,7 +199,7 @@ def test_one_query_from_the_endpoint_reaches_the_raw_data(
         )
         reached = {store.get(v.arn).source_uri for v in result.vertices}
     assert f"file://{lineage_home / 'ml'}/raw/iris.csv" in reached
-    assert len(result.vertices) == 16  # every step, every artifact, and the endpoint
+    assert len(result.vertices) == 17  # every step, every artifact, and the endpoint
     assert (
         cli(
             [
@@ -242,20 +268,46 @@ def test_store_outage_keeps_every_record_for_replay(
     monkeypatch.setenv("AIRFLOW_CONN_LINEAGE_DEFAULT", down)
     reset_lineage_settings()
     dr = run_pipeline(load_dag, run_dag)
-    assert dr.state == "success"
-    assert {ti.task_id: ti.state for ti in dr.get_task_instances()} == dict.fromkeys(
-        TASKS, "success"
+    states = {ti.task_id: ti.state for ti in dr.get_task_instances()}
+    # Capture never breaks a task: every step succeeds. The gate cannot read the
+    # lineage it must verify, so it fails closed and the deployment never runs.
+    steps = TASKS[:-2]
+    assert states == {
+        **dict.fromkeys(steps, "success"),
+        "gate": "failed",
+        "deploy": "upstream_failed",
+    }
+    report = json.loads(
+        next((lineage_home / "ml" / "reports" / "gate").rglob("gate.json")).read_text()
     )
+    assert report["verdict"] == "rejected"
+    assert "StoreError" in report["rules"][0]["detail"]
     outbox = lineage_home / "outbox"
-    assert len(list(outbox.glob("*.json"))) == 2 * len(TASKS)  # a start and an end record each
+    # A start and an end record for every task that ran (the gate's end is its failure).
+    assert len(list(outbox.glob("*.json"))) == 2 * (len(steps) + 1)
 
     healthy = f"sqlite:///{lineage_home / 'replayed.db'}"
     assert cli(["--store", healthy, "outbox", "replay"]) == 0
     assert list(outbox.glob("*.json")) == []
-    assert_expected_graph(captured(healthy, lineage_home / "ml"))
-    # Replaying again changes nothing (idempotent, no duplicates).
-    assert cli(["--store", healthy, "outbox", "replay"]) == 0
-    assert_expected_graph(captured(healthy, lineage_home / "ml"))
+    for _ in range(2):  # replaying again changes nothing (idempotent, no duplicates)
+        graph = _no_run_id(captured(healthy, lineage_home / "ml"))
+        runs = {v for v in graph["vertices"] if v[1] == "PipelineExecution"}
+        deployed = {"task:deploy", f"Endpoint:{B}/serving/iris"}
+        assert graph["vertices"] - runs == {v for v in EXPECTED_VERTICES if v[2] not in deployed}
+        (run_key,) = {v[2] for v in runs}
+        expected_edges = {
+            e
+            for e in DATA_EDGES
+            if not {e[0], e[1]} & deployed and e[1] != "task:gate"  # the model was never read
+        }
+        expected_edges |= {(f"task:{t}", run_key, "AssociatedWith") for t in [*steps, "gate"]}
+        expected_edges |= {(run_key, "Pipeline:airflow://dags/ml_pipeline_local", "AssociatedWith")}
+        assert graph["edges"] == expected_edges
+        assert graph["statuses"] == {
+            **{f"task:{t}": "Completed" for t in steps},
+            "task:gate": "Failed",
+        }
+        assert cli(["--store", healthy, "outbox", "replay"]) == 0
 
 
 def test_strict_mode_fails_the_task_when_lineage_cannot_be_recorded(
