@@ -6,6 +6,7 @@
     register_model   SageMakerRegisterModelVersionOperator: model.tar.gz → approved package
     create_model     SageMakerModelOperator: package → SageMaker model
     endpoint_config  SageMakerEndpointConfigOperator: model → endpoint config
+    gate             LineageGateOperator: the model's provenance, checked against POLICY
     deploy           SageMakerEndpointOperator: endpoint config → endpoint
 
 The model is created *from the registered package* (not from the raw model artifact), so
@@ -40,6 +41,8 @@ from airflow.providers.amazon.aws.operators.sagemaker import (
 from airflow.providers.amazon.aws.utils.sagemaker import ApprovalStatus
 from airflow.sdk import DAG, task
 
+from airflow_lineage.operators.gate import LineageGateOperator
+
 AWS_CONN_ID: str | None = None
 """None: boto3's default credential chain (environment, profile, instance role)."""
 
@@ -66,6 +69,21 @@ RUN_TAG = "{{ dag_run.run_after.strftime('%Y%m%d%H%M%S') }}"
 
 HYPERPARAMETERS = {"n_estimators": "100", "max_depth": "3", "random_state": "42"}
 
+
+POLICY = {
+    "required": [
+        {"lineage_type": "Action", "type": "ProcessingJob", "status": "Completed"},
+        {"lineage_type": "Action", "type": "TrainingJob", "status": "Completed"},
+        {
+            "lineage_type": "Action",
+            "type": "Approval",
+            "status": "Completed",
+            "name": "an approved model package",
+        },
+    ],
+    "forbidden": [{"type": "DataSet", "properties": {"pii": "true"}}],
+    "max_age": "P1D",
+}
 
 with DAG(
     dag_id="ml_pipeline_sagemaker",
@@ -215,6 +233,13 @@ with DAG(
         },
     )
 
+    # Deploy only a model that was trained on processed data and approved in the registry.
+    gate = LineageGateOperator(
+        task_id="gate",
+        model_task_id="create_model",
+        policy=POLICY,
+    )
+
     deploy = SageMakerEndpointOperator(
         task_id="deploy",
         aws_conn_id=AWS_CONN_ID,
@@ -235,6 +260,7 @@ with DAG(
         >> register_model
         >> create_model
         >> endpoint_config
+        >> gate
         >> deploy
     )
 

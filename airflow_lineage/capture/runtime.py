@@ -45,7 +45,8 @@ XCOM_KEY = "lineage"
 """The XCom key under which a task's lineage ARNs are pushed.
 
 They are pushed when ``[lineage] push_xcom`` is ``always``, or (``auto``, the default)
-when a downstream operator sets the class attribute ``consumes_lineage_xcom = True``.
+when another task of the DAG reads them: an operator with ``consumes_lineage_xcom = True``
+reads those of the task ids in its ``lineage_xcom_sources`` (default: its upstream).
 """
 
 
@@ -326,7 +327,14 @@ def _wants_xcom(task: Any) -> bool:
     mode = config.push_xcom()
     if mode != "auto":
         return mode == "always"
-    return any(getattr(t, "consumes_lineage_xcom", False) for t in task.downstream_list)
+    dag = getattr(task, "dag", None)
+    for other in dag.tasks if dag is not None else task.downstream_list:
+        if not getattr(other, "consumes_lineage_xcom", False):
+            continue
+        sources = getattr(other, "lineage_xcom_sources", None)
+        if task.task_id in (other.upstream_task_ids if sources is None else sources):
+            return True
+    return False
 
 
 def _finish(lineage: StepLineage) -> StepLineage:

@@ -47,6 +47,11 @@ class LineageGateOperator(BaseOperator):
     consumes_lineage_xcom = True
     is_lineage_gate = True
 
+    @property
+    def lineage_xcom_sources(self) -> set[str]:
+        """Return the tasks whose recorded lineage the gate reads (for the capture)."""
+        return {self.model_task_id} if self.model_task_id else set()
+
     def __init__(
         self,
         *,

@@ -26,6 +26,7 @@ TASKS = (
     "register_model",
     "create_model",
     "endpoint_config",
+    "gate",
     "deploy",
 )
 
@@ -129,12 +130,15 @@ def test_dag_runs_under_moto_and_lineage_is_captured(
             ("register-model", "Approval"),
             ("create-model", "CreateModel"),
             ("endpoint-config", "CreateEndpointConfig"),
+            ("gate", "Approval"),
             ("deploy", "ModelDeployment"),
         )
     }
-    upload, processing, training, approval, create_model, create_config, deployment = (
+    upload, processing, training, approval, create_model, create_config, gate, deployment = (
         actions.values()
     )
+    report_json = one("Artifact", "Report", lambda uri: uri.endswith("/gate.json"))
+    report_md = one("Artifact", "Report", lambda uri: uri.endswith("/gate.md"))
     dag_context = one("Context", "Pipeline")
     run_context = one("Context", "PipelineExecution")
 
@@ -172,6 +176,10 @@ def test_dag_runs_under_moto_and_lineage_is_captured(
         (config, deployment, "ContributedTo"),
         (model, deployment, "ContributedTo"),
         (deployment, endpoint, "AssociatedWith"),
+        (model, gate, "ContributedTo"),  # the gate checked the model ...
+        (gate, report_json, "Produced"),  # ... wrote its report ...
+        (gate, report_md, "Produced"),
+        (gate, deployment, "AssociatedWith"),  # ... and allowed the deployment
     }
     run_edges = {(action, run_context, "AssociatedWith") for action in actions.values()}
     run_edges.add((run_context, dag_context, "AssociatedWith"))
@@ -192,4 +200,6 @@ def test_dag_runs_under_moto_and_lineage_is_captured(
         config,
         group,
         endpoint,
+        report_json,
+        report_md,
     }
