@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from airflow_lineage.capture.lineage import StepLineage
+from airflow_lineage.capture.lineage import DataRef, StepLineage
 from airflow_lineage.model import (
     DEFAULT_ACCOUNT,
     LOCAL_REGION,
@@ -187,8 +187,9 @@ def build_record(
     )
     # The action changes with every record of the run: its modified time orders them.
     action = _with_modified(action, now)
-    inputs = [
-        Artifact.new(
+
+    def artifact(ref: DataRef) -> Artifact:
+        return Artifact.new(
             ref.uri,
             ref.artifact_type,
             source_types=ref.digests,
@@ -198,21 +199,9 @@ def build_record(
             account=account,
             region=region,
         )
-        for ref in lineage.inputs
-    ]
-    outputs = [
-        Artifact.new(
-            ref.uri,
-            ref.artifact_type,
-            source_types=ref.digests,
-            name=ref.name,
-            properties=ref.properties,
-            created=now,
-            account=account,
-            region=region,
-        )
-        for ref in lineage.outputs
-    ]
+
+    inputs = [artifact(ref) for ref in lineage.inputs]
+    outputs = [artifact(ref) for ref in lineage.outputs]
     contexts = [
         Context.new(
             _slug(ref.name, 120),
