@@ -1,9 +1,9 @@
 """``LineageHook``: the lineage connection turned into a lineage store.
 
 The connection (type ``lineage``, default id ``lineage_default``) holds, in its extra:
-``backend`` (``sql``; ``sagemaker`` once that backend lands), ``url`` (a SQLAlchemy URL
-for ``sql``), ``aws_conn_id``, ``account`` and ``region``. With no such connection the
-embedded SQLite store under ``$AIRFLOW_HOME`` is used.
+``backend`` (``sql`` or ``sagemaker``), ``url`` (a SQLAlchemy URL for ``sql``),
+``aws_conn_id`` (for ``sagemaker``; default ``aws_default``), ``account`` and ``region``.
+With no such connection the embedded SQLite store under ``$AIRFLOW_HOME`` is used.
 """
 
 from __future__ import annotations
@@ -46,12 +46,17 @@ class LineageHook(BaseHook):
             return {"backend": "sql", "url": None, "account": None, "region": None}
         extra = conn.extra_dejson
         backend = str(extra.get("backend") or "sql")
-        if backend != "sql":
+        if backend not in ("sql", "sagemaker"):
             raise ValueError(
                 f"connection {self.lineage_conn_id!r}: backend {backend!r} is not available; "
-                "use 'sql'"
+                "use 'sql' or 'sagemaker'"
             )
         url = extra.get("url") or conn.host or None
+        if backend == "sagemaker":
+            from urllib.parse import urlencode
+
+            query = {"aws_conn_id": str(extra.get("aws_conn_id") or "aws_default")}
+            url = f"sagemaker://?{urlencode(query)}"
         return {
             "backend": backend,
             "url": url,

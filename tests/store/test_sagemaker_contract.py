@@ -1,0 +1,205 @@
+"""The store contract on the SageMaker backend, against a Stubber-validated client.
+
+The contract cases of :mod:`tests.store.test_contract` run here unchanged against a
+:class:`SageMakerStore` whose client is a real botocore SageMaker client wrapped in
+botocore's ``Stubber``: every request is validated against SageMaker's API model and
+every response is computed by :class:`FakeSageMaker` from an in-memory graph and
+validated against the output shape. The service pages every listing by 2, repeats
+vertices and edges across QueryLineage pages and throttles every 7th call, so the
+whole suite runs through pagination, de-duplication and retries.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ParamValidationError
+
+from airflow_lineage import Action, Artifact, Association, LineageQuery
+from airflow_lineage.exceptions import StoreError
+from airflow_lineage.store.sagemaker import SageMakerStore
+from tests.store import test_contract as _contract
+from tests.store.sagemaker_fake import FakeSageMaker
+
+# Reuse every contract case; the ``store`` fixture below overrides conftest's for them.
+for _name in dir(_contract):
+    if _name.startswith("test_"):
+        globals()[_name] = getattr(_contract, _name)
+
+# Cases that need a store URL shared by several processes or store instances: the
+# Stubber-served service lives in this process only.
+for _name in (
+    "test_idempotent_creates_under_eight_concurrent_processes",
+    "test_concurrent_first_open_migrates_once",
+    "test_pages_are_stable_across_store_instances",
+):
+    globals().pop(_name, None)
+
+
+def make_fake(account: str = "000000000000", region: str = "local", **kw: Any) -> FakeSageMaker:
+    """Return a fake service behind a fresh Stubber-wrapped botocore client."""
+    client = boto3.client(
+        "sagemaker",
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    return FakeSageMaker(client, account=account, region=region, **kw)
+
+
+def make_store(fake: FakeSageMaker) -> SageMakerStore:
+    """Return a SageMaker store on the fake's client that never sleeps between retries."""
+    return SageMakerStore(
+        client=fake.client,
+        account=fake.account,
+        region=fake.region,
+        retry_delay=0,
+        sleep=lambda _s: None,
+    )
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSageMaker]:
+    f = make_fake(throttle_every=7)
+    yield f
+    f.stubber.assert_no_pending_responses()
+
+
+@pytest.fixture
+def store(fake: FakeSageMaker) -> Iterator[SageMakerStore]:
+    s = make_store(fake)
+    yield s
+    s.close()
+
+
+# -- SageMaker-specific behaviour -----------------------------------------------------------
+
+
+def test_requests_are_validated_against_the_service_model(fake: FakeSageMaker) -> None:
+    with pytest.raises(ParamValidationError):
+        fake.client.create_artifact(Source={}, ArtifactType="DataSet")
+    with pytest.raises(ParamValidationError):
+        fake.client.query_lineage(StartArns=["a"], MaxDepth="deep")
+
+
+def test_artifact_arns_are_mapped_to_the_service_ones(
+    store: SageMakerStore, fake: FakeSageMaker
+) -> None:
+    art = store.create_artifact("s3://data/raw.csv", "DataSet")
+    (record,) = fake.entities.values()
+    assert record.arn != art.arn  # SageMaker chose its own ARN
+    fresh = make_store(fake)  # a new store finds the mapping by listing
+    assert fresh.get(art.arn) == art
+
+
+def test_throttling_is_retried(fake: FakeSageMaker) -> None:
+    fake.throttle_every = 2
+    s = make_store(fake)
+    a = s.create_action("train-1", "Training", "u")
+    assert s.get(a.arn) == a
+    assert fake.throttled >= 2
+
+
+def test_throttling_past_the_attempts_is_a_store_error(fake: FakeSageMaker) -> None:
+    fake.throttle_every = 1
+    s = SageMakerStore(
+        client=fake.client,
+        account=fake.account,
+        region=fake.region,
+        max_attempts=3,
+        retry_delay=0,
+        sleep=lambda _s: None,
+    )
+    with pytest.raises(StoreError, match="ThrottlingException"):
+        s.create_action("train-1", "Training", "u")
+    assert fake.throttled == 3
+
+
+def test_already_exists_is_success(store: SageMakerStore, fake: FakeSageMaker) -> None:
+    # Another writer created the action, but reads do not show it yet (eventual
+    # consistency): the create fails with "already exists", which the store accepts.
+    fake.seed_action("train-1", "Training", hidden=True)
+    store.write([Action.new("train-1", "Training", "u")])
+    assert fake.already_exists >= 1
+    assert store.get(Action.new("train-1", "Training", "u").arn).name == "train-1"
+    a, b = Artifact.new("s3://a", "DataSet"), Artifact.new("s3://b", "DataSet")
+    store.write([a, b], [Association(a.arn, b.arn, "DerivedFrom")])
+    before = fake.already_exists
+    store.write(associations=[Association(a.arn, b.arn, "DerivedFrom")])
+    assert fake.already_exists == before + 1
+    assert len(store.list_associations().items) == 1
+
+
+def test_query_pages_with_duplicates_are_merged(store: SageMakerStore, fake: FakeSageMaker) -> None:
+    hub = Artifact.new("s3://hub", "DataSet")
+    spokes = [Artifact.new(f"s3://spoke/{i}", "DataSet") for i in range(9)]
+    store.write([hub, *spokes], [Association(hub.arn, s.arn, "DerivedFrom") for s in spokes])
+    result = store.query(
+        LineageQuery(start_arns=(hub.arn,), direction="Descendants", include_edges=True)
+    )
+    assert sorted(result.arns()) == sorted([hub.arn, *(s.arn for s in spokes)])
+    assert len(result.edges) == 9
+    assert fake.duplicates_served >= 4
+    assert fake.query_pages >= 5
+
+
+def test_depth_25_chain(store: SageMakerStore, fake: FakeSageMaker) -> None:
+    chain = [Artifact.new(f"s3://chain/v{i}", "DataSet") for i in range(26)]
+    store.write(
+        chain, [Association(a.arn, b.arn, "DerivedFrom") for a, b in itertools.pairwise(chain)]
+    )
+    down = store.query(
+        LineageQuery(start_arns=(chain[0].arn,), direction="Descendants", max_depth=25)
+    )
+    assert down.arns() == [c.arn for c in chain[1:]]
+    up = store.query(
+        LineageQuery(
+            start_arns=(chain[-1].arn,), direction="Ascendants", max_depth=25, include_edges=True
+        )
+    )
+    assert set(up.arns()) == {c.arn for c in chain}
+    assert len(up.edges) == 25
+    assert 0 < fake.max_depth_seen <= 10  # SageMaker's limit was never exceeded
+    short = store.query(
+        LineageQuery(start_arns=(chain[0].arn,), direction="Descendants", max_depth=12)
+    )
+    assert short.arns() == [c.arn for c in chain[1:13]]
+
+
+def test_entities_outside_the_store_account_are_refused(store: SageMakerStore) -> None:
+    other = Artifact.new("s3://x", "DataSet", account="111111111111")
+    with pytest.raises(ValueError, match="111111111111"):
+        store.write([other])
+
+
+def test_connect_opens_a_sagemaker_store_through_the_aws_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from airflow_lineage import connect
+
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_LINEAGE", '{"conn_type": "aws"}')
+    s = connect("sagemaker://?region=eu-west-1&aws_conn_id=aws_lineage&account=123456789012")
+    assert isinstance(s, SageMakerStore)
+    assert (s.account, s.region, s.aws_conn_id) == ("123456789012", "eu-west-1", "aws_lineage")
+    client = s.client  # made lazily by the amazon provider's SageMakerHook; no call is sent
+    assert client.meta.region_name == "eu-west-1"
+    assert client.meta.config.retries["mode"] == "adaptive"
+    with pytest.raises(ValueError, match="unknown parameter"):
+        connect("sagemaker://?bucket=x")
+
+
+def test_lineage_hook_opens_the_sagemaker_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow_lineage.hooks.lineage import LineageHook
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LINEAGE_SM",
+        '{"conn_type": "lineage", "extra": {"backend": "sagemaker", "aws_conn_id": "aws_x",'
+        ' "account": "123456789012", "region": "us-west-2"}}',
+    )
+    s = LineageHook("lineage_sm").get_conn()
+    assert isinstance(s, SageMakerStore)
+    assert (s.account, s.region, s.aws_conn_id) == ("123456789012", "us-west-2", "aws_x")
