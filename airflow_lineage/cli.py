@@ -1,9 +1,10 @@
-"""The ``airflow-lineage`` command: query, show, export and import lineage.
+"""The ``airflow-lineage`` command: query, draw, show, export and import lineage.
 
 A thin layer over the Python API (:func:`airflow_lineage.connect`)::
 
     airflow-lineage [--store URL] [--account ID] query START_ARN... [options]
     airflow-lineage query --uri s3://bucket/model.tar.gz --direction ascendants --format tree
+    airflow-lineage graph --uri s3://bucket/model.tar.gz --direction ascendants -o model.svg
     airflow-lineage show NAME_OR_ARN
     airflow-lineage export -o lineage.jsonl
     airflow-lineage import lineage.jsonl
@@ -167,6 +168,98 @@ def _add_store_options(parser: argparse.ArgumentParser, *, default: Any) -> None
     )
 
 
+def _add_walk_options(p: argparse.ArgumentParser, *, include_edges: bool = True) -> None:
+    """Add the start, direction, depth, filter and page options of ``query`` to ``p``
+    (and ``--include-edges`` unless the command always includes them)."""
+    p.add_argument("starts", nargs="*", metavar="START_ARN", help="ARN of a start entity")
+    p.add_argument(
+        "--uri",
+        dest="lookups",
+        type=_lookup("source_uri"),
+        action="append",
+        default=[],
+        metavar="SOURCE_URI",
+        help="start from every entity with this source URI (repeatable)",
+    )
+    p.add_argument(
+        "--name",
+        dest="lookups",
+        type=_lookup("name"),
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="start from every action, context or artifact with this name (repeatable)",
+    )
+    p.add_argument(
+        "--direction",
+        type=_direction,
+        default=Direction.BOTH,
+        metavar="{ascendants,descendants,both}",
+        help="ascendants walks upstream, descendants downstream, both undirected "
+        "(default: both; case-insensitive)",
+    )
+    p.add_argument(
+        "--depth",
+        type=_depth,
+        default=DEFAULT_DEPTH,
+        metavar="N",
+        help=f"most associations from a start (default: {DEFAULT_DEPTH}, at most {MAX_DEPTH})",
+    )
+    p.add_argument(
+        "--type",
+        dest="types",
+        action="append",
+        default=[],
+        metavar="TYPE",
+        help="only entities of this type, e.g. Model, DataSet, Endpoint (repeatable)",
+    )
+    p.add_argument(
+        "--lineage-type",
+        dest="lineage_types",
+        type=_lineage_type,
+        action="append",
+        default=[],
+        metavar="{artifact,action,context,trialcomponent}",
+        help="only entities of this lineage type (repeatable)",
+    )
+    for bound in ("created-after", "created-before", "modified-after", "modified-before"):
+        p.add_argument(
+            f"--{bound}",
+            type=_when,
+            metavar="WHEN",
+            help=f"only entities {bound.replace('-', ' ')} WHEN (inclusive): an ISO-8601 "
+            "date or date and time (UTC unless it says otherwise), or a duration such as "
+            "P7D meaning that long before now",
+        )
+    p.add_argument(
+        "--property",
+        dest="properties",
+        type=_property,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="only entities with this property; several match any of them (repeatable)",
+    )
+    if include_edges:
+        p.add_argument(
+            "--include-edges",
+            action="store_true",
+            help="also print the start entities, every entity on a path to a match, and the "
+            "associations among them (implied by --format tree)",
+        )
+    p.add_argument(
+        "--max-results",
+        type=_positive,
+        metavar="N",
+        help="print one page of at most N vertices and the token of the next (default: every page)",
+    )
+    p.add_argument(
+        "--next-token",
+        metavar="TOKEN",
+        help="continue a query run with --max-results from the page this token names",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``airflow-lineage`` command."""
     from airflow_lineage import __version__
@@ -191,92 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
         "print the vertices reached. Filters select what is printed; they never stop the "
         "walk. Without --include-edges the start entities themselves are not printed.",
     )
-    q.add_argument("starts", nargs="*", metavar="START_ARN", help="ARN of a start entity")
-    q.add_argument(
-        "--uri",
-        dest="lookups",
-        type=_lookup("source_uri"),
-        action="append",
-        default=[],
-        metavar="SOURCE_URI",
-        help="start from every entity with this source URI (repeatable)",
-    )
-    q.add_argument(
-        "--name",
-        dest="lookups",
-        type=_lookup("name"),
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="start from every action, context or artifact with this name (repeatable)",
-    )
-    q.add_argument(
-        "--direction",
-        type=_direction,
-        default=Direction.BOTH,
-        metavar="{ascendants,descendants,both}",
-        help="ascendants walks upstream, descendants downstream, both undirected "
-        "(default: both; case-insensitive)",
-    )
-    q.add_argument(
-        "--depth",
-        type=_depth,
-        default=DEFAULT_DEPTH,
-        metavar="N",
-        help=f"most associations from a start (default: {DEFAULT_DEPTH}, at most {MAX_DEPTH})",
-    )
-    q.add_argument(
-        "--type",
-        dest="types",
-        action="append",
-        default=[],
-        metavar="TYPE",
-        help="only entities of this type, e.g. Model, DataSet, Endpoint (repeatable)",
-    )
-    q.add_argument(
-        "--lineage-type",
-        dest="lineage_types",
-        type=_lineage_type,
-        action="append",
-        default=[],
-        metavar="{artifact,action,context,trialcomponent}",
-        help="only entities of this lineage type (repeatable)",
-    )
-    for bound in ("created-after", "created-before", "modified-after", "modified-before"):
-        q.add_argument(
-            f"--{bound}",
-            type=_when,
-            metavar="WHEN",
-            help=f"only entities {bound.replace('-', ' ')} WHEN (inclusive): an ISO-8601 "
-            "date or date and time (UTC unless it says otherwise), or a duration such as "
-            "P7D meaning that long before now",
-        )
-    q.add_argument(
-        "--property",
-        dest="properties",
-        type=_property,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="only entities with this property; several match any of them (repeatable)",
-    )
-    q.add_argument(
-        "--include-edges",
-        action="store_true",
-        help="also print the start entities, every entity on a path to a match, and the "
-        "associations among them (implied by --format tree)",
-    )
-    q.add_argument(
-        "--max-results",
-        type=_positive,
-        metavar="N",
-        help="print one page of at most N vertices and the token of the next (default: every page)",
-    )
-    q.add_argument(
-        "--next-token",
-        metavar="TOKEN",
-        help="continue a query run with --max-results from the page this token names",
-    )
+    _add_walk_options(q)
     q.add_argument(
         "--format",
         choices=("table", "tree", "json"),
@@ -285,6 +293,36 @@ def build_parser() -> argparse.ArgumentParser:
         "SageMaker's QueryLineage response (default: table)",
     )
     q.set_defaults(func=_cmd_query)
+
+    gr = sub.add_parser(
+        "graph",
+        parents=[common],
+        help="draw a query's result: Graphviz DOT, Mermaid, SVG or an HTML page",
+        description="Run the same query as 'query' (same start, direction, depth and filter "
+        "options; the start entities, every entity on a path to a match and the "
+        "associations among them are drawn) and write it as a picture: vertices shaped "
+        "and coloured by lineage type, labelled with type and name or URI, edges labelled "
+        "with the association type, start entities outlined in red, left to right.",
+    )
+    _add_walk_options(gr, include_edges=False)
+    gr.add_argument(
+        "--format",
+        choices=GRAPH_FORMATS,
+        default=None,
+        help="dot: Graphviz; mermaid: a Mermaid flowchart; svg: a picture (Graphviz's dot "
+        "when installed, else the built-in layout); html: a self-contained page with pan, "
+        "zoom and click-to-inspect (default: from the -o file's suffix, else dot)",
+    )
+    gr.add_argument(
+        "--svg-engine",
+        choices=("auto", "dot", "builtin"),
+        default="auto",
+        help="how svg is drawn: dot (Graphviz), builtin, or auto (dot when installed)",
+    )
+    gr.add_argument(
+        "-o", "--output", metavar="FILE", help="write to FILE instead of standard output"
+    )
+    gr.set_defaults(func=_cmd_graph)
 
     s = sub.add_parser(
         "show",
@@ -604,6 +642,65 @@ def _cmd_query(args: argparse.Namespace) -> int:
         lines = _query_table(outcome, entities)
     for line in lines:
         _out(line)
+    if outcome.next_token is not None:
+        _note(
+            f"more results: run again with the same options and --next-token {outcome.next_token}"
+        )
+    return 0
+
+
+# -- graph ---------------------------------------------------------------------------
+
+GRAPH_FORMATS = ("dot", "mermaid", "svg", "html")
+_SUFFIX_FORMATS = {
+    ".dot": "dot",
+    ".gv": "dot",
+    ".mmd": "mermaid",
+    ".mermaid": "mermaid",
+    ".svg": "svg",
+    ".html": "html",
+    ".htm": "html",
+}
+
+
+def _graph_format(args: argparse.Namespace) -> str:
+    """Return the format asked for, else the one the output file's suffix names, else dot."""
+    if args.format is not None:
+        return str(args.format)
+    if args.output not in (None, "-"):
+        return _SUFFIX_FORMATS.get(Path(args.output).suffix.lower(), "dot")
+    return "dot"
+
+
+def _cmd_graph(args: argparse.Namespace) -> int:
+    """Run ``airflow-lineage graph``."""
+    from airflow_lineage import render
+
+    args.include_edges = True
+    fmt = _graph_format(args)
+    with _open_store(args) as store:
+        starts = _resolve_starts(store, args)
+        query = _build_query(args, starts)
+        outcome = _collect(store, query)
+        graph = render.build_graph(
+            store,
+            outcome.vertices,
+            outcome.edges,
+            outcome.starts,
+            truncated=outcome.next_token is not None,
+        )
+    if fmt == "svg":
+        text = render.to_svg(graph, engine=args.svg_engine)
+    else:
+        title = "ML lineage: " + ", ".join(n.label for n in graph.nodes if n.start)
+        text = render.render(graph, fmt, title=title[:200])
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    else:
+        path = Path(args.output)
+        path.write_text(text, encoding="utf-8")
+        _note(f"wrote {len(graph.nodes)} vertices and {len(graph.edges)} edges ({fmt}) to {path}")
     if outcome.next_token is not None:
         _note(
             f"more results: run again with the same options and --next-token {outcome.next_token}"

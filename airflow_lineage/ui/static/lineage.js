@@ -1,0 +1,299 @@
+/* The lineage page: draws a laid-out graph (see airflow_lineage.render.graph_json) as SVG.
+ * No third-party code. Modes: "static" (graph inline) and "api" (asks the UI API,
+ * relative to this page, with the Airflow session cookie). */
+(function () {
+  "use strict";
+  var cfg = JSON.parse(document.getElementById("lineage-config").textContent);
+  var svg = document.getElementById("graph");
+  var canvas = document.getElementById("canvas");
+  var statusEl = document.getElementById("status");
+  var props = document.getElementById("props");
+  var depthEl = document.getElementById("depth");
+  var targetEl = document.getElementById("target");
+  var state = { direction: "both", graph: null, byArn: {}, view: null, selected: null };
+  var base = location.pathname.replace(/\/ui\/?$/, "/");
+  window.lineage = { timing: {}, state: state };
+
+  function esc(s) {
+    return String(s == null ? "" : s).replace(/[&<>"']/g, function (c) {
+      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
+    });
+  }
+
+  /* The page's query parameters. A "+" stays a "+": Airflow puts run ids such as
+   * manual__2026-01-01T00:00:00+00:00 into the link unencoded (run ids hold no spaces). */
+  function params() {
+    var out = new URLSearchParams();
+    location.search.replace(/^\?/, "").split("&").forEach(function (part) {
+      if (!part) return;
+      var i = part.indexOf("=");
+      var k = i < 0 ? part : part.slice(0, i), v = i < 0 ? "" : part.slice(i + 1);
+      try { out.set(decodeURIComponent(k), decodeURIComponent(v)); } catch (e) { /* skip */ }
+    });
+    return out;
+  }
+
+  function setStatus(text, isError) {
+    statusEl.textContent = text;
+    statusEl.className = isError ? "error" : "";
+  }
+
+  function shape(n, stroke, width) {
+    var a = ' fill="' + n.fill + '" stroke="' + stroke + '" stroke-width="' + width + '"';
+    if (n.shape === "hex") {
+      var d = n.h / 2, x = n.x, y = n.y, w = n.w, h = n.h;
+      var pts = [[x + d, y], [x + w - d, y], [x + w, y + h / 2], [x + w - d, y + h], [x + d, y + h], [x, y + h / 2]];
+      return '<polygon points="' + pts.map(function (p) { return p[0] + "," + p[1]; }).join(" ") + '"' + a + "/>";
+    }
+    var rx = n.shape === "round" ? 14 : 3;
+    return '<rect x="' + n.x + '" y="' + n.y + '" width="' + n.w + '" height="' + n.h + '" rx="' + rx + '"' + a + "/>";
+  }
+
+  /* Draw the whole graph in one innerHTML assignment (fast for thousands of vertices). */
+  function draw(g) {
+    var t0 = performance.now();
+    state.graph = g;
+    state.byArn = {};
+    g.nodes.forEach(function (n) { state.byArn[n.arn] = n; });
+    var out = ['<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#6b7280"/></marker></defs><g class="edges">'];
+    g.edges.forEach(function (e) {
+      var s = state.byArn[e.source], d = state.byArn[e.destination];
+      if (!s || !d) return;
+      var x1 = s.x + s.w, y1 = s.y + s.h / 2, x2 = d.x, y2 = d.y + d.h / 2;
+      var bend = Math.max(40, Math.abs(x2 - x1) / 2);
+      out.push('<path class="edge" d="M' + x1 + "," + y1 + " C" + (x1 + bend) + "," + y1 + " " + (x2 - bend) + "," + y2 + " " + x2 + "," + y2 +
+        '" fill="none" stroke="#9ca3af" stroke-width="1.2" marker-end="url(#arrow)"/>');
+      if (e.type) {
+        out.push('<text class="edge-label" x="' + (x1 + x2) / 2 + '" y="' + ((y1 + y2) / 2 - 3) + '" text-anchor="middle">' + esc(e.type) + "</text>");
+      }
+    });
+    out.push('</g><g class="nodes">');
+    g.nodes.forEach(function (n, i) {
+      var stroke = n.start ? "#dc2626" : n.stroke, width = n.start ? 3 : 1.3;
+      if (n.status === "Failed") stroke = "#b91c1c";
+      out.push('<g class="node' + (n.start ? " start" : "") + '" data-index="' + i + '" data-lineage-type="' + esc(n.lineageType) + '">' +
+        "<title>" + esc(n.label) + "&#10;" + esc(n.arn) + "</title>" + shape(n, stroke, width) +
+        '<text x="' + (n.x + n.w / 2) + '" y="' + (n.y + 18) + '" font-size="9" fill="#374151" text-anchor="middle">' + esc(n.lineageType + ": " + n.type) + "</text>" +
+        '<text x="' + (n.x + n.w / 2) + '" y="' + (n.y + 34) + '" font-size="11" fill="#111827" text-anchor="middle">' + esc(n.short) + "</text></g>");
+    });
+    out.push("</g>");
+    svg.innerHTML = out.join("");
+    fit();
+    var t1 = performance.now();
+    window.lineage.timing.buildMs = t1 - t0;
+    /* The frame after next has been painted: time to first paint of this graph. */
+    requestAnimationFrame(function () {
+      requestAnimationFrame(function () {
+        var t2 = performance.now();
+        window.lineage.timing.paintMs = t2 - t0;
+        window.lineage.timing.sinceFetchMs = window.lineage.fetchStart ? t2 - window.lineage.fetchStart : null;
+        document.body.setAttribute("data-rendered", String(g.nodes.length));
+      });
+    });
+    var n = g.nodes.length, m = g.edges.length;
+    setStatus(n + " vertices, " + m + " edges" + (g.truncated ? " (truncated: more were reached)" : "") +
+      (g.hidden ? "; " + g.hidden + " hidden (DAGs you cannot read)" : ""));
+  }
+
+  function setView(v) {
+    state.view = v;
+    svg.setAttribute("viewBox", v.x + " " + v.y + " " + v.w + " " + v.h);
+  }
+
+  /* Show the whole graph, unless its labels would be unreadably small: then show it at
+   * a readable scale from the left (raw data), level with the start entity. */
+  function fit(all) {
+    var g = state.graph, r = svg.getBoundingClientRect();
+    var rw = r.width || 1000, rh = r.height || 700, minScale = 0.6;
+    var scale = Math.min(rw / g.width, rh / g.height);
+    if (all === true || scale >= minScale) { setView({ x: 0, y: 0, w: g.width, h: g.height }); return; }
+    var w = rw / minScale, h = rh / minScale;
+    var start = g.nodes.filter(function (n) { return n.start; })[0];
+    var cy = start ? start.y + start.h / 2 : g.height / 2;
+    var x = g.width <= w ? (g.width - w) / 2 : 0;
+    setView({ x: x, y: g.height <= h ? (g.height - h) / 2 : cy - h / 2, w: w, h: h });
+  }
+
+  function centreOn(n, minScale) {
+    var v = state.view, r = svg.getBoundingClientRect();
+    var w = v.w, h = v.h;
+    if (minScale && r.width && Math.min(r.width / v.w, r.height / v.h) < minScale) {
+      w = r.width / minScale;
+      h = r.height / minScale;
+    }
+    setView({ x: n.x + n.w / 2 - w / 2, y: n.y + n.h / 2 - h / 2, w: w, h: h });
+  }
+
+  /* Pan by dragging, zoom with the wheel around the pointer. */
+  var drag = null;
+  canvas.addEventListener("mousedown", function (ev) {
+    if (!state.view) return;
+    drag = { x: ev.clientX, y: ev.clientY, view: state.view, moved: false };
+    canvas.classList.add("dragging");
+  });
+  window.addEventListener("mousemove", function (ev) {
+    if (!drag) return;
+    var r = svg.getBoundingClientRect();
+    var scale = Math.max(drag.view.w / r.width, drag.view.h / r.height);
+    var dx = (ev.clientX - drag.x) * scale, dy = (ev.clientY - drag.y) * scale;
+    if (Math.abs(dx) + Math.abs(dy) > 2) drag.moved = true;
+    setView({ x: drag.view.x - dx, y: drag.view.y - dy, w: drag.view.w, h: drag.view.h });
+  });
+  window.addEventListener("mouseup", function () {
+    canvas.classList.remove("dragging");
+    setTimeout(function () { drag = null; }, 0);
+  });
+  canvas.addEventListener("wheel", function (ev) {
+    if (!state.view) return;
+    ev.preventDefault();
+    var r = svg.getBoundingClientRect(), v = state.view;
+    var k = ev.deltaY > 0 ? 1.15 : 1 / 1.15;
+    var scale = Math.max(v.w / r.width, v.h / r.height);
+    var px = v.x + (ev.clientX - r.left - (r.width - v.w / scale) / 2) * scale;
+    var py = v.y + (ev.clientY - r.top - (r.height - v.h / scale) / 2) * scale;
+    setView({ x: px - (px - v.x) * k, y: py - (py - v.y) * k, w: v.w * k, h: v.h * k });
+  }, { passive: false });
+
+  function row(name, value) {
+    return "<tr><th>" + esc(name) + "</th><td>" + esc(value) + "</td></tr>";
+  }
+
+  function showRecord(n, rec) {
+    var html = "<table>" + row("Lineage type", n.lineageType) + row("Type", n.type);
+    if (rec) {
+      if (rec.name) html += row("Name", rec.name);
+      html += row("Source URI", rec.source_uri);
+      if (rec.status) html += row("Status", rec.status);
+      if (rec.description) html += row("Description", rec.description);
+      (rec.source_types || []).forEach(function (st) { html += row(st.source_id_type, st.value); });
+      Object.keys(rec.properties || {}).forEach(function (k) { html += row(k, rec.properties[k]); });
+      Object.keys(rec.metadata_properties || {}).forEach(function (k) { html += row(k, rec.metadata_properties[k]); });
+      html += row("Created", rec.created) + row("Modified", rec.modified);
+    }
+    html += row("ARN", n.arn) + "</table>";
+    html += '<p class="actions"><button type="button" id="recentre">Show lineage from here</button></p>';
+    props.innerHTML = '<div id="entity" data-arn="' + esc(n.arn) + '">' + html + "</div>";
+    document.getElementById("recentre").addEventListener("click", function () { recentre(n); });
+  }
+
+  function select(n) {
+    var old = svg.querySelector("g.node.selected");
+    if (old) old.classList.remove("selected");
+    var el = svg.querySelector('g.node[data-index="' + state.graph.nodes.indexOf(n) + '"]');
+    if (el) el.classList.add("selected");
+    state.selected = n;
+    centreOn(n, 0.6); /* from an overview, zoom to a readable scale around it */
+    if (cfg.mode !== "api") { showRecord(n, n.record); return; }
+    props.innerHTML = '<p class="hint">Loading…</p>';
+    fetchJson("api/entity?arn=" + encodeURIComponent(n.arn)).then(function (body) {
+      if (state.selected === n) showRecord(n, body.record);
+    }, function (err) { props.innerHTML = '<p class="error">' + esc(err.message) + "</p>"; });
+  }
+
+  function recentre(n) {
+    if (cfg.mode !== "api") { centreOn(n); return; }
+    var q = new URLSearchParams({ arn: n.arn, direction: state.direction, depth: depthEl.value });
+    history.pushState(null, "", "?" + q.toString());
+    targetEl.value = n.arn;
+    load();
+  }
+
+  document.getElementById("fit").addEventListener("click", function () {
+    if (state.graph) fit(true);
+  });
+
+  svg.addEventListener("click", function (ev) {
+    if (drag && drag.moved) return;
+    var el = ev.target.closest ? ev.target.closest("g.node") : null;
+    if (el) select(state.graph.nodes[Number(el.getAttribute("data-index"))]);
+  });
+  svg.addEventListener("dblclick", function (ev) {
+    var el = ev.target.closest ? ev.target.closest("g.node") : null;
+    if (el) recentre(state.graph.nodes[Number(el.getAttribute("data-index"))]);
+  });
+
+  function fetchJson(path) {
+    return fetch(base + path, { credentials: "same-origin", headers: { Accept: "application/json" } }).then(function (r) {
+      return r.json().catch(function () { return {}; }).then(function (body) {
+        if (r.ok) return body;
+        var why = typeof body.detail === "string" ? body.detail : r.statusText;
+        if (r.status === 401) why = "Not signed in to Airflow: " + why;
+        if (r.status === 403) why = "Not allowed: " + why;
+        throw new Error(r.status + " " + why);
+      });
+    });
+  }
+
+  function setDirection(d) {
+    state.direction = d;
+    Array.prototype.forEach.call(document.querySelectorAll("[data-direction]"), function (b) {
+      b.classList.toggle("active", b.getAttribute("data-direction") === d);
+    });
+  }
+
+  function load() {
+    var q = params();
+    var direction = state.direction, depth = depthEl.value || "10";
+    var path;
+    if (q.get("arn") || q.get("uri")) {
+      var p = new URLSearchParams({ direction: direction, depth: depth });
+      if (q.get("arn")) p.set("arn", q.get("arn")); else p.set("uri", q.get("uri"));
+      path = "api/graph?" + p.toString();
+    } else if (q.get("dag_id") && q.get("run_id")) {
+      path = "api/dag-runs/" + encodeURIComponent(q.get("dag_id")) + "/" + encodeURIComponent(q.get("run_id")) +
+        "/graph?" + new URLSearchParams({ direction: direction, depth: depth }).toString();
+      document.getElementById("title").textContent = "Lineage of " + q.get("dag_id") + " / " + q.get("run_id");
+    } else {
+      setStatus("Give an ARN or a source URI (a model, a data set, an endpoint) and press Show.");
+      return;
+    }
+    setStatus("Loading…");
+    window.lineage.fetchStart = performance.now();
+    fetchJson(path).then(draw, function (err) {
+      svg.innerHTML = "";
+      setStatus(err.message, true);
+      document.body.setAttribute("data-error", err.message);
+    });
+  }
+
+  Array.prototype.forEach.call(document.querySelectorAll("[data-direction]"), function (b) {
+    b.addEventListener("click", function () {
+      setDirection(b.getAttribute("data-direction"));
+      if (cfg.mode === "api") load();
+    });
+  });
+
+  document.getElementById("controls").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    if (cfg.mode !== "api") return;
+    var t = targetEl.value.trim();
+    var q = params();
+    if (t) {
+      q = new URLSearchParams();
+      q.set(/^arn:/.test(t) ? "arn" : "uri", t);
+    }
+    q.set("direction", state.direction);
+    q.set("depth", depthEl.value);
+    history.pushState(null, "", "?" + q.toString());
+    load();
+  });
+
+  window.addEventListener("popstate", function () { init(); });
+
+  function init() {
+    var q = params();
+    setDirection(q.get("direction") || "both");
+    if (q.get("depth")) depthEl.value = q.get("depth");
+    targetEl.value = q.get("arn") || q.get("uri") || "";
+    if (cfg.mode === "api") {
+      load();
+    } else {
+      document.querySelector("[role=group]").style.display = "none";
+      depthEl.parentNode.style.display = "none";
+      targetEl.parentNode.style.display = "none";
+      document.getElementById("show").style.display = "none";
+      draw(cfg.graph);
+    }
+  }
+  init();
+})();

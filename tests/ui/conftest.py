@@ -1,0 +1,98 @@
+"""Fixtures for the UI tests: Airflow's API app with a real auth manager and real JWTs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.ui.auth import DENIED_ENV
+
+USERS = {
+    "admin": "ADMIN",
+    "viewer": "VIEWER",
+    "outsider": "VIEWER",  # denied the DAG "producer"
+    "stranger": "VIEWER",  # denied every DAG
+}
+DENIED = "outsider:producer,stranger:*"
+
+
+def password(user: str) -> str:
+    """Return the test password of a user."""
+    return f"{user}-pw-0123456789"
+
+
+def auth_environment(home: Path) -> dict[str, str]:
+    """Return the Airflow settings of the test auth manager (users, passwords, rules)."""
+    passwords = home / "passwords.json"
+    passwords.write_text(json.dumps({u: password(u) for u in USERS}))
+    return {
+        "AIRFLOW__CORE__AUTH_MANAGER": "tests.ui.auth.DagScopedAuthManager",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{r}" for u, r in USERS.items()),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        DENIED_ENV: DENIED,
+    }
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """Create Airflow's metadata database once per test session."""
+    pytest.importorskip("airflow", reason="Airflow is not installed")
+    from airflow.utils import db
+
+    db.resetdb()
+
+
+def reset_lineage() -> None:
+    """Forget cached lineage settings and the UI's open stores."""
+    from airflow_lineage import config
+    from airflow_lineage.ui.app import reset_store
+
+    for fn in vars(config).values():
+        if hasattr(fn, "cache_clear"):
+            fn.cache_clear()
+    reset_store()
+
+
+@pytest.fixture(scope="module")
+def api_client(
+    airflow_db: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Any, Path]]:
+    """Yield a TestClient of Airflow's whole API app (plugins mounted as Airflow mounts
+    them) and the folder whose ``lineage.db`` the lineage page reads."""
+    from fastapi.testclient import TestClient
+
+    home = tmp_path_factory.mktemp("ui-api")
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in auth_environment(home).items():
+            mp.setenv(key, value)
+        mp.setenv("AIRFLOW__LINEAGE__STORE_URL", f"sqlite:///{home / 'lineage.db'}")
+        reset_lineage()
+        from airflow.api_fastapi.app import create_app, purge_cached_app
+
+        purge_cached_app()
+        app = create_app()
+        with TestClient(app) as client:
+            yield client, home
+        purge_cached_app()
+    reset_lineage()
+
+
+@pytest.fixture(scope="module")
+def token(api_client: tuple[Any, Path]) -> Callable[[str], str]:
+    """Return a function that logs a user in through ``POST /auth/token``."""
+    client, _ = api_client
+    cache: dict[str, str] = {}
+
+    def _token(user: str) -> str:
+        if user not in cache:
+            r = client.post("/auth/token", json={"username": user, "password": password(user)})
+            assert r.status_code == 201, r.text
+            cache[user] = r.json()["access_token"]
+        return cache[user]
+
+    return _token
