@@ -7,6 +7,7 @@ associations, and ask for a model's whole lineage in one :meth:`LineageStore.que
 from __future__ import annotations
 
 from airflow_lineage.exceptions import (
+    AccessDeniedError,
     AssociationsExistError,
     EntityNotFoundError,
     InvalidPageTokenError,
@@ -34,6 +35,7 @@ from airflow_lineage.store import LineageStore, Page, connect
 __version__ = "0.1.0"
 
 __all__ = [
+    "AccessDeniedError",
     "Action",
     "ActionStatus",
     "Artifact",

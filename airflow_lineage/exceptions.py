@@ -5,6 +5,7 @@ can go wrong in the domain is a :class:`LineageError`::
 
     LineageError
     ├── EntityNotFoundError      an ARN, name or source URI that no entity has
+    ├── AccessDeniedError        another account owns that lineage (cross-account sharing)
     ├── AssociationsExistError   a delete refused because the entity still has edges
     ├── InvalidPageTokenError    a NextToken that this query did not hand out
     └── StoreError               the backend failed (unreachable, schema, driver error)
@@ -16,6 +17,7 @@ chained with ``raise ... from``.
 from __future__ import annotations
 
 __all__ = [
+    "AccessDeniedError",
     "AssociationsExistError",
     "EntityNotFoundError",
     "InvalidPageTokenError",
@@ -30,6 +32,10 @@ class LineageError(Exception):
 
 class EntityNotFoundError(LineageError, LookupError):
     """No lineage entity has the given ARN, name or source."""
+
+
+class AccessDeniedError(LineageError, PermissionError):
+    """The caller's account may not change this lineage: another account owns it."""
 
 
 class AssociationsExistError(LineageError):

@@ -195,7 +195,8 @@ def run_plan(
         out[case["name"]] = res
         summary = res if "p50_ms" in res else res["all_pages"]
         log(
-            f"  {case['name']:<22} p50 {summary['p50_ms']:10.3f} ms  p95 {summary['p95_ms']:10.3f} ms"
+            f"  {case['name']:<22} p50 {summary['p50_ms']:10.3f} ms"
+            f"  p95 {summary['p95_ms']:10.3f} ms"
             f"  vertices p50 {summary['vertices_p50']:>9}  reps {summary['reps']:>4}"
             + (f"  pages/one {res['ratio_p50']:.2f}" if "ratio_p50" in res else "")
         )

@@ -32,7 +32,6 @@ from typing import Any
 
 from bench._common import dump_json, load_json, peak_rss, reset_peak, rss_now, run_plan
 
-
 MAX_HOPS = 100
 """ml-metadata's own limit on ``max_num_hops`` (rdbms_metadata_access_object.cc)."""
 

@@ -249,7 +249,9 @@ class LineageGraph:
         import networkx as nx
 
         g = nx.DiGraph()
-        g.add_nodes_from((n[N_ARN], {"type": n[N_TYPE], "lineage_type": n[N_LT]}) for n in self.nodes)
+        g.add_nodes_from(
+            (n[N_ARN], {"type": n[N_TYPE], "lineage_type": n[N_LT]}) for n in self.nodes
+        )
         g.add_edges_from((e[E_SRC], e[E_DST], {"association_type": e[E_TYPE]}) for e in self.edges)
         return g
 
@@ -314,7 +316,9 @@ class _Builder:
         self._role(role)
         return arn
 
-    def context(self, name: str, typ: str, uri: str, role: str, props: dict[str, str] | None = None) -> str:
+    def context(
+        self, name: str, typ: str, uri: str, role: str, props: dict[str, str] | None = None
+    ) -> str:
         arn = _CONTEXT_PREFIX + name
         self.nodes.append((arn, CONTEXT, typ, uri, name, self.now, None, props, None))
         self._role(role)
@@ -365,7 +369,8 @@ class _Builder:
         if img.uses_left <= 0:
             img.version += 1
             img.uses_left = self.rng.randint(100, 500)
-            img.arn = self.artifact(f"{_ECR}/{framework}-training:1.{img.version}-cpu-py3", "Image", "image")
+            uri = f"{_ECR}/{framework}-training:1.{img.version}-cpu-py3"
+            img.arn = self.artifact(uri, "Image", "image")
         img.uses_left -= 1
         return img.arn
 
@@ -437,7 +442,9 @@ class _Builder:
         self.edge(p.proc_code.arn, proc, CONTRIBUTED_TO)
         self.edge(proc, run_ctx, ASSOCIATED_WITH)
         self.tick()
-        features = self.artifact(f"{bucket}/features/", "DataSet", "features", {"stage": "features"})
+        features = self.artifact(
+            f"{bucket}/features/", "DataSet", "features", {"stage": "features"}
+        )
         self.edge(proc, features, PRODUCED)
         test = features
         if p.has_test_split:
@@ -557,7 +564,8 @@ def main() -> None:
     import json
 
     print(json.dumps(g.stats(), indent=1))
-    print(f"generate (plain tuples): {t1 - t0:.2f} s, {(t1 - t0) / len(g.nodes) * 1e6:.2f} µs/entity")
+    per = (t1 - t0) / len(g.nodes) * 1e6
+    print(f"generate (plain tuples): {t1 - t0:.2f} s, {per:.2f} µs/entity")
     if args.entities:
         from airflow_lineage.apispec import service_model
 
@@ -576,7 +584,10 @@ def main() -> None:
         t0 = time.perf_counter()
         nxg = g.to_networkx()
         t1 = time.perf_counter()
-        print(f"networkx DiGraph: {t1 - t0:.2f} s ({nxg.number_of_nodes()} nodes, {nxg.number_of_edges()} edges)")
+        print(
+            f"networkx DiGraph: {t1 - t0:.2f} s "
+            f"({nxg.number_of_nodes()} nodes, {nxg.number_of_edges()} edges)"
+        )
 
 
 if __name__ == "__main__":

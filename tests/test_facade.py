@@ -1252,16 +1252,21 @@ def test_other_accounts_entities_are_described_and_associated_by_arn(tmp_path: P
     url = f"sqlite:///{tmp_path}/shared.db"
     with airflow_lineage.connect(url, account="111111111111") as team_b:
         shared = team_b.as_boto3_client().create_artifact(**ARTIFACT)["ArtifactArn"]
+        team_b.share("000000000000")  # shared lineage only: see tests/store/test_sharing.py
     assert ":111111111111:artifact/" in shared
     with airflow_lineage.connect(url) as team_a:
+        team_a.accept("111111111111")
         ours = CheckedClient(team_a.as_boto3_client())
         assert ours.describe_artifact(ArtifactArn=shared)["ArtifactArn"] == shared
         step = ours.create_action(**ACTION)["ActionArn"]
         ours.add_association(SourceArn=shared, DestinationArn=step, AssociationType="SameAs")
         found = ours.query_lineage(StartArns=[step], Direction="Ascendants")
         assert [v["Arn"] for v in found["Vertices"]] == [shared]
-        (group,) = ours.list_lineage_groups()["LineageGroupSummaries"]  # its own group only
-        assert ":000000000000:" in group["LineageGroupArn"]
+        groups = ours.list_lineage_groups()["LineageGroupSummaries"]  # own and shared
+        assert sorted(g["LineageGroupArn"].split(":")[4] for g in groups) == [
+            "000000000000",
+            "111111111111",
+        ]
 
 
 # -- code written for boto3, unchanged ----------------------------------------------------

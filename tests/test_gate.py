@@ -169,8 +169,12 @@ def test_a_data_set_from_an_untrusted_account_is_rejected(
     store: LineageStore, tmp_path: Path
 ) -> None:
     p = build(store, tmp_path)
-    foreign = Artifact.new("s3://other-team/raw.csv", "DataSet", account=OTHER)
-    store.write([foreign], [Association(foreign.arn, p.arn["prep"], "ContributedTo")])
+    # The other team's data set, shared with us: we see it and may link it in.
+    with connect(store.url, account=OTHER) as other:  # type: ignore[attr-defined]
+        foreign = other.create_artifact("s3://other-team/raw.csv", "DataSet")
+        other.share(store.account)
+    store.accept(OTHER)
+    store.write(associations=[Association(foreign.arn, p.arn["prep"], "ContributedTo")])
     verdict = evaluate(store, p.model, POLICY)
     assert failed_rules(verdict) == {"trusted accounts only"}
     assert foreign.arn in " ".join(verdict.reasons)
@@ -181,7 +185,9 @@ def test_an_edge_forged_by_another_account_is_rejected(store_url: str, tmp_path:
         p = build(store, tmp_path)
         # A data set of our own, that was never used, linked in by someone else.
         unused = store.create_artifact("s3://ours/unvetted.csv", "DataSet")
+        store.share(OTHER)  # a team we share with may associate our entities
     with connect(store_url, account=OTHER) as forger:
+        forger.accept(store.account)
         forger.add_association(unused.arn, p.arn["train"], "ContributedTo")
     with connect(store_url) as store:
         verdict = evaluate(store, p.model, POLICY)
@@ -226,10 +232,16 @@ def test_a_forbidden_ancestor_is_rejected(store: LineageStore, tmp_path: Path) -
 def test_an_approval_forged_by_another_account_is_rejected(store_url: str, tmp_path: Path) -> None:
     with connect(store_url) as store:
         p = build(store, tmp_path, with_review=False)
+        store.share(OTHER)
     with connect(store_url, account=OTHER) as forger:
+        forger.accept(store.account)
         fake = forger.create_action("review", "Approval", "u", status="Completed")
         forger.add_association(fake.arn, p.arn["register"], "ContributedTo")
+        forger.share(store.account)
     with connect(store_url) as store:
+        # Unless we accept the other account's lineage, its approval is invisible to us.
+        assert failed_rules(evaluate(store, p.model, POLICY)) == {"requires a human review"}
+        store.accept(OTHER)
         verdict = evaluate(store, p.model, POLICY)
     assert not verdict.passed
     assert {"trusted accounts only", "edges added by trusted accounts only"} <= failed_rules(

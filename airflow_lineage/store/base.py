@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from airflow_lineage.model import (
     DEFAULT_ACCOUNT,
+    DEFAULT_LINEAGE_GROUP,
     LOCAL_REGION,
     Action,
     ActionStatus,
@@ -30,6 +31,7 @@ from airflow_lineage.query import LineageQuery, LineageResult
 
 if TYPE_CHECKING:
     from airflow_lineage.facade import Boto3Facade
+    from airflow_lineage.sharing import Share
 
 __all__ = ["LineageStore", "Page"]
 
@@ -285,6 +287,47 @@ class LineageStore(ABC):
     @abstractmethod
     def lineage_groups(self) -> list[LineageGroup]:
         """Return the lineage groups the caller's account can see."""
+
+    # -- sharing (AWS RAM-style shares of lineage groups) -------------------------------
+
+    def _no_sharing(self, operation: str) -> NotImplementedError:
+        return NotImplementedError(
+            f"{type(self).__name__} does not support {operation}: sharing lineage groups "
+            "between accounts is implemented by the SQL store"
+        )
+
+    def share(self, consumer_account: str, *, group: str = DEFAULT_LINEAGE_GROUP) -> Share:
+        """Share one of the caller's lineage groups with another account (an invitation).
+
+        The consumer sees the group's lineage once it has accepted. Sharing again what
+        was revoked sends a new invitation; sharing what is shared returns the share.
+        """
+        raise self._no_sharing("share")
+
+    def accept(self, owner_account: str, *, group: str = DEFAULT_LINEAGE_GROUP) -> Share:
+        """Accept the invitation of ``owner_account`` to its lineage group.
+
+        :raises EntityNotFoundError: the owner has not invited the caller.
+        """
+        raise self._no_sharing("accept")
+
+    def revoke(self, consumer_account: str, *, group: str = DEFAULT_LINEAGE_GROUP) -> Share:
+        """Stop sharing one of the caller's lineage groups with ``consumer_account``.
+
+        :raises EntityNotFoundError: the group is not shared with that account.
+        """
+        raise self._no_sharing("revoke")
+
+    def shares(self) -> list[Share]:
+        """Return the shares the caller is a party to (as owner or as consumer)."""
+        raise self._no_sharing("shares")
+
+    def get_lineage_group_policy(self, lineage_group: str) -> dict[str, str]:
+        """Return ``{"LineageGroupArn", "ResourcePolicy"}`` of a group the caller sees.
+
+        :raises EntityNotFoundError: the caller sees no such group.
+        """
+        raise self._no_sharing("get_lineage_group_policy")
 
     @abstractmethod
     def export(self) -> Iterator[Entity | Association]:

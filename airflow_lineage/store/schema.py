@@ -27,9 +27,10 @@ __all__ = [
     "entities",
     "lineage_groups",
     "metadata",
+    "shares",
 ]
 
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 """The Alembic head; stores at this revision skip Alembic entirely when they open."""
 
 VERSION_TABLE = "lineage_alembic_version"
@@ -84,3 +85,19 @@ lineage_groups = Table(
     Column("region", String(32), nullable=False),
     Column("created_at", BigInteger, nullable=False),
 )
+
+shares = Table(
+    "lineage_shares",
+    metadata,
+    Column("owner_account", String(12), primary_key=True),
+    Column("group_name", String(120), primary_key=True),
+    Column("consumer_account", String(12), primary_key=True),
+    Column("region", String(32), nullable=False),
+    Column("status", String(16), nullable=False),  # Pending, Accepted, Revoked
+    Column("created_at", BigInteger, nullable=False),
+    Column("modified_at", BigInteger, nullable=False),
+    Index("ix_lineage_shares_consumer", "consumer_account", "status"),
+)
+"""A lineage group shared by its owner with a consumer account (as an AWS RAM share).
+
+Only an ``Accepted`` share lets the consumer see the owner's lineage."""

@@ -53,6 +53,14 @@ from airflow_lineage.model import (
     utcnow,
 )
 from airflow_lineage.query import LineageQuery, LineageResult, PageToken
+from airflow_lineage.sharing import (
+    AccessDeniedError,
+    Share,
+    ShareStatus,
+    account_role,
+    lineage_group_policy,
+    role_account,
+)
 from airflow_lineage.store.base import LineageStore, Page
 from airflow_lineage.store.schema import (
     SCHEMA_REVISION,
@@ -60,6 +68,7 @@ from airflow_lineage.store.schema import (
     associations,
     entities,
     lineage_groups,
+    shares,
 )
 from airflow_lineage.traversal import AttributeRow, QueryOutcome, run_query
 
@@ -112,6 +121,18 @@ class SqlStore(LineageStore):
     :param account: the 12-digit account entities are created in.
     :param timeout: seconds any one call may wait for the database (to connect, for a
         lock, for a statement) before it fails with :class:`StoreError`.
+    :param role: PostgreSQL only: run every statement as this role (``SET ROLE``), e.g.
+        ``lineage_acct_<account>`` (see :func:`airflow_lineage.sharing.account_role`),
+        so that the database's row-level security enforces what the account may see
+        and change. ``True`` means the account's role.
+    :param unrestricted: see and write every account's lineage (backup, restore,
+        migration between backends), as the database owner may. Entities and edges
+        are still created as ``account``. On PostgreSQL row-level security still
+        applies to a ``role``.
+
+    The store acts as ``account``: it sees its own lineage and that of accounts whose
+    lineage group it accepted (:meth:`accept`) and that was not revoked; it creates,
+    changes and deletes only its own entities, and associates any two it sees.
     """
 
     def __init__(
@@ -121,18 +142,33 @@ class SqlStore(LineageStore):
         account: str = DEFAULT_ACCOUNT,
         region: str = LOCAL_REGION,
         timeout: float = 60.0,
+        role: str | bool | None = None,
+        unrestricted: bool = False,
     ) -> None:
         Arn(region, account, "lineage-group", DEFAULT_LINEAGE_GROUP)  # validates both
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        if role is True:
+            role = account_role(account)
+        if isinstance(role, str):
+            acting = role_account(role)
+            if acting is None:
+                raise ValueError(f"role {role!r} is not an account role (lineage_acct_<12 digits>)")
+            if acting != account:
+                raise ValueError(f"role {role!r} acts as account {acting}, not {account}")
         self.account = account
         self.region = region
+        self.role = role or None
+        self.unrestricted = bool(unrestricted)
         self.url = normalize_url(url)
-        self._engine = self._make_engine(self.url, float(timeout))
+        self._engine = self._make_engine(self.url, float(timeout), self.role)
         self._sqlite = self._engine.dialect.name == "sqlite"
+        if self._sqlite and self.role:
+            raise ValueError("role= applies to PostgreSQL; SQLite has no roles")
         self._upserts: dict[str, Any] = {}
         self._known_groups: set[tuple[str, str]] = set()
-        self._results: OrderedDict[str, QueryOutcome] = OrderedDict()
+        # snapshot -> (outcome, the accounts it could see; None: every account there was)
+        self._results: OrderedDict[str, tuple[QueryOutcome, list[str] | None]] = OrderedDict()
         self._results_lock = threading.Lock()
         with _translated("open the schema"):
             self._migrate()
@@ -140,7 +176,7 @@ class SqlStore(LineageStore):
     # -- engine and schema ------------------------------------------------------------
 
     @staticmethod
-    def _make_engine(url: str, timeout: float) -> Engine:
+    def _make_engine(url: str, timeout: float, role: str | None = None) -> Engine:
         parsed = make_url(url)
         if parsed.get_backend_name() != "sqlite":
             args: dict[str, Any] = {}
@@ -155,9 +191,19 @@ class SqlStore(LineageStore):
                     f"-c lock_timeout={millis}".strip(),
                 }
             try:
-                return sa.create_engine(url, pool_pre_ping=True, connect_args=args)
+                engine = sa.create_engine(url, pool_pre_ping=True, connect_args=args)
             except (SQLAlchemyError, ImportError) as e:
                 raise StoreError(f"cannot open lineage store {parsed!r}: {e}") from e
+            if role is not None:
+
+                @event.listens_for(engine, "connect")
+                def _set_role(dbapi_conn: Any, _record: Any) -> None:
+                    # Committed, so that no rollback of the pool takes the role back.
+                    with dbapi_conn.cursor() as cur:
+                        cur.execute(f"SET ROLE {role}")  # validated: lineage_acct_<digits>
+                    dbapi_conn.commit()
+
+            return engine
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
             engine = sa.create_engine(url, connect_args={"timeout": timeout})
@@ -235,9 +281,13 @@ class SqlStore(LineageStore):
             yield conn
 
     @contextmanager
-    def _read_tx(self) -> Iterator[Connection]:
-        with self._engine.connect() as conn, conn.begin():
-            yield conn
+    def _read_tx(self, *, snapshot: bool = False) -> Iterator[Connection]:
+        """A read transaction; ``snapshot``: every statement sees the same data."""
+        with self._engine.connect() as conn:
+            if snapshot and not self._sqlite:  # SQLite reads are one snapshot anyway
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
 
     def close(self) -> None:
         """Dispose of the connection pool."""
@@ -245,6 +295,62 @@ class SqlStore(LineageStore):
 
     def __repr__(self) -> str:
         return f"SqlStore({self._engine.url!r}, account={self.account!r})"
+
+    # -- visibility ----------------------------------------------------------------------
+
+    def _visible_sql(self, column: str) -> str:
+        """SQL that holds when ``column`` (an account) is visible; needs :lineage_me."""
+        if self.unrestricted:
+            return "1 = 1"
+        return (
+            f"({column} = :lineage_me OR {column} IN (SELECT owner_account FROM "
+            "lineage_shares WHERE consumer_account = :lineage_me AND status = 'Accepted'))"
+        )
+
+    def _visible_clause(self, column: Any) -> Any:
+        """The SQLAlchemy form of :meth:`_visible_sql`."""
+        if self.unrestricted:
+            return sa.true()
+        shared = sa.select(shares.c.owner_account).where(
+            shares.c.consumer_account == self.account,
+            shares.c.status == ShareStatus.ACCEPTED.value,
+        )
+        return sa.or_(column == self.account, column.in_(shared))
+
+    def _visible_accounts(self, conn: Connection) -> list[str] | None:
+        """Return the accounts the caller may see, or None when it may see all there are.
+
+        One small statement over the groups and shares tables: a store whose lineage is
+        all its own (or all shared with it) filters nothing.
+        """
+        visible, everything = self._visibility(conn)
+        return None if everything else visible
+
+    def _visibility(self, conn: Connection) -> tuple[list[str], bool]:
+        """Return the accounts the caller sees, and whether they are all there are."""
+        if self.unrestricted:
+            return [], True
+        rows = conn.exec_driver_sql(*self._visibility_statement()).all()
+        visible = {self.account} | {a for a, shared in rows if shared}
+        present = {a for a, shared in rows if not shared}
+        return sorted(visible), present <= visible
+
+    def _visibility_statement(self) -> tuple[str, Any]:
+        mark = "?" if self._sqlite else "%s"
+        sql = (
+            "SELECT account, 0 FROM lineage_groups UNION ALL SELECT owner_account, 1 "
+            f"FROM lineage_shares WHERE consumer_account = {mark} AND status = 'Accepted'"
+        )
+        return sql, (self.account,)
+
+    def _own(self, arn: str, doing: str) -> None:
+        """Refuse to change an entity of another account (decided by the ARN alone)."""
+        owner = Arn.parse(arn).account
+        if owner != self.account and not self.unrestricted:
+            raise AccessDeniedError(
+                f"cannot {doing} {arn}: it belongs to account {owner}, and account "
+                f"{self.account} may not create, change or delete another account's entities"
+            )
 
     # -- set parameters (one bound value, whatever the set's size) --------------------
 
@@ -337,6 +443,14 @@ class SqlStore(LineageStore):
         for a in assocs:
             if not isinstance(a, Association):
                 raise TypeError(f"write() takes Association edges, not {type(a).__name__}")
+        for e in ents:
+            self._own(e.arn, "write")
+        for a in assocs:
+            if a.account is not None and a.account != self.account and not self.unrestricted:
+                raise AccessDeniedError(
+                    f"cannot record the association {a.source_arn} -> {a.destination_arn} "
+                    f"as added by account {a.account}: this store acts as {self.account}"
+                )
         if not ents and not assocs:
             return
         with _translated("write lineage"), self._write_tx() as conn:
@@ -411,7 +525,9 @@ class SqlStore(LineageStore):
                 added = {(g["account"], g["region"]) for g in groups.values()}
         if assocs:
             wanted = {a.source_arn for a in assocs} | {a.destination_arn for a in assocs}
-            ids = self._ids(conn, list(wanted))
+            # Both ends must be entities the caller sees (its own, or shared with it):
+            # an invisible entity is as unknown as a missing one.
+            ids = self._ids(conn, list(wanted), self._visible_accounts(conn))
             missing = sorted(wanted - ids.keys())
             if missing:
                 raise EntityNotFoundError(
@@ -431,9 +547,17 @@ class SqlStore(LineageStore):
             conn.execute(self._statement("associations"), rows)
         return added
 
-    def _ids(self, conn: Connection, arns: Sequence[str]) -> dict[str, int]:
-        sql = sa.text(f"SELECT arn, id FROM lineage_entities WHERE {self._in('arn', 'arns')}")
-        return {arn: id_ for arn, id_ in conn.execute(sql, {"arns": self._set(arns)})}
+    def _ids(
+        self, conn: Connection, arns: Sequence[str], visible: Sequence[str] | None = None
+    ) -> dict[str, int]:
+        """Return the ids of these entities, of the ``visible`` accounts only if given."""
+        where = self._in("arn", "arns")
+        params = {"arns": self._set(arns)}
+        if visible is not None:
+            where += " AND " + self._in("account", "accounts")
+            params["accounts"] = self._set(visible)
+        sql = sa.text(f"SELECT arn, id FROM lineage_entities WHERE {where}")
+        return {arn: id_ for arn, id_ in conn.execute(sql, params)}
 
     def update(
         self,
@@ -446,7 +570,7 @@ class SqlStore(LineageStore):
         properties_to_remove: Iterable[str] = (),
     ) -> Entity:
         """Change an entity's mutable fields; given properties are merged, then removed."""
-        Arn.parse(arn)
+        self._own(arn, "update")
         if isinstance(properties_to_remove, str):
             raise TypeError("properties_to_remove must be a list of keys, not one string")
         remove = list(properties_to_remove)
@@ -490,8 +614,12 @@ class SqlStore(LineageStore):
         return updated
 
     def delete(self, arn: str, *, disassociate: bool = False) -> None:
-        """Delete an entity; with ``disassociate`` its associations go first."""
-        Arn.parse(arn)
+        """Delete an entity; with ``disassociate`` its associations go first.
+
+        The owner's own entity takes with it every association that touches it, also
+        those added by accounts it cannot see.
+        """
+        self._own(arn, "delete")
         with _translated("delete lineage"), self._write_tx() as conn:
             id_ = self._ids(conn, [arn]).get(arn)
             if id_ is None:
@@ -504,8 +632,24 @@ class SqlStore(LineageStore):
                     sa.select(sa.func.count()).select_from(associations).where(touching)
                 ).scalar_one()
                 if count:
+                    src = entities.alias("src")
+                    dst = entities.alias("dst")
+                    seen = conn.execute(
+                        sa.select(sa.func.count())
+                        .select_from(
+                            associations.join(src, src.c.id == associations.c.source_id).join(
+                                dst, dst.c.id == associations.c.destination_id
+                            )
+                        )
+                        .where(
+                            touching,
+                            self._visible_clause(src.c.account),
+                            self._visible_clause(dst.c.account),
+                        )
+                    ).scalar_one()
+                    hidden = " and associations with lineage it cannot see" if count > seen else ""
                     raise AssociationsExistError(
-                        f"{arn} still has {count} association(s); delete them first "
+                        f"{arn} still has {seen} association(s){hidden}; delete them first "
                         "or pass disassociate=True"
                     )
             conn.execute(entities.delete().where(entities.c.id == id_))
@@ -515,7 +659,7 @@ class SqlStore(LineageStore):
         Arn.parse(source_arn, field_name="SourceArn")
         Arn.parse(destination_arn, field_name="DestinationArn")
         with _translated("delete an association"), self._write_tx() as conn:
-            ids = self._ids(conn, [source_arn, destination_arn])
+            ids = self._ids(conn, [source_arn, destination_arn], self._visible_accounts(conn))
             deleted = 0
             if len(ids) == 2:
                 deleted = conn.execute(
@@ -539,10 +683,12 @@ class SqlStore(LineageStore):
     def _get_many(self, conn: Connection, arns: Sequence[str]) -> dict[str, Entity]:
         if not arns:
             return {}
-        sql = sa.text(f"SELECT * FROM lineage_entities WHERE {self._in('arn', 'arns')}")
-        return {
-            row.arn: self._row_entity(row) for row in conn.execute(sql, {"arns": self._set(arns)})
-        }
+        sql = sa.text(
+            f"SELECT * FROM lineage_entities WHERE {self._in('arn', 'arns')} "
+            f"AND {self._visible_sql('account')}"
+        )
+        params = {"arns": self._set(arns), "lineage_me": self.account}
+        return {row.arn: self._row_entity(row) for row in conn.execute(sql, params)}
 
     def list_entities(
         self,
@@ -561,7 +707,7 @@ class SqlStore(LineageStore):
         kind = LineageType(lineage_type)
         if kind is LineageType.TRIAL_COMPONENT:
             raise ValueError("the SQL store holds no trial components")
-        conds = [entities.c.lineage_type == kind.value]
+        conds = [entities.c.lineage_type == kind.value, self._visible_clause(entities.c.account)]
         if type is not None:
             conds.append(entities.c.type == type)
         if source_uri is not None:
@@ -601,7 +747,7 @@ class SqlStore(LineageStore):
         joined = associations.join(src, src.c.id == associations.c.source_id).join(
             dst, dst.c.id == associations.c.destination_id
         )
-        conds = []
+        conds = [self._visible_clause(src.c.account), self._visible_clause(dst.c.account)]
         if source_arn is not None:
             conds.append(src.c.arn == Arn.parse(source_arn, field_name="SourceArn").__str__())
         if destination_arn is not None:
@@ -702,12 +848,25 @@ class SqlStore(LineageStore):
             token = PageToken.decode(query.next_token, query)
             offset, snapshot = token.offset, token.snapshot
             with self._results_lock:
-                outcome = self._results.get(snapshot)
-                if outcome is not None:
+                cached = self._results.get(snapshot)
+                if cached is not None:
                     self._results.move_to_end(snapshot)
+            if cached is not None:
+                outcome, seen = cached
+                if seen is not None and not self.unrestricted:
+                    # A later page of a snapshot must not outlive a revocation.
+                    with _translated("query lineage"), self._read_tx() as conn:
+                        now, _ = self._visibility(conn)
+                    if not set(seen) <= set(now):
+                        raise InvalidPageTokenError(
+                            "the lineage shared with this account changed since this "
+                            "query's first page; run the query again"
+                        )
         if outcome is None:
-            with _translated("query lineage"), self._read_tx() as conn:
-                outcome = run_query(_SqlGraph(self, conn), query)
+            with _translated("query lineage"), self._read_tx(snapshot=True) as conn:
+                graph = _SqlGraph(self, conn)
+                outcome = run_query(graph, query)
+            seen = None if self.unrestricted else graph.visible
         if offset > len(outcome.vertices):
             raise InvalidPageTokenError("NextToken points past the end of this query's result")
         vertices, edges, nxt = outcome.page(offset, query.max_results)
@@ -715,7 +874,7 @@ class SqlStore(LineageStore):
         if nxt is not None:
             token_out = PageToken(query.fingerprint(), nxt, snapshot).encode()
             with self._results_lock:
-                self._results[snapshot] = outcome
+                self._results[snapshot] = (outcome, seen)
                 self._results.move_to_end(snapshot)
                 while len(self._results) > _RESULT_CACHE_SIZE:
                     self._results.popitem(last=False)
@@ -734,10 +893,12 @@ class SqlStore(LineageStore):
             "a.created_at, a.account FROM lineage_associations a "
             "JOIN lineage_entities s ON s.id = a.source_id "
             "JOIN lineage_entities d ON d.id = a.destination_id "
-            f"WHERE {src_in} AND {dst_in} ORDER BY s.arn, d.arn"
+            f"WHERE {src_in} AND {dst_in} AND {self._visible_sql('s.account')} "
+            f"AND {self._visible_sql('d.account')} ORDER BY s.arn, d.arn"
         )
+        params = {"arns": self._set(list(arns)), "lineage_me": self.account}
         with _translated("read associations"), self._read_tx() as conn:
-            rows = conn.execute(sql, {"arns": self._set(list(arns))}).all()
+            rows = conn.execute(sql, params).all()
         return [
             Association(
                 r.source_arn,
@@ -752,17 +913,217 @@ class SqlStore(LineageStore):
     # -- groups, export -------------------------------------------------------------------
 
     def lineage_groups(self) -> list[LineageGroup]:
-        """Return the account's lineage groups (its default group once it has lineage)."""
+        """Return the account's lineage groups (its default group once it has lineage or
+        shares it) and the groups shared with it that it accepted, own first."""
         stmt = (
             sa.select(lineage_groups)
-            .where(lineage_groups.c.account == self.account)
-            .order_by(lineage_groups.c.name)
+            .where(self._visible_clause(lineage_groups.c.account))
+            .order_by(lineage_groups.c.account != self.account, lineage_groups.c.account)
         )
         with _translated("list lineage groups"), self._read_tx() as conn:
             return [
                 LineageGroup(r.name, r.account, r.region, from_micros(r.created_at))
                 for r in conn.execute(stmt)
             ]
+
+    # -- sharing ------------------------------------------------------------------------
+
+    def _check_group(self, group: str, other: str, label: str) -> None:
+        Arn(self.region, other, "lineage-group", group)  # validates the account
+        if group != DEFAULT_LINEAGE_GROUP:
+            raise ValueError(
+                f"only {DEFAULT_LINEAGE_GROUP!r} can be shared (every entity belongs to its "
+                f"account's default group), not {group!r}"
+            )
+        if other == self.account:
+            raise ValueError(f"{label} {other} is this store's own account")
+
+    @staticmethod
+    def _row_share(row: Any) -> Share:
+        return Share(
+            owner=row.owner_account,
+            consumer=row.consumer_account,
+            group=row.group_name,
+            region=row.region,
+            status=ShareStatus(row.status),
+            created=from_micros(row.created_at),
+            modified=from_micros(row.modified_at),
+        )
+
+    def _share_row(self, conn: Connection, owner: str, consumer: str, group: str) -> Any:
+        return conn.execute(
+            sa.select(shares).where(
+                shares.c.owner_account == owner,
+                shares.c.consumer_account == consumer,
+                shares.c.group_name == group,
+            )
+        ).first()
+
+    def share(self, consumer_account: str, *, group: str = DEFAULT_LINEAGE_GROUP) -> Share:
+        """Invite ``consumer_account`` to this account's lineage group (as a RAM share)."""
+        self._check_group(group, consumer_account, "consumer_account")
+        now = to_micros(utcnow())
+        with _translated("share a lineage group"), self._write_tx() as conn:
+            conn.execute(
+                self._statement("groups"),
+                [
+                    {
+                        "account": self.account,
+                        "name": group,
+                        "region": self.region,
+                        "created_at": now,
+                    }
+                ],
+            )
+            row = self._share_row(conn, self.account, consumer_account, group)
+            if row is None:
+                conn.execute(
+                    shares.insert().values(
+                        owner_account=self.account,
+                        consumer_account=consumer_account,
+                        group_name=group,
+                        region=self.region,
+                        status=ShareStatus.PENDING.value,
+                        created_at=now,
+                        modified_at=now,
+                    )
+                )
+            elif row.status == ShareStatus.REVOKED.value:
+                conn.execute(
+                    shares.update()
+                    .where(
+                        shares.c.owner_account == self.account,
+                        shares.c.consumer_account == consumer_account,
+                        shares.c.group_name == group,
+                    )
+                    .values(status=ShareStatus.PENDING.value, modified_at=now)
+                )
+            row = self._share_row(conn, self.account, consumer_account, group)
+        self._known_groups.add((self.account, self.region))
+        return self._row_share(row)
+
+    def _set_status(
+        self, owner: str, consumer: str, group: str, before: set[ShareStatus], after: ShareStatus
+    ) -> Share | None:
+        now = to_micros(utcnow())
+        with _translated("change a share"), self._write_tx() as conn:
+            row = self._share_row(conn, owner, consumer, group)
+            if row is None or ShareStatus(row.status) not in before:
+                return None
+            if ShareStatus(row.status) is not after:
+                conn.execute(
+                    shares.update()
+                    .where(
+                        shares.c.owner_account == owner,
+                        shares.c.consumer_account == consumer,
+                        shares.c.group_name == group,
+                    )
+                    .values(status=after.value, modified_at=now)
+                )
+                row = self._share_row(conn, owner, consumer, group)
+        return self._row_share(row)
+
+    def accept(self, owner_account: str, *, group: str = DEFAULT_LINEAGE_GROUP) -> Share:
+        """Accept ``owner_account``'s invitation: its lineage becomes visible to this one."""
+        self._check_group(group, owner_account, "owner_account")
+        done = self._set_status(
+            owner_account,
+            self.account,
+            group,
+            {ShareStatus.PENDING, ShareStatus.ACCEPTED},
+            ShareStatus.ACCEPTED,
+        )
+        if done is None:
+            raise EntityNotFoundError(
+                f"account {owner_account} has no pending invitation to its lineage group "
+                f"{group} for account {self.account}"
+            )
+        self._results.clear()
+        return done
+
+    def revoke(self, consumer_account: str, *, group: str = DEFAULT_LINEAGE_GROUP) -> Share:
+        """Stop sharing this account's lineage group with ``consumer_account``."""
+        self._check_group(group, consumer_account, "consumer_account")
+        done = self._set_status(
+            self.account,
+            consumer_account,
+            group,
+            {ShareStatus.PENDING, ShareStatus.ACCEPTED, ShareStatus.REVOKED},
+            ShareStatus.REVOKED,
+        )
+        if done is None:
+            raise EntityNotFoundError(
+                f"lineage group {group} of account {self.account} is not shared with "
+                f"account {consumer_account}"
+            )
+        return done
+
+    def shares(self) -> list[Share]:
+        """Return the shares this account is a party to: those it owns, then the others."""
+        stmt = (
+            sa.select(shares)
+            .where(
+                sa.or_(
+                    shares.c.owner_account == self.account,
+                    shares.c.consumer_account == self.account,
+                )
+            )
+            .order_by(
+                shares.c.owner_account != self.account,
+                shares.c.owner_account,
+                shares.c.group_name,
+                shares.c.consumer_account,
+            )
+        )
+        with _translated("list shares"), self._read_tx() as conn:
+            return [self._row_share(r) for r in conn.execute(stmt)]
+
+    def get_lineage_group_policy(self, lineage_group: str) -> dict[str, str]:
+        """Return the resource policy of a lineage group this account sees (by name or
+        ARN): the SageMaker actions it allows its accepted consumers."""
+        if not isinstance(lineage_group, str):
+            raise TypeError(f"lineage_group must be a string, not {type(lineage_group).__name__}")
+        if lineage_group.startswith("arn:"):
+            parsed = Arn.parse(lineage_group, field_name="LineageGroupArn")
+            if parsed.resource != "lineage-group":
+                raise ValueError(f"{lineage_group!r} is not a lineage group ARN")
+            owner, name = parsed.account, parsed.resource_id
+        else:
+            owner, name = self.account, lineage_group
+        visible = {g.arn: g for g in self.lineage_groups() if (g.account, g.name) == (owner, name)}
+        if not visible:
+            raise EntityNotFoundError(
+                f"no lineage group {lineage_group} is visible to account {self.account}"
+            )
+        (group,) = visible.values()
+        with _translated("read a lineage group policy"), self._read_tx() as conn:
+            consumers = (
+                conn.execute(
+                    sa.select(shares.c.consumer_account).where(
+                        shares.c.owner_account == owner,
+                        shares.c.group_name == name,
+                        shares.c.status == ShareStatus.ACCEPTED.value,
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        if owner != self.account:
+            consumers = [c for c in consumers if c == self.account]  # not the owner's others
+        return lineage_group_policy(group.arn, list(consumers))
+
+    def provision_account_role(self, account: str, *, grant_to: str | None = None) -> str:
+        """PostgreSQL: create the role of ``account`` with the grants row-level security
+        needs, optionally granted to the login role ``grant_to``; return its name.
+
+        Run it on a store opened by the role that owns the lineage tables.
+        """
+        if self._sqlite:
+            raise ValueError("account roles are a PostgreSQL feature; SQLite has no roles")
+        from airflow_lineage.sharing import provision_account_role
+
+        with _translated("provision an account role"), self._engine.begin() as conn:
+            return provision_account_role(conn, account, grant_to=grant_to)
 
     def export(self) -> Iterator[Entity | Association]:
         """Yield every entity, then every association, from one consistent snapshot."""
@@ -781,13 +1142,16 @@ class SqlStore(LineageStore):
                     dst, dst.c.id == associations.c.destination_id
                 )
             )
+            .where(self._visible_clause(src.c.account), self._visible_clause(dst.c.account))
             .order_by(
                 associations.c.created_at, associations.c.source_id, associations.c.destination_id
             )
         )
-        with _translated("export lineage"), self._read_tx() as conn:
+        with _translated("export lineage"), self._read_tx(snapshot=True) as conn:
             rows = conn.execution_options(yield_per=2000).execute(
-                sa.select(entities).order_by(entities.c.id)
+                sa.select(entities)
+                .where(self._visible_clause(entities.c.account))
+                .order_by(entities.c.id)
             )
             for row in rows:
                 yield self._row_entity(row)
@@ -812,24 +1176,38 @@ class _SqlGraph:
     def __init__(self, store: SqlStore, conn: Connection) -> None:
         self._cursor = conn.connection.cursor()
         self._sqlite = store._sqlite
+        # The accounts the caller sees, looked up once; no filter when they are all there
+        # are (a store of one account, or one that sees every account it holds).
+        self.visible, everything = store._visibility(conn)
+        self.accounts = None if everything else self.visible
+        self._accounts: Any = None
+        if self.accounts is not None:
+            self._accounts = json.dumps(self.accounts) if self._sqlite else self.accounts
 
-        def within(column: str) -> str:
+        def within(column: str, param: str = "ids") -> str:
             if self._sqlite:
-                return f"{column} IN (SELECT value FROM json_each(:ids))"
-            return f"{column} = ANY(%(ids)s)"
+                return f"{column} IN (SELECT value FROM json_each(:{param}))"
+            return f"{column} = ANY(%({param})s)"
 
-        edges = "FROM lineage_associations WHERE"
-        src_in, dst_in = within("source_id"), within("destination_id")
+        seen = "" if self.accounts is None else " AND " + within("e.account", "accounts")
         attrs = "SELECT e.id, e.arn, e.type, e.lineage_type, e.created_at, e.modified_at"
         join = "FROM lineage_associations a JOIN lineage_entities e ON e.id ="
-        down = f"{join} a.destination_id WHERE {within('a.source_id')}"
-        up = f"{join} a.source_id WHERE {within('a.destination_id')}"
+        down = f"{join} a.destination_id WHERE {within('a.source_id')}{seen}"
+        up = f"{join} a.source_id WHERE {within('a.destination_id')}{seen}"
         self._next: dict[tuple[str, bool], str] = {}
         for props, extra in ((False, ", NULL"), (True, ", e.properties")):
             self._next[("Descendants", props)] = f"{attrs}{extra} {down}"
             self._next[("Ascendants", props)] = f"{attrs}{extra} {up}"
             self._next[("Both", props)] = f"{attrs}{extra} {down} UNION ALL {attrs}{extra} {up}"
-        cols = "SELECT source_id, destination_id, association_type"
+        if self.accounts is None:
+            edges = "FROM lineage_associations WHERE"
+            src_in, dst_in = within("source_id"), within("destination_id")
+            cols = "SELECT source_id, destination_id, association_type"
+        else:  # the far end of an edge must be visible too (the near one is)
+            cols = "SELECT a.source_id, a.destination_id, a.association_type"
+            src_in = f"a.destination_id WHERE {within('a.source_id')}{seen}"
+            dst_in = f"a.source_id WHERE {within('a.destination_id')}{seen}"
+            edges = join
         self._edges = {
             "Descendants": f"{cols} {edges} {src_in}",
             "Ascendants": f"{cols} {edges} {dst_in}",
@@ -839,11 +1217,11 @@ class _SqlGraph:
         where = f"FROM lineage_entities WHERE {within('id')}"
         self._attrs = f"{attrs}, NULL {where}"
         self._attrs_props = f"{attrs}, properties {where}"
-        self._resolve = f"SELECT arn, id FROM lineage_entities WHERE {within('arn')}"
+        self._resolve = f"SELECT arn, id FROM lineage_entities e WHERE {within('arn')}{seen}"
 
     def _run(self, sql: str, values: Sequence[Any]) -> list[Any]:
         param = json.dumps(list(values)) if self._sqlite else list(values)
-        self._cursor.execute(sql, {"ids": param})
+        self._cursor.execute(sql, {"ids": param, "accounts": self._accounts})
         return list(self._cursor.fetchall())
 
     def resolve(self, arns: Sequence[str]) -> dict[str, int]:

@@ -1,0 +1,139 @@
+"""Cross-account lineage: lineage groups shared as AWS RAM shares are.
+
+An owner account shares its default lineage group with a consumer account; the share
+is an invitation until the consumer accepts it, and the owner can revoke it. A caller
+sees its own lineage and that of every account whose group it accepted and that was not
+revoked; it changes only its own entities, and may associate any two entities it sees.
+
+On PostgreSQL the database enforces the same rule with one role per account
+(``lineage_acct_<account>``) and row-level security (see migration 0002);
+:func:`provision_account_role` creates such a role.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from airflow_lineage.exceptions import AccessDeniedError
+from airflow_lineage.model import DEFAULT_LINEAGE_GROUP, LOCAL_REGION, Arn
+
+__all__ = [
+    "LINEAGE_GROUP_ACTIONS",
+    "AccessDeniedError",
+    "Share",
+    "ShareStatus",
+    "account_role",
+    "lineage_group_policy",
+    "provision_account_role",
+]
+
+LINEAGE_GROUP_ACTIONS = (
+    "sagemaker:DescribeAction",
+    "sagemaker:DescribeArtifact",
+    "sagemaker:DescribeContext",
+    "sagemaker:DescribeTrialComponent",
+    "sagemaker:AddAssociation",
+    "sagemaker:DeleteAssociation",
+    "sagemaker:QueryLineage",
+)
+"""What a lineage group's resource policy must allow for cross-account lineage."""
+
+
+ROLE_PREFIX = "lineage_acct_"
+_ROLE_RE = re.compile(r"lineage_acct_(\d{12})")
+_LOGIN_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}")
+
+
+class ShareStatus(StrEnum):
+    """Where a share stands (RAM: resource share invitation status)."""
+
+    PENDING = "Pending"
+    ACCEPTED = "Accepted"
+    REVOKED = "Revoked"
+
+
+@dataclass(frozen=True, slots=True)
+class Share:
+    """A lineage group shared by ``owner`` with ``consumer``."""
+
+    owner: str
+    consumer: str
+    group: str = DEFAULT_LINEAGE_GROUP
+    region: str = LOCAL_REGION
+    status: ShareStatus = ShareStatus.PENDING
+    created: datetime | None = None
+    modified: datetime | None = None
+
+    @property
+    def lineage_group_arn(self) -> str:
+        """Return the ARN of the shared lineage group."""
+        return str(Arn(self.region, self.owner, "lineage-group", self.group))
+
+
+def lineage_group_policy(group_arn: str, principals: list[str]) -> dict[str, Any]:
+    """Return SageMaker's ``GetLineageGroupPolicy`` response for a group and its consumers."""
+    statements = []
+    if principals:
+        statements.append(
+            {
+                "Sid": "CrossAccountLineage",
+                "Effect": "Allow",
+                "Principal": {"AWS": [f"arn:aws:iam::{a}:root" for a in sorted(principals)]},
+                "Action": list(LINEAGE_GROUP_ACTIONS),
+                "Resource": group_arn,
+            }
+        )
+    policy = {"Version": "2012-10-17", "Statement": statements}
+    return {"LineageGroupArn": group_arn, "ResourcePolicy": json.dumps(policy)}
+
+
+def account_role(account: str) -> str:
+    """Return the PostgreSQL role that acts as ``account``."""
+    Arn(LOCAL_REGION, account, "lineage-group", DEFAULT_LINEAGE_GROUP)  # validates it
+    return f"{ROLE_PREFIX}{account}"
+
+
+def role_account(role: str) -> str | None:
+    """Return the account a role name acts as, or None."""
+    m = _ROLE_RE.fullmatch(role)
+    return m[1] if m else None
+
+
+def provision_account_role(conn: Any, account: str, *, grant_to: str | None = None) -> str:
+    """Create (if need be) and grant the PostgreSQL role of ``account``; return its name.
+
+    ``conn`` is a SQLAlchemy connection of the role that owns the lineage tables, in a
+    transaction; the tables are those of the connection's current schema. The role is
+    NOLOGIN: ``grant_to`` (a login role) may then ``SET ROLE`` to it.
+    """
+    import sqlalchemy as sa
+
+    role = account_role(account)
+    if grant_to is not None and not _LOGIN_RE.fullmatch(grant_to):
+        raise ValueError(f"grant_to {grant_to!r} is not a plain PostgreSQL role name")
+    # Roles are cluster-wide: serialise their creation between concurrent provisioners.
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(727246)"))
+    exists = conn.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
+    if exists.scalar() is None:
+        conn.execute(sa.text(f"CREATE ROLE {role} NOLOGIN NOINHERIT"))
+    schema = conn.execute(sa.text("SELECT current_schema()")).scalar_one()
+    ident = '"' + schema.replace('"', '""') + '"'
+    for sql in (
+        f"GRANT USAGE ON SCHEMA {ident} TO {role}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON {ident}.lineage_entities TO {role}",
+        f"GRANT SELECT, INSERT, DELETE ON {ident}.lineage_associations TO {role}",
+        f"GRANT SELECT, INSERT ON {ident}.lineage_groups TO {role}",
+        f"GRANT SELECT, INSERT ON {ident}.lineage_shares TO {role}",
+        f"GRANT UPDATE (status, modified_at) ON {ident}.lineage_shares TO {role}",
+        f"GRANT SELECT ON {ident}.lineage_alembic_version TO {role}",
+        f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {ident} TO {role}",
+    ):
+        conn.execute(sa.text(sql))
+    if grant_to is not None:
+        conn.execute(sa.text(f'GRANT {role} TO "{grant_to}"'))
+    return role
