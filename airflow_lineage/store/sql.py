@@ -853,7 +853,8 @@ class SqlStore(LineageStore):
                     self._results.move_to_end(snapshot)
             if cached is not None:
                 outcome, seen = cached
-                if seen is not None and not self.unrestricted:
+                # Only lineage other accounts shared can be revoked; one's own cannot.
+                if seen is not None and not self.unrestricted and set(seen) - {self.account}:
                     # A later page of a snapshot must not outlive a revocation.
                     with _translated("query lineage"), self._read_tx() as conn:
                         now, _ = self._visibility(conn)
