@@ -6,7 +6,7 @@ outlet), so capture does its real work: two records per task, digests of both fi
 task's time is its duration as Airflow records it (start to end, which includes both
 capture points). "Off" keeps the plugin installed with ``[lineage] enabled = False``.
 
-Run: ``python -m bench.bench_capture [--tasks 50] [--rounds 3]``.
+Run: ``python -m bench.bench_capture [--tasks 50] [--rounds 2] [--repeats 3]``.
 """
 
 from __future__ import annotations
@@ -98,10 +98,16 @@ def main() -> None:
     """Run both modes and print median and p95 per task, and the difference."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=50)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=2, help="DAG runs per process")
+    parser.add_argument("--repeats", type=int, default=3, help="processes per mode")
     args = parser.parse_args()
-    off = run_mode(False, args.tasks, args.rounds)
-    on = run_mode(True, args.tasks, args.rounds)
+    # Alternate the modes, a fresh process each time, so drift in the machine's load
+    # falls on both alike.
+    off: list[float] = []
+    on: list[float] = []
+    for _ in range(args.repeats):
+        off += run_mode(False, args.tasks, args.rounds)
+        on += run_mode(True, args.tasks, args.rounds)
     rows = []
     for label, values in (("capture off", off), ("capture on", on)):
         rows.append(
@@ -120,6 +126,7 @@ def main() -> None:
             {
                 "tasks": args.tasks,
                 "rounds": args.rounds,
+                "repeats": args.repeats,
                 "off": {"median_ms": rows[0][1], "p95_ms": rows[0][2]},
                 "on": {"median_ms": rows[1][1], "p95_ms": rows[1][2]},
                 "added_median_ms": added_median,
