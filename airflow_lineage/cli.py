@@ -162,9 +162,12 @@ def _add_store_options(parser: argparse.ArgumentParser, *, default: Any) -> None
     )
     parser.add_argument(
         "--account",
+        "--as-account",
+        dest="account",
         metavar="ID",
         default=default,
-        help="the 12-digit account the store acts as (default: 000000000000)",
+        help="the 12-digit account the store acts as: what it may see and write "
+        "(default: 000000000000)",
     )
 
 
@@ -378,6 +381,23 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--policy", required=True, metavar="FILE", help="the policy, a YAML file")
     g.add_argument("--format", choices=["markdown", "json"], default="markdown")
     g.set_defaults(func=_cmd_gate)
+
+    for name, target, text in (
+        ("share", "ACCOUNT", "share this account's lineage group with ACCOUNT (an invitation)"),
+        ("accept", "OWNER", "accept the invitation of OWNER's lineage group"),
+        ("revoke", "ACCOUNT", "stop sharing this account's lineage group with ACCOUNT"),
+    ):
+        sh = sub.add_parser(name, parents=[common], help=text, description=text + ".")
+        sh.add_argument("other", metavar=target, help="a 12-digit account id")
+        sh.set_defaults(func=_cmd_share, action=name)
+    gr = sub.add_parser(
+        "groups",
+        parents=[common],
+        help="list the lineage groups this account sees and its shares",
+        description="List the lineage groups this account sees (its own, and those shared "
+        "with it and accepted), then every share it is a party to.",
+    )
+    gr.set_defaults(func=_cmd_groups)
 
     o = sub.add_parser(
         "outbox",
@@ -910,6 +930,31 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     else:
         _out(verdict.to_markdown().rstrip("\n"))
     return 0 if verdict.passed else 3
+
+
+def _cmd_share(args: argparse.Namespace) -> int:
+    """Run ``airflow-lineage share|accept|revoke``."""
+    with _open_store(args) as store:
+        share = getattr(store, args.action)(args.other)
+    _out(f"{share.owner} -> {share.consumer}\t{share.status.value}\t{share.lineage_group_arn}")
+    return 0
+
+
+def _cmd_groups(args: argparse.Namespace) -> int:
+    """Run ``airflow-lineage groups``."""
+    with _open_store(args) as store:
+        groups = store.lineage_groups()
+        shares = store.shares()
+    rows = [("LINEAGE GROUP", "ACCOUNT", "ARN")]
+    rows += [(g.name, g.account, g.arn) for g in groups]
+    for line in _table(rows[0], rows[1:]):
+        _out(line)
+    if shares:
+        _out()
+        share_rows = [(s.owner, s.consumer, s.status.value) for s in shares]
+        for line in _table(("OWNER", "CONSUMER", "STATUS"), share_rows):
+            _out(line)
+    return 0
 
 
 def _cmd_outbox(args: argparse.Namespace) -> int:
