@@ -19,7 +19,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+import time
 from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -30,7 +32,15 @@ from airflow_lineage.capture.lineage import DataRef, StepLineage
 from airflow_lineage.capture.outbox import Outbox
 from airflow_lineage.capture.record import LineageRecord, TaskRun, build_record
 from airflow_lineage.exceptions import LineageError
-from airflow_lineage.model import DEFAULT_ACCOUNT, LOCAL_REGION, ActionStatus, utcnow
+from airflow_lineage.model import (
+    DEFAULT_ACCOUNT,
+    LOCAL_REGION,
+    ActionStatus,
+    Artifact,
+    Association,
+    AssociationType,
+    utcnow,
+)
 from airflow_lineage.store import LineageStore
 from airflow_lineage.verify import digest_local
 
@@ -74,11 +84,30 @@ _lock = threading.Lock()
 # -- the store and delivery --------------------------------------------------------------------
 
 
+_conn: ContextVar[str | None] = ContextVar("lineage_conn_id", default=None)
+
+
+def _conn_id() -> str:
+    """Return the lineage connection of the task being captured.
+
+    A DAG whose lineage belongs to another account names that account's connection in
+    its params (``params={"lineage_conn_id": "lineage_team_b"}``); others use
+    ``[lineage] conn_id``.
+    """
+    return _conn.get() or config.conn_id()
+
+
+def _use_connection_of(ti: Any) -> None:
+    params = getattr(getattr(ti.task, "dag", None), "params", None) or {}
+    chosen = params.get("lineage_conn_id") if hasattr(params, "get") else None
+    _conn.set(str(chosen) if chosen else None)
+
+
 def _store() -> LineageStore:
-    """Return this process's store for the lineage connection (opened once)."""
+    """Return this process's store for the task's lineage connection (opened once)."""
     from airflow_lineage.hooks.lineage import LineageHook
 
-    conn_id = config.conn_id()
+    conn_id = _conn_id()
     with _lock:
         store = _stores.get(conn_id)
     if store is None:
@@ -89,7 +118,10 @@ def _store() -> LineageStore:
 
 
 def _outbox() -> Outbox:
-    return Outbox(config.outbox_dir())
+    conn_id = _conn_id()
+    base = config.outbox_dir()
+    # Records of other connections wait apart, to be replayed into their own store.
+    return Outbox(base if conn_id == config.conn_id() else base / conn_id)
 
 
 def deliver(record: LineageRecord, *, strict: bool | None = None) -> bool:
@@ -212,6 +244,7 @@ def task_started(ti: Any) -> None:
     """Record the run as InProgress with its inputs, and arm the completion hook."""
     task = ti.task
     _reset_hook_lineage()
+    _use_connection_of(ti)
     run = _task_run(ti)
     state = _Run(run=run, started=utcnow(), start_lineage=StepLineage())
     with _lock:
@@ -238,7 +271,7 @@ def task_started(ti: Any) -> None:
 
 def record_place() -> tuple[str, str]:
     """Return the (account, region) records are written in (read once per process)."""
-    conn_id = config.conn_id()
+    conn_id = _conn_id()
     with _lock:
         cached = _places.get(conn_id)
     if cached is None:
@@ -258,7 +291,49 @@ def _build(
     run: TaskRun, lineage: StepLineage, status: ActionStatus, **kwargs: Any
 ) -> LineageRecord:
     account, region = record_place()
-    return build_record(run, lineage, status, account=account, region=region, **kwargs)
+    record = build_record(run, lineage, status, account=account, region=region, **kwargs)
+    return _with_shared_copies(record)
+
+
+_SHARED_TTL = 30.0
+_shared: dict[int, tuple[float, bool]] = {}
+
+
+def _has_shared_lineage(store: LineageStore) -> bool:
+    """Return whether another account shares lineage with this one (re-read every 30 s)."""
+    now = time.monotonic()
+    known = _shared.get(id(store))
+    if known is None or now - known[0] > _SHARED_TTL:
+        shared = any(g.account != store.account for g in store.lineage_groups())
+        known = _shared[id(store)] = (now, shared)
+    return known[1]
+
+
+def _with_shared_copies(record: LineageRecord) -> LineageRecord:
+    """Link each input to the copies of the same data that other accounts share with
+    this one (``SameAs``, as SageMaker does), so lineage continues across accounts."""
+    if not record.inputs:
+        return record
+    try:
+        store = _store()
+        if not _has_shared_lineage(store):
+            return record
+        own = {e.arn: e for e in record.entities if isinstance(e, Artifact)}
+        links = []
+        for arn in record.inputs:
+            mine = own.get(arn)
+            if mine is None:
+                continue
+            for other in store.list_entities(
+                "Artifact", source_uri=mine.source_uri, type=mine.type
+            ).items:
+                if other.account != store.account:
+                    links.append(Association(other.arn, mine.arn, AssociationType.SAME_AS))
+    except Exception:  # an unreachable store: the record still goes to the outbox
+        return record
+    if not links:
+        return record
+    return dataclasses.replace(record, associations=(*record.associations, *links))
 
 
 def _arm(ti: Any, state: _Run) -> None:
@@ -365,6 +440,7 @@ def task_succeeded(ti: Any) -> None:
 
 
 def _ended(ti: Any, status: ActionStatus, error: str | None, cause: Any = None) -> None:
+    _use_connection_of(ti)
     with _lock:
         state = _runs.pop(_key(ti), None)
     run = state.run if state else _task_run(ti)
@@ -400,6 +476,7 @@ def reset() -> None:
         stores = list(_stores.values())
         _stores.clear()
         _places.clear()
+        _shared.clear()
         _runs.clear()
     for store in stores:
         store.close()
