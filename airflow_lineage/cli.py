@@ -366,6 +366,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave entities the store holds already as they are, however old",
     )
+    i.add_argument(
+        "--rehome",
+        action="store_true",
+        help="move every record into the target store's account and region (e.g. from "
+        "the local store, region 'local', into SageMaker)",
+    )
     i.set_defaults(func=_cmd_import)
 
     g = sub.add_parser(
@@ -876,11 +882,25 @@ def _read(file: str | None) -> tuple[list[Entity], list[Association], dict[str, 
         return records.load_all(fh)
 
 
+def _rehomed_key(key: str, store: LineageStore) -> str:
+    """Return a line-map key (an ARN, or "source destination") in the store's account."""
+    moved = []
+    for arn in key.split(" "):
+        parsed = Arn.parse(arn)
+        moved.append(str(Arn(store.region, store.account, parsed.resource, parsed.resource_id)))
+    return " ".join(moved)
+
+
 def _cmd_import(args: argparse.Namespace) -> int:
     """Run ``airflow-lineage import``."""
     source = args.file if args.file not in (None, "-") else "standard input"
     entities, associations, lines = _read(args.file)
     with _open_store(args) as store:
+        if args.rehome:
+            moved = list(records.rehome([*entities, *associations], store.account, store.region))
+            entities = [e for e in moved if not isinstance(e, Association)]
+            associations = [a for a in moved if isinstance(a, Association)]
+            lines = {_rehomed_key(k, store): v for k, v in lines.items()}
         in_file = {e.arn for e in entities}
         outside = {a.source_arn for a in associations} | {a.destination_arn for a in associations}
         present = store.get_many(sorted(in_file | outside))

@@ -26,6 +26,7 @@ Association records: ``kind`` *, ``source_arn`` *, ``destination_arn`` *,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -33,6 +34,7 @@ from typing import IO, Any
 
 from airflow_lineage.model import (
     Action,
+    Arn,
     Artifact,
     Association,
     Context,
@@ -50,6 +52,7 @@ __all__ = [
     "load",
     "load_all",
     "parse_time",
+    "rehome",
     "to_record",
 ]
 
@@ -361,3 +364,30 @@ def load_all(fh: Iterable[str]) -> tuple[list[Entity], list[Association], dict[s
 def association_key(item: Association) -> str:
     """Return the key :func:`load_all` uses for an association: its two ARNs."""
     return f"{item.source_arn} {item.destination_arn}"
+
+
+def rehome(
+    items: Iterable[Entity | Association], account: str, region: str
+) -> Iterator[Entity | Association]:
+    """Yield the items as they would be in another account and region.
+
+    ARNs keep their resource ids (an artifact's id does not depend on its account), so
+    the graph is the same; associations lose the account that added them, which becomes
+    whoever writes them.
+    """
+    Arn(region, account, "lineage-group", "x")  # validates both
+
+    def move(arn: str) -> str:
+        parsed = Arn.parse(arn)
+        return str(Arn(region, account, parsed.resource, parsed.resource_id, parsed.partition))
+
+    for item in items:
+        if isinstance(item, Association):
+            yield dataclasses.replace(
+                item,
+                source_arn=move(item.source_arn),
+                destination_arn=move(item.destination_arn),
+                account=None,
+            )
+        else:
+            yield dataclasses.replace(item, arn=move(item.arn))
