@@ -55,6 +55,7 @@ from airflow_lineage.exceptions import (
     StoreError,
 )
 from airflow_lineage.model import (
+    DEFAULT_LINEAGE_GROUP,
     Action,
     ActionStatus,
     Arn,
@@ -73,6 +74,7 @@ from airflow_lineage.model import (
     utcnow,
 )
 from airflow_lineage.query import LineageQuery, LineageResult, PageToken
+from airflow_lineage.sharing import Share, ShareStatus
 from airflow_lineage.store.base import LineageStore, Page
 from airflow_lineage.traversal import AttributeRow, QueryOutcome, run_query
 
@@ -190,6 +192,7 @@ class SageMakerStore(LineageStore):
         self,
         *,
         client: Any = None,
+        ram_client: Any = None,
         aws_conn_id: str | None = "aws_default",
         region: str | None = None,
         account: str | None = None,
@@ -200,6 +203,7 @@ class SageMakerStore(LineageStore):
         if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
             raise ValueError(f"max_attempts must be a positive integer, got {max_attempts!r}")
         self._client = client
+        self._ram_client = ram_client
         self.aws_conn_id = aws_conn_id
         self._max_attempts = max_attempts
         self._retry_delay = float(retry_delay)
@@ -246,10 +250,14 @@ class SageMakerStore(LineageStore):
 
     def _call(self, method: str, **params: Any) -> dict[str, Any]:
         """Call one SageMaker API method, retrying while it throttles."""
+        return self._retrying(self.client, method, params)
+
+    def _retrying(self, client: Any, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Call one method of an AWS client, retrying while it throttles."""
         delay = self._retry_delay
         for attempt in range(1, self._max_attempts + 1):
             try:
-                response: dict[str, Any] = getattr(self.client, method)(**params)
+                response: dict[str, Any] = getattr(client, method)(**params)
                 return response
             except Exception as e:
                 if _error_code(e) not in _THROTTLING_CODES or attempt == self._max_attempts:
@@ -954,6 +962,146 @@ class SageMakerStore(LineageStore):
                     self._results.popitem(last=False)
         return LineageResult(tuple(vertices), tuple(edges), token_out)
 
+    # -- sharing through AWS RAM ------------------------------------------------------------
+
+    @property
+    def ram(self) -> Any:
+        """Return the AWS RAM client, made through the amazon provider on first use."""
+        if self._ram_client is None:
+            from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+            hook = AwsBaseHook(
+                aws_conn_id=self.aws_conn_id, client_type="ram", region_name=self.region
+            )
+            self._ram_client = hook.conn
+        return self._ram_client
+
+    def _ram(self, method: str, **params: Any) -> dict[str, Any]:
+        return self._retrying(self.ram, method, params)
+
+    def _group_arn(self, group: str, account: str | None = None) -> str:
+        return str(Arn(self.region, account or self.account, "lineage-group", group))
+
+    def _owned_shares(self, group: str) -> list[dict[str, Any]]:
+        """Return this account's active RAM shares of the group."""
+        found = []
+        token: str | None = None
+        while True:
+            page = self._ram(
+                "get_resource_shares",
+                resourceOwner="SELF",
+                name=_share_name(group),
+                resourceShareStatus="ACTIVE",
+                **({"nextToken": token} if token else {}),
+            )
+            found += page.get("resourceShares", [])
+            token = page.get("nextToken")
+            if not token:
+                return found
+
+    def share(self, consumer_account: str, *, group: str = DEFAULT_LINEAGE_GROUP) -> Share:
+        """Share a lineage group with another account through an AWS RAM resource share
+        (resource type ``sagemaker:LineageGroup``); the consumer must accept it."""
+        Arn(self.region, consumer_account, "lineage-group", group)  # validates the account
+        with _translated("share a lineage group"):
+            owned = self._owned_shares(group)
+            if owned:
+                self._ram(
+                    "associate_resource_share",
+                    resourceShareArn=owned[0]["resourceShareArn"],
+                    principals=[consumer_account],
+                )
+            else:
+                self._ram(
+                    "create_resource_share",
+                    name=_share_name(group),
+                    resourceArns=[self._group_arn(group)],
+                    principals=[consumer_account],
+                    allowExternalPrincipals=True,
+                )
+        return Share(self.account, consumer_account, group, self.region, ShareStatus.PENDING)
+
+    def accept(self, owner_account: str, *, group: str = DEFAULT_LINEAGE_GROUP) -> Share:
+        """Accept the owner's pending RAM invitation to its lineage group."""
+        with _translated("accept a lineage group share"):
+            for invitation in self._invitations():
+                if (
+                    invitation.get("senderAccountId") == owner_account
+                    and invitation.get("resourceShareName") == _share_name(group)
+                    and invitation.get("status") == "PENDING"
+                ):
+                    self._ram(
+                        "accept_resource_share_invitation",
+                        resourceShareInvitationArn=invitation["resourceShareInvitationArn"],
+                    )
+                    return Share(
+                        owner_account, self.account, group, self.region, ShareStatus.ACCEPTED
+                    )
+        raise EntityNotFoundError(
+            f"account {owner_account} has no pending invitation to its lineage group "
+            f"{group} for account {self.account}"
+        )
+
+    def _invitations(self) -> list[dict[str, Any]]:
+        found = []
+        token: str | None = None
+        while True:
+            page = self._ram(
+                "get_resource_share_invitations", **({"nextToken": token} if token else {})
+            )
+            found += page.get("resourceShareInvitations", [])
+            token = page.get("nextToken")
+            if not token:
+                return found
+
+    def revoke(self, consumer_account: str, *, group: str = DEFAULT_LINEAGE_GROUP) -> Share:
+        """Stop sharing a lineage group with an account (RAM: disassociate the principal)."""
+        with _translated("revoke a lineage group share"):
+            owned = self._owned_shares(group)
+            if not owned:
+                raise EntityNotFoundError(
+                    f"lineage group {group} is not shared with account {consumer_account}"
+                )
+            self._ram(
+                "disassociate_resource_share",
+                resourceShareArn=owned[0]["resourceShareArn"],
+                principals=[consumer_account],
+            )
+        return Share(self.account, consumer_account, group, self.region, ShareStatus.REVOKED)
+
+    def shares(self) -> list[Share]:
+        """Return the invitations this account has received (RAM), as shares."""
+        status = {
+            "PENDING": ShareStatus.PENDING,
+            "ACCEPTED": ShareStatus.ACCEPTED,
+        }
+        out = []
+        with _translated("list lineage group shares"):
+            for invitation in self._invitations():
+                kind = status.get(str(invitation.get("status")))
+                name = str(invitation.get("resourceShareName", ""))
+                if kind is None or not name.startswith(_SHARE_PREFIX):
+                    continue
+                out.append(
+                    Share(
+                        str(invitation["senderAccountId"]),
+                        self.account,
+                        name.removeprefix(_SHARE_PREFIX),
+                        self.region,
+                        kind,
+                    )
+                )
+        return out
+
+    def get_lineage_group_policy(self, lineage_group: str) -> dict[str, str]:
+        """Return the group's resource policy (SageMaker's GetLineageGroupPolicy)."""
+        with _translated("read a lineage group policy"):
+            response = self._call("get_lineage_group_policy", LineageGroupName=lineage_group)
+        return {
+            "LineageGroupArn": str(response.get("LineageGroupArn", "")),
+            "ResourcePolicy": str(response.get("ResourcePolicy", "")),
+        }
+
     # -- groups, export -------------------------------------------------------------------
 
     def lineage_groups(self) -> list[LineageGroup]:
@@ -1106,3 +1254,11 @@ class _SageMakerGraph:
 
     def attributes(self, keys: Sequence[str], *, properties: bool) -> Iterable[AttributeRow]:
         return [self._row(k) for k in keys]
+
+
+_SHARE_PREFIX = "airflow-lineage-"
+
+
+def _share_name(group: str) -> str:
+    """Return the name of the RAM resource share of a lineage group."""
+    return f"{_SHARE_PREFIX}{group}"

@@ -214,14 +214,3 @@ def test_a_page_token_does_not_outlive_a_revocation(store_url: str) -> None:
                     next_token=first.next_token,
                 )
             )
-
-
-def test_sharing_is_not_implemented_by_the_sagemaker_store() -> None:
-    from airflow_lineage.store.sagemaker import SageMakerStore
-
-    bare = SageMakerStore.__new__(SageMakerStore)  # no AWS needed to see the refusal
-    for call in (bare.share, bare.accept, bare.revoke):
-        with pytest.raises(NotImplementedError, match="SageMakerStore does not support"):
-            call(B)
-    with pytest.raises(NotImplementedError, match="sharing lineage groups"):
-        bare.shares()
