@@ -84,6 +84,7 @@ _OPERATIONS: dict[str, str] = {
     "query_lineage": "QueryLineage",
     "list_lineage_groups": "ListLineageGroups",
     "describe_lineage_group": "DescribeLineageGroup",
+    "get_lineage_group_policy": "GetLineageGroupPolicy",
     "list_tags": "ListTags",
 }
 """The boto3 method name of every operation the facade implements."""
@@ -974,6 +975,19 @@ class Boto3Facade:
             raise EntityNotFoundError(f"no lineage group is called {name!r}")
 
         return self._call("describe_lineage_group", kwargs, handle)
+
+    def get_lineage_group_policy(self, **kwargs: Any) -> Response:
+        """Return the resource policy of the lineage group ``LineageGroupName`` (a name or
+        an ARN): which accounts it is shared with, for which actions."""
+
+        def handle(p: Params) -> Response:
+            policy = self._store.get_lineage_group_policy(p["LineageGroupName"])
+            return {
+                "LineageGroupArn": policy["LineageGroupArn"],
+                "ResourcePolicy": policy["ResourcePolicy"],
+            }
+
+        return self._call("get_lineage_group_policy", kwargs, handle)
 
     def list_tags(self, **kwargs: Any) -> Response:
         """List the tags of the lineage entity with ``ResourceArn``."""

@@ -214,3 +214,22 @@ def test_a_page_token_does_not_outlive_a_revocation(store_url: str) -> None:
                     next_token=first.next_token,
                 )
             )
+
+
+def test_the_boto3_facade_shows_shared_groups_and_their_policy(store_url: str) -> None:
+    import json
+
+    from airflow_lineage import connect
+
+    with connect(store_url, account=A) as a, connect(store_url, account=B) as b:
+        a.create_artifact("s3://a/data.csv", "DataSet")
+        a.share(B)
+        b.accept(A)
+        policy = a.as_boto3_client().get_lineage_group_policy(
+            LineageGroupName="sagemaker-default-lineage-group"
+        )
+        statement = json.loads(policy["ResourcePolicy"])["Statement"][0]
+        assert statement["Principal"] == {"AWS": [f"arn:aws:iam::{B}:root"]}
+        assert "sagemaker:QueryLineage" in statement["Action"]
+        groups = b.as_boto3_client().list_lineage_groups()["LineageGroupSummaries"]
+        assert [g["LineageGroupArn"].split(":")[4] for g in groups] == [A]
