@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from airflow_lineage.model import (
     DEFAULT_ACCOUNT,
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from airflow_lineage.facade import Boto3Facade
     from airflow_lineage.sharing import Share
 
-__all__ = ["LineageStore", "Page"]
+__all__ = ["LineageStore", "Page", "updated_entity"]
 
 T = TypeVar("T")
 
@@ -347,3 +347,42 @@ class LineageStore(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def updated_entity(
+    current: Entity,
+    status: ActionStatus | str | None,
+    description: str | None,
+    name: str | None,
+    properties: Mapping[str, str] | None,
+    properties_to_remove: Iterable[str],
+) -> Entity:
+    """Return ``current`` changed as :meth:`LineageStore.update` describes, validated.
+
+    :raises ValueError: a field does not apply to this kind of entity or is invalid.
+    """
+    import dataclasses
+
+    from airflow_lineage.model import utcnow
+
+    changes: dict[str, Any] = {}
+    if status is not None:
+        if not isinstance(current, Action):
+            raise ValueError(f"Status applies to actions only, not to {current.arn}")
+        changes["status"] = status
+    if description is not None:
+        if isinstance(current, Artifact):
+            raise ValueError(f"Description does not apply to artifacts ({current.arn})")
+        changes["description"] = description
+    if name is not None:
+        if not isinstance(current, Artifact):
+            raise ValueError(f"only artifacts can be renamed; {current.arn} is named by its ARN")
+        changes["name"] = name
+    remove = list(properties_to_remove)
+    if properties is not None or remove:
+        merged = dict(current.properties)
+        merged.update(properties or {})
+        for key in remove:
+            merged.pop(key, None)
+        changes["properties"] = merged
+    return dataclasses.replace(current, modified=utcnow(), **changes)

@@ -35,7 +35,6 @@ Listings read every entity of the listing (SageMaker cannot sort by our ``create
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import json
 import logging
@@ -75,7 +74,7 @@ from airflow_lineage.model import (
 )
 from airflow_lineage.query import LineageQuery, LineageResult, PageToken
 from airflow_lineage.sharing import Share, ShareStatus
-from airflow_lineage.store.base import LineageStore, Page
+from airflow_lineage.store.base import LineageStore, Page, updated_entity
 from airflow_lineage.traversal import AttributeRow, QueryOutcome, run_query
 
 __all__ = ["CREATED_TAG", "MODIFIED_TAG", "SageMakerStore"]
@@ -646,26 +645,7 @@ class SageMakerStore(LineageStore):
             current = self._describe(arn)
             if current is None:
                 raise EntityNotFoundError(f"no lineage entity has the ARN {arn}")
-            changes: dict[str, Any] = {}
-            if status is not None:
-                if not isinstance(current, Action):
-                    raise ValueError(f"Status applies to actions only, not to {arn}")
-                changes["status"] = status
-            if description is not None:
-                if isinstance(current, Artifact):
-                    raise ValueError(f"Description does not apply to artifacts ({arn})")
-                changes["description"] = description
-            if name is not None:
-                if not isinstance(current, Artifact):
-                    raise ValueError(f"only artifacts can be renamed; {arn} is named by its ARN")
-                changes["name"] = name
-            if properties is not None or remove:
-                merged = dict(current.properties)
-                merged.update(properties or {})
-                for key in remove:
-                    merged.pop(key, None)
-                changes["properties"] = merged
-            updated = dataclasses.replace(current, modified=utcnow(), **changes)
+            updated = updated_entity(current, status, description, name, properties, remove)
             self._apply(current, updated)
         return updated
 

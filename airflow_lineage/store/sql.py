@@ -61,7 +61,7 @@ from airflow_lineage.sharing import (
     lineage_group_policy,
     role_account,
 )
-from airflow_lineage.store.base import LineageStore, Page
+from airflow_lineage.store.base import LineageStore, Page, updated_entity
 from airflow_lineage.store.schema import (
     SCHEMA_REVISION,
     VERSION_TABLE,
@@ -578,28 +578,7 @@ class SqlStore(LineageStore):
             current = self._get_many(conn, [arn]).get(arn)
             if current is None:
                 raise EntityNotFoundError(f"no lineage entity has the ARN {arn}")
-            changes: dict[str, Any] = {}
-            if status is not None:
-                if not isinstance(current, Action):
-                    raise ValueError(f"Status applies to actions only, not to {arn}")
-                changes["status"] = status
-            if description is not None:
-                if isinstance(current, Artifact):
-                    raise ValueError(f"Description does not apply to artifacts ({arn})")
-                changes["description"] = description
-            if name is not None:
-                if not isinstance(current, Artifact):
-                    raise ValueError(f"only artifacts can be renamed; {arn} is named by its ARN")
-                changes["name"] = name
-            if properties is not None or remove:
-                merged = dict(current.properties)
-                merged.update(properties or {})
-                for key in remove:
-                    merged.pop(key, None)
-                changes["properties"] = merged
-            import dataclasses
-
-            updated = dataclasses.replace(current, modified=utcnow(), **changes)
+            updated = updated_entity(current, status, description, name, properties, remove)
             row = self._entity_row(updated)
             conn.execute(
                 entities.update()
