@@ -7,27 +7,33 @@ Mounted by the plugin under ``/lineage`` in the Airflow API server::
     GET /lineage/api/graph?arn=…|uri=…                  lineage of any entity
     GET /lineage/api/entity?arn=…                       one entity's fields
 
-Graph endpoints take ``direction`` (``upstream``/``Ascendants``, ``downstream``/
-``Descendants``, ``both`` = upstream and downstream merged, ``undirected`` = SageMaker's
-``Both`` walk, which through a pipeline context reaches every run of the DAG), ``depth``
-(0-100, default 10) and ``limit`` (most vertices drawn, default 5000).
+A DAG run's graph takes ``scope``: ``run`` (default) is the run's own lineage (its
+context, its steps, what they read and wrote, their contexts); ``all`` walks from the
+run's context and steps like the entity graph, through other runs too. Walks take
+``direction`` (``upstream``/``Ascendants``, ``downstream``/``Descendants``, ``both`` =
+upstream and downstream merged, ``undirected`` = SageMaker's ``Both`` walk, which through
+a pipeline context reaches every run of the DAG), ``depth`` (0-100, default 10) and
+``limit`` (most vertices drawn, default 5000). One request's work is capped
+(:mod:`airflow_lineage.ui.walk`): a cut-off answer has ``truncated: true`` and says why in
+``truncation``.
 
-Authorisation (Airflow's auth manager decides every question):
+Authorisation (Airflow's auth manager decides every question, before lineage is read):
 
 - No valid JWT (``Authorization: Bearer`` or the UI's ``_token`` cookie): 401/403.
+- A user who may read no DAG gets 403 from every lineage endpoint, before any lookup.
 - A DAG run's lineage needs read access to the DAG's runs (``requires_access_dag``).
-- Lineage is attributed to DAGs by the ``airflow:dag_id`` property that captured
-  actions and contexts carry. In every answer, vertices of DAGs the user cannot read
-  are withheld, and so is everything reachable from the start only through them (the
-  answer says how many were ``hidden``). A start entity of a DAG the user cannot read is
-  refused (403). An answer that holds no vertex of a readable DAG (lineage not captured
-  by Airflow, e.g. imported) needs read access to all DAGs.
+- Vertices are attributed to DAGs through capture's run contexts, never through
+  properties (:mod:`airflow_lineage.ui.access`). Vertices the user may not see are left
+  out of every answer with their edges, and the walk does not go on through them; no
+  answer counts them.
+- An entity the user may not see and an entity that does not exist get the same 404
+  with the same body.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
@@ -36,16 +42,18 @@ from fastapi import Depends, FastAPI, HTTPException, Query, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from airflow_lineage import records
+from airflow_lineage.capture.record import RUN_CONTEXT_TYPE
 from airflow_lineage.exceptions import EntityNotFoundError, LineageError
-from airflow_lineage.model import Arn, Direction, Edge, Entity, LineageType, Vertex
-from airflow_lineage.query import LineageQuery
+from airflow_lineage.model import Arn, Direction, LineageType
 from airflow_lineage.render import build_graph, graph_json, page_html
 from airflow_lineage.store.base import LineageStore
+from airflow_lineage.ui.access import Reader, context_dag
+from airflow_lineage.ui.walk import Budget, Walk
 
 if TYPE_CHECKING:
     from airflow.api_fastapi.auth.managers.models.base_user import BaseUser
 
-__all__ = ["DIRECTIONS", "create_app", "reset_store", "run_context_uri", "visible"]
+__all__ = ["DIRECTIONS", "SCOPES", "create_app", "reset_store", "run_context_uri"]
 
 DIRECTIONS: dict[str, tuple[Direction, ...]] = {
     "upstream": (Direction.ASCENDANTS,),
@@ -57,10 +65,12 @@ DIRECTIONS: dict[str, tuple[Direction, ...]] = {
 }
 """The page's directions, with SageMaker's names as aliases (case-insensitive)."""
 
+SCOPES: dict[str, bool] = {"run": False, "all": True}
+"""A DAG run's graph: its own lineage (``run``) or all the walk reaches (``all``)."""
+
 MAX_UI_DEPTH = 100
 DEFAULT_LIMIT = 5000
 MAX_LIMIT = 50000
-DAG_ID_PROPERTY = "airflow:dag_id"
 
 _store_lock = threading.Lock()
 _stores: dict[tuple[str | None, str | None, str | None], LineageStore] = {}
@@ -98,146 +108,64 @@ def run_context_uri(dag_id: str, run_id: str) -> str:
 # -- authorisation -------------------------------------------------------------------
 
 
-def visible(
-    dag_of: Mapping[str, str | None],
-    edges: Iterable[Edge],
-    starts: Sequence[str],
-    can_read: Callable[[str | None], bool],
-) -> tuple[set[str], int]:
-    """Return the vertices a user may see, and how many were withheld.
+def _reader(user: BaseUser, allowed: str | None = None) -> Reader:
+    """Ask Airflow's auth manager what ``user`` may read, before any lineage is read.
 
-    :param dag_of: every vertex's DAG id (None for vertices no DAG captured).
-    :param can_read: whether the user may read a DAG (None: every DAG).
-    :raises PermissionError: a start belongs to an unreadable DAG, or nothing left is
-        attributable to a readable DAG and the user may not read every DAG.
+    :param allowed: a DAG the request's own dependency has just allowed.
+    :raises HTTPException: 403, the user may read no DAG at all.
     """
-    dags = {d for d in dag_of.values() if d is not None}
-    readable = {d for d in dags if can_read(d)}
-    blocked = {arn for arn, d in dag_of.items() if d is not None and d not in readable}
-    if any(s in blocked for s in starts):
-        raise PermissionError("the start entity belongs to a DAG you cannot read")
-    near: dict[str, list[str]] = {}
-    for e in edges:
-        if e.source_arn in blocked or e.destination_arn in blocked:
-            continue
-        near.setdefault(e.source_arn, []).append(e.destination_arn)
-        near.setdefault(e.destination_arn, []).append(e.source_arn)
-    seen = {s for s in starts if s in dag_of}
-    todo = list(seen)
-    while todo:
-        for w in near.get(todo.pop(), ()):
-            if w not in seen and w in dag_of:
-                seen.add(w)
-                todo.append(w)
-    if not any(dag_of[a] is not None for a in seen) and not can_read(None):
-        raise PermissionError("this lineage belongs to no DAG you can read")
-    return seen, len(dag_of) - len(seen)
-
-
-def _reader(user: BaseUser) -> Callable[[str | None], bool]:
-    """Return a cached test of whether ``user`` may read a DAG (None: all DAGs)."""
     from airflow.api_fastapi.app import get_auth_manager
-    from airflow.api_fastapi.auth.managers.models.resource_details import DagDetails
-    from airflow.models.dag import DagModel
 
     manager = get_auth_manager()
-    answers: dict[str | None, bool] = {}
+    if manager.is_authorized_dag(method="GET", user=user):  # no details: every DAG
+        return Reader(True)
+    dags = frozenset(manager.get_authorized_dag_ids(user=user, method="GET"))
+    if allowed is not None:
+        dags |= {allowed}
+    if not dags:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "you may read no DAG, so no lineage")
+    return Reader(False, dags)
 
-    def can_read(dag_id: str | None) -> bool:
-        if dag_id not in answers:
-            team = DagModel.get_team_name(dag_id) if dag_id else None
-            answers[dag_id] = manager.is_authorized_dag(
-                method="GET", details=DagDetails(id=dag_id, team_name=team), user=user
-            )
-        return answers[dag_id]
 
-    return can_read
+def _not_found(what: str) -> HTTPException:
+    """Return the one answer for an entity that does not exist or that the user may not
+    see: the same status and body either way, so it tells nothing about existence."""
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"no lineage entity you may read has {what}")
 
 
 # -- graph building ------------------------------------------------------------------
 
 
-def _directions(text: str) -> tuple[Direction, ...]:
-    found = DIRECTIONS.get(text.lower())
+def _choice(name: str, text: str, choices: Mapping[str, Any]) -> Any:
+    found = choices.get(text.lower())
     if found is None:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"direction must be one of {', '.join(DIRECTIONS)}, got {text!r}",
+            f"{name} must be one of {', '.join(choices)}, got {text!r}",
         )
     return found
 
 
-def _walk(
-    store: LineageStore,
-    starts: Sequence[str],
-    directions: Sequence[Direction],
-    depth: int,
-    limit: int,
-) -> tuple[list[Vertex], list[Edge], bool]:
-    """Run one query per direction and merge them; cut at ``limit`` vertices."""
-    vertices: dict[str, Vertex] = {}
-    edges: dict[tuple[str, str], Edge] = {}
-    truncated = False
-    for d in directions:
-        result = store.query(
-            LineageQuery(
-                start_arns=tuple(starts),
-                direction=d,
-                include_edges=True,
-                max_depth=depth,
-                max_results=limit,
-            )
-        )
-        truncated = truncated or result.next_token is not None
-        for v in result.vertices:
-            vertices.setdefault(v.arn, v)
-        for e in result.edges:
-            edges.setdefault((e.source_arn, e.destination_arn), e)
-    kept = list(vertices.values())
-    if len(kept) > limit:
-        first = [v for v in kept if v.arn in set(starts)]
-        rest = [v for v in kept if v.arn not in set(starts)]
-        kept = (first + rest)[:limit]
-        truncated = True
-    arns = {v.arn for v in kept}
-    kept_edges = [e for e in edges.values() if e.source_arn in arns and e.destination_arn in arns]
-    return kept, kept_edges, truncated
-
-
-def _graph(
-    store: LineageStore,
-    user: BaseUser,
-    walk_from: Sequence[str],
-    marked: Sequence[str],
-    direction: str,
-    depth: int,
-    limit: int,
-) -> dict[str, Any]:
-    """Return the JSON graph a user may see of a walk from ``walk_from``."""
-    vertices, edges, truncated = _walk(store, walk_from, _directions(direction), depth, limit)
-    entities = store.get_many([v.arn for v in vertices])
-    dag_of = {v.arn: _dag(entities.get(v.arn)) for v in vertices}
-    try:
-        seen, hidden = visible(dag_of, edges, list(walk_from), _reader(user))
-    except PermissionError as e:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, str(e)) from None
+def _body(walk: Walk, marked: Sequence[str]) -> dict[str, Any]:
+    """Return the JSON graph of what ``walk`` kept: its vertices and the edges between them."""
+    vertices = list(walk.kept.values())
+    entities = walk.store.get_many(list(walk.kept))
     graph = build_graph(
         None,
-        [v for v in vertices if v.arn in seen],
-        [e for e in edges if e.source_arn in seen and e.destination_arn in seen],
+        vertices,
+        walk.edges(),
         list(marked),
         entities=entities,
-        truncated=truncated,
+        truncated=walk.truncated is not None,
     )
     body = graph_json(graph, with_records=False)
-    body["hidden"] = hidden
-    body["direction"] = direction.lower()
-    body["depth"] = depth
+    for node in body["nodes"]:
+        # The DAGs capture's run contexts establish, never a writer's property.
+        dags = walk.reader.shown_dags(walk.attribution.claims(node["arn"]))
+        node["dagIds"] = dags
+        node["dagId"] = dags[0] if len(dags) == 1 else None
+    body["truncation"] = walk.truncated
     return body
-
-
-def _dag(entity: Entity | None) -> str | None:
-    return None if entity is None else entity.properties.get(DAG_ID_PROPERTY)
 
 
 def _find(store: LineageStore, source_uri: str) -> list[str]:
@@ -245,6 +173,19 @@ def _find(store: LineageStore, source_uri: str) -> list[str]:
     for kind in (LineageType.ARTIFACT, LineageType.ACTION, LineageType.CONTEXT):
         found += [e.arn for e in store.list_entities(kind, source_uri=source_uri).items]
     return found
+
+
+def _run_contexts(store: LineageStore, dag_id: str, run_id: str) -> list[str]:
+    """Return the ARNs of the DAG-run contexts capture recorded for a run (forgeries with
+    the same source URI but another name are not among them)."""
+    uri = run_context_uri(dag_id, run_id)
+    return [
+        c.arn
+        for c in store.list_entities(
+            LineageType.CONTEXT, type=RUN_CONTEXT_TYPE, source_uri=uri
+        ).items
+        if context_dag(c) == dag_id
+    ]
 
 
 # -- the app -------------------------------------------------------------------------
@@ -273,6 +214,7 @@ def create_app() -> FastAPI:
     depth_q = Query(10, ge=0, le=MAX_UI_DEPTH, description="most associations from a start")
     limit_q = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="most vertices returned")
     direction_q = Query("both", description=", ".join(DIRECTIONS))
+    scope_q = Query("run", description="run: the run's own lineage; all: all it reaches")
 
     @api.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
@@ -298,24 +240,37 @@ def create_app() -> FastAPI:
         dag_id: str,
         run_id: str,
         user: GetUserDep,
+        scope: str = scope_q,
         direction: str = direction_q,
         depth: int = depth_q,
         limit: int = limit_q,
     ) -> dict[str, Any]:
-        """The lineage of a DAG run: its steps and what they read and wrote, upstream
-        and downstream (needs read access to the DAG's runs)."""
+        """The lineage of a DAG run (needs read access to the DAG's runs): by default its
+        own steps, what they read and wrote and its contexts; with ``scope=all``, all
+        that the walk in ``direction`` reaches from them (other runs included)."""
+        whole = _choice("scope", scope, SCOPES)
+        directions = _choice("direction", direction, DIRECTIONS)
 
         def call() -> dict[str, Any]:
+            reader = _reader(user, allowed=dag_id)
             store = _store()
-            uri = run_context_uri(dag_id, run_id)
-            contexts = store.list_entities("Context", source_uri=uri).items
+            walk = Walk(store, reader, Budget.default(limit))
+            contexts = walk.starts(_run_contexts(store, dag_id, run_id))
             if not contexts:
-                raise EntityNotFoundError(f"no lineage was recorded for the DAG run {uri}")
-            ctx = contexts[0].arn
-            steps = store.list_associations(destination_arn=ctx).items
-            actions = [a.source_arn for a in steps if ":action/" in a.source_arn]
-            body = _graph(store, user, [ctx, *actions], [ctx], direction, depth, limit)
-            body["dagId"], body["runId"] = dag_id, run_id
+                raise EntityNotFoundError(
+                    f"no lineage was recorded for the DAG run {run_context_uri(dag_id, run_id)}"
+                )
+            if whole:
+                starts = contexts + [a for c in contexts for a in walk.run_steps(c)]
+                for d in directions:
+                    walk.walk(starts, d, depth)
+            else:
+                for ctx in contexts:
+                    walk.run(ctx)
+            body = _body(walk, contexts)
+            body.update(dagId=dag_id, runId=run_id, scope=scope.lower())
+            if whole:
+                body.update(direction=direction.lower(), depth=depth)
             return body
 
         return guard(call)
@@ -332,18 +287,27 @@ def create_app() -> FastAPI:
         """The lineage of any entity (a model, a data set, an endpoint) by ARN or URI."""
         if (arn is None) == (uri is None):
             raise HTTPException(status.HTTP_400_BAD_REQUEST, "give arn or uri (one of the two)")
+        directions = _choice("direction", direction, DIRECTIONS)
 
         def call() -> dict[str, Any]:
-            store = _store()
+            reader = _reader(user)
             if arn is not None:
                 Arn.parse(arn, field_name="arn")
-                store.get(arn)
-                starts = [arn]
-            else:
-                starts = _find(store, str(uri))
+            store = _store()
+            walk = Walk(store, reader, Budget.default(limit))
+            if arn is not None:
+                starts = walk.starts([arn])
                 if not starts:
-                    raise EntityNotFoundError(f"no lineage entity has the source URI {uri!r}")
-            return _graph(store, user, starts, starts, direction, depth, limit)
+                    raise _not_found("this ARN")
+            else:
+                starts = walk.starts(_find(store, str(uri)))
+                if not starts:
+                    raise _not_found("this source URI")
+            for d in directions:
+                walk.walk(starts, d, depth)
+            body = _body(walk, starts)
+            body.update(direction=direction.lower(), depth=depth)
+            return body
 
         return guard(call)
 
@@ -352,26 +316,34 @@ def create_app() -> FastAPI:
         user: GetUserDep,
         arn: str = Query(..., description="the entity's ARN"),
     ) -> dict[str, Any]:
-        """One entity's fields (for the page's properties panel)."""
+        """One entity's fields (for the page's properties panel), and how many
+        associations it has with entities the user may see."""
 
         def call() -> dict[str, Any]:
-            store = _store()
+            reader = _reader(user)
             Arn.parse(arn, field_name="arn")
+            store = _store()
+            walk = Walk(store, reader, Budget.default(1))
+            if not walk.starts([arn]):
+                raise _not_found("this ARN")
             found = store.get(arn)
-            incoming = store.list_associations(destination_arn=arn).items
-            outgoing = store.list_associations(source_arn=arn).items
-            ends = [a.source_arn for a in incoming] + [a.destination_arn for a in outgoing]
-            neighbours = store.get_many(list(dict.fromkeys(ends)))
-            dag_of = {arn: _dag(found)} | {a: _dag(e) for a, e in neighbours.items()}
-            edges = [a.edge() for a in (*incoming, *outgoing)]
-            try:
-                visible(dag_of, edges, [arn], _reader(user))
-            except PermissionError as e:
-                raise HTTPException(status.HTTP_403_FORBIDDEN, str(e)) from None
+            cap = walk.budget.max_read
+            incoming = store.list_associations(destination_arn=arn, max_results=cap)
+            outgoing = store.list_associations(source_arn=arn, max_results=cap)
+            ends = [a.source_arn for a in incoming.items] + [
+                a.destination_arn for a in outgoing.items
+            ]
+            near = store.get_many(list(dict.fromkeys(ends)))
+            seen = {
+                v.arn for v in walk.attribution.visible(reader, [e.vertex() for e in near.values()])
+            }
+            dags = reader.shown_dags(walk.attribution.claims(arn))
             return {
                 "record": records.to_record(found),
-                "incoming": len(incoming),
-                "outgoing": len(outgoing),
+                "dagIds": dags,
+                "incoming": sum(a.source_arn in seen for a in incoming.items),
+                "outgoing": sum(a.destination_arn in seen for a in outgoing.items),
+                "truncated": incoming.next_token is not None or outgoing.next_token is not None,
             }
 
         return guard(call)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,23 @@ def airflow_db() -> None:
     from airflow.utils import db
 
     db.resetdb()
+
+
+def register_dags(*dag_ids: str) -> None:
+    """Put DAGs with these ids in Airflow's metadata database, as the DAG processor would,
+    so the auth manager lists them among the DAGs a user may read."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+    from airflow.providers.standard.operators.empty import EmptyOperator
+    from airflow.sdk import DAG
+
+    DagBundlesManager().sync_bundles_to_db()
+    bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"], collect_dags=False)
+    for dag_id in dag_ids:
+        with DAG(dag_id, schedule=None) as dag:
+            EmptyOperator(task_id="step")
+        bag.bag_dag(dag)
+    sync_bag_to_db(bag, "dags-folder", None)
 
 
 def reset_lineage() -> None:
