@@ -240,6 +240,20 @@ def _expected(store_url: str, starts: list[str], directions: list[str], depth: i
     return found
 
 
+def _run_members(store: Any, ctx: str, actions: list[str]) -> set[str]:
+    """A DAG run's own lineage, asked of the store one association at a time."""
+    members = {ctx, *actions}
+    members |= {a.destination_arn for a in store.list_associations(source_arn=ctx).items}
+    for action in actions:
+        near = [a.destination_arn for a in store.list_associations(source_arn=action).items]
+        near += [a.source_arn for a in store.list_associations(destination_arn=action).items]
+        for arn in near:
+            entity = store.get(arn)
+            if ":action/" not in arn and entity.type != "PipelineExecution":
+                members.add(arn)
+    return members
+
+
 def test_the_page_draws_the_run_and_shows_a_vertex(
     served: dict[str, Any], browser: Any, tmp_path: Path
 ) -> None:
@@ -266,13 +280,25 @@ def test_the_page_draws_the_run_and_shows_a_vertex(
             for a in store.list_associations(destination_arn=ctx.arn).items
             if ":action/" in a.source_arn
         ]
+        own = _run_members(store, ctx.arn, actions)
+    # By default the run's own lineage: its steps, what they read and wrote, its contexts.
+    assert drawn == len(own) == int(page.get_attribute("body", "data-rendered") or 0)
+    assert drawn >= 20  # 8 steps, 10 artifacts, the run, the DAG, the endpoint
+    assert page.locator("#graph g.node.start").count() == 1
+    status = page.locator("#status").inner_text()
+    assert f"{drawn} vertices" in status and "hidden" not in status
+    assert page.locator("#depth").is_disabled()
+
+    # "All runs": everything the walk reaches from the run, upstream and downstream.
+    page.evaluate("document.body.removeAttribute('data-rendered')")
+    page.click("button[data-scope=all]")
+    _wait_drawn(page, served)
+    assert "scope=all" in page.url and "(all runs)" in page.locator("#title").inner_text()
     expected = _expected(
         served["store_url"], [ctx.arn, *actions], ["Ascendants", "Descendants"], 10
     )
-    assert drawn == len(expected) == int(page.get_attribute("body", "data-rendered") or 0)
-    assert drawn >= 20  # 8 steps, 10 artifacts, the run, the DAG, the endpoint
-    assert page.locator("#graph g.node.start").count() == 1
-    assert f"{drawn} vertices" in page.locator("#status").inner_text()
+    assert page.locator("#graph g.node").count() == len(expected) >= drawn
+    assert page.locator("#depth").is_enabled()
 
     # Show the whole graph, click the training step: its properties appear.
     page.click("#fit")

@@ -10,7 +10,8 @@
   var props = document.getElementById("props");
   var depthEl = document.getElementById("depth");
   var targetEl = document.getElementById("target");
-  var state = { direction: "both", graph: null, byArn: {}, view: null, selected: null };
+  var scopeEl = document.getElementById("scope");
+  var state = { direction: "both", scope: "run", graph: null, byArn: {}, view: null, selected: null };
   var base = location.pathname.replace(/\/ui\/?$/, "/");
   window.lineage = { timing: {}, state: state };
 
@@ -91,8 +92,8 @@
       });
     });
     var n = g.nodes.length, m = g.edges.length;
-    setStatus(n + " vertices, " + m + " edges" + (g.truncated ? " (truncated: more were reached)" : "") +
-      (g.hidden ? "; " + g.hidden + " hidden (DAGs you cannot read)" : ""));
+    setStatus(n + " vertices, " + m + " edges" +
+      (g.truncated ? " (truncated: " + (g.truncation || "more were reached") + ")" : ""));
   }
 
   function setView(v) {
@@ -195,6 +196,7 @@
     var q = new URLSearchParams({ arn: n.arn, direction: state.direction, depth: depthEl.value });
     history.pushState(null, "", "?" + q.toString());
     targetEl.value = n.arn;
+    setScope("all");
     load();
   }
 
@@ -231,6 +233,27 @@
     });
   }
 
+  /* A DAG run's page (dag_id and run_id, no other start): the scope buttons show, and
+   * direction and depth apply to "All runs" only. */
+  function isRunPage(q) {
+    return !!(q.get("dag_id") && q.get("run_id") && !q.get("arn") && !q.get("uri"));
+  }
+
+  function setScope(s) {
+    state.scope = s === "all" ? "all" : "run";
+    var runPage = cfg.mode === "api" && isRunPage(params());
+    scopeEl.hidden = !runPage;
+    Array.prototype.forEach.call(document.querySelectorAll("[data-scope]"), function (b) {
+      b.classList.toggle("active", b.getAttribute("data-scope") === state.scope);
+    });
+    var fixed = runPage && state.scope === "run";
+    Array.prototype.forEach.call(document.querySelectorAll("[data-direction]"), function (b) {
+      b.disabled = fixed;
+      b.title = fixed ? "Applies to All runs" : b.getAttribute("data-title");
+    });
+    depthEl.disabled = fixed;
+  }
+
   function load() {
     var q = params();
     var direction = state.direction, depth = depthEl.value || "10";
@@ -240,9 +263,11 @@
       if (q.get("arn")) p.set("arn", q.get("arn")); else p.set("uri", q.get("uri"));
       path = "api/graph?" + p.toString();
     } else if (q.get("dag_id") && q.get("run_id")) {
+      var rp = state.scope === "all" ? { scope: "all", direction: direction, depth: depth } : { scope: "run" };
       path = "api/dag-runs/" + encodeURIComponent(q.get("dag_id")) + "/" + encodeURIComponent(q.get("run_id")) +
-        "/graph?" + new URLSearchParams({ direction: direction, depth: depth }).toString();
-      document.getElementById("title").textContent = "Lineage of " + q.get("dag_id") + " / " + q.get("run_id");
+        "/graph?" + new URLSearchParams(rp).toString();
+      document.getElementById("title").textContent = "Lineage of " + q.get("dag_id") + " / " + q.get("run_id") +
+        (state.scope === "all" ? " (all runs)" : "");
     } else {
       setStatus("Give an ARN or a source URI (a model, a data set, an endpoint) and press Show.");
       return;
@@ -256,7 +281,18 @@
     });
   }
 
+  Array.prototype.forEach.call(document.querySelectorAll("[data-scope]"), function (b) {
+    b.addEventListener("click", function () {
+      var q = params();
+      q.set("scope", b.getAttribute("data-scope"));
+      history.pushState(null, "", "?" + q.toString());
+      setScope(b.getAttribute("data-scope"));
+      if (cfg.mode === "api") load();
+    });
+  });
+
   Array.prototype.forEach.call(document.querySelectorAll("[data-direction]"), function (b) {
+    b.setAttribute("data-title", b.title);
     b.addEventListener("click", function () {
       setDirection(b.getAttribute("data-direction"));
       if (cfg.mode === "api") load();
@@ -275,6 +311,7 @@
     q.set("direction", state.direction);
     q.set("depth", depthEl.value);
     history.pushState(null, "", "?" + q.toString());
+    setScope(q.get("scope"));
     load();
   });
 
@@ -285,10 +322,11 @@
     setDirection(q.get("direction") || "both");
     if (q.get("depth")) depthEl.value = q.get("depth");
     targetEl.value = q.get("arn") || q.get("uri") || "";
+    setScope(q.get("scope"));
     if (cfg.mode === "api") {
       load();
     } else {
-      document.querySelector("[role=group]").style.display = "none";
+      document.getElementById("direction").style.display = "none";
       depthEl.parentNode.style.display = "none";
       targetEl.parentNode.style.display = "none";
       document.getElementById("show").style.display = "none";
