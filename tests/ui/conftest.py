@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import BACKENDS, PG_URL, require_postgres
 from tests.ui.auth import DENIED_ENV
 
 USERS = {
@@ -76,32 +78,57 @@ def reset_lineage() -> None:
     reset_store()
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def lineage_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Yield the URL of a new, empty lineage store on each backend (one per test module)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('ui-store') / 'lineage.db'}"
+        return
+    require_postgres()
+    import sqlalchemy as sa
+
+    schema = f"lineage_ui_{uuid.uuid4().hex[:12]}"
+    engine = sa.create_engine(PG_URL)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in PG_URL else "?"
+    try:
+        yield f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        reset_lineage()  # the UI's open store holds connections into the schema
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        engine.dispose()
+
+
 @pytest.fixture(scope="module")
 def api_client(
-    airflow_db: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Any, Path]]:
+    airflow_db: None, lineage_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Any, str]]:
     """Yield a TestClient of Airflow's whole API app (plugins mounted as Airflow mounts
-    them) and the folder whose ``lineage.db`` the lineage page reads."""
+    them) and the URL of the lineage store the lineage page reads."""
     from fastapi.testclient import TestClient
 
     home = tmp_path_factory.mktemp("ui-api")
     with pytest.MonkeyPatch.context() as mp:
         for key, value in auth_environment(home).items():
             mp.setenv(key, value)
-        mp.setenv("AIRFLOW__LINEAGE__STORE_URL", f"sqlite:///{home / 'lineage.db'}")
+        mp.setenv("AIRFLOW__LINEAGE__STORE_URL", lineage_url)
         reset_lineage()
         from airflow.api_fastapi.app import create_app, purge_cached_app
 
         purge_cached_app()
         app = create_app()
         with TestClient(app) as client:
-            yield client, home
+            yield client, lineage_url
         purge_cached_app()
     reset_lineage()
 
 
 @pytest.fixture(scope="module")
-def token(api_client: tuple[Any, Path]) -> Callable[[str], str]:
+def token(api_client: tuple[Any, str]) -> Callable[[str], str]:
     """Return a function that logs a user in through ``POST /auth/token``."""
     client, _ = api_client
     cache: dict[str, str] = {}

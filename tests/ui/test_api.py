@@ -1,14 +1,19 @@
 """The lineage page's API inside Airflow's API app: Airflow's auth decides every answer.
 
-Two DAGs share a data set: ``producer`` writes ``s3://shared/data.csv``, ``consumer``
-trains a model on it. The records are built by capture's own record builder.
+Real JWTs from ``POST /auth/token`` against Airflow's whole API app, with the test auth
+manager (tests/ui/auth.py): ``admin`` and ``viewer`` read every DAG, ``outsider`` every
+DAG but ``producer``, ``stranger`` none. On SQLite and PostgreSQL.
+
+``producer`` writes ``s3://shared/data.csv``, ``consumer`` trains a model on it (run
+``r1``) and trains another in run ``r2``. Forgeries claim the consumer through fields any
+writer can set; a DAG ``chain`` is a long run for the work caps. The records are built by
+capture's own record builder.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,7 +36,7 @@ DATA = "s3://shared/data.csv"
 MODEL = "s3://models/model.pkl"
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
-Client = tuple[Any, Path]
+Client = tuple[Any, str]
 
 
 SECRET = "s3://producer/secret.csv"
@@ -40,7 +45,7 @@ SNEAK = "s3://consumer/sneak.csv"
 CHAIN = 30  # steps of the DAG "chain": s3://chain/0.csv -> step 0 -> s3://chain/1.csv -> ...
 
 
-def _forgeries(home: Path) -> dict[str, str]:
+def _forgeries(url: str) -> dict[str, str]:
     """Write lineage that claims DAGs through fields any writer can set; return its ARNs.
 
     - ``leak``: a producer step whose record says ``airflow:dag_id: consumer``.
@@ -83,7 +88,7 @@ def _forgeries(home: Path) -> dict[str, str]:
         properties={"airflow:dag_id": "consumer", "airflow:run_id": "r1"},
     )
     sneak_out = Artifact.new(SNEAK, "DataSet")
-    with connect(f"sqlite:///{home / 'lineage.db'}") as store:
+    with connect(url) as store:
         for rec in (leak, hijack):
             store.write(rec.entities, rec.associations)
         store.write(
@@ -105,7 +110,7 @@ def _forgeries(home: Path) -> dict[str, str]:
     }
 
 
-def _chain(home: Path) -> str:
+def _chain(url: str) -> str:
     """Record a DAG run of CHAIN steps in a row; return the ARN of its first input."""
     records = [
         build_record(
@@ -120,7 +125,7 @@ def _chain(home: Path) -> str:
         )
         for i in range(CHAIN)
     ]
-    with connect(f"sqlite:///{home / 'lineage.db'}") as store:
+    with connect(url) as store:
         for rec in records:
             store.write(rec.entities, rec.associations)
     return records[0].inputs[0]
@@ -129,7 +134,7 @@ def _chain(home: Path) -> str:
 @pytest.fixture(scope="module")
 def lineage(api_client: Client) -> dict[str, str]:
     """Record the DAGs' runs in the store the page reads; return key ARNs."""
-    _, home = api_client
+    _, url = api_client
     register_dags("producer", "consumer", "chain")
     make = TaskRun("producer", "make", "r1")
     train = TaskRun("consumer", "train", "r1")
@@ -163,7 +168,7 @@ def lineage(api_client: Client) -> dict[str, str]:
             now=NOW,
         ),
     ]
-    with connect(f"sqlite:///{home / 'lineage.db'}") as store:
+    with connect(url) as store:
         for rec in records:
             store.write(rec.entities, rec.associations)
         arn = {e.source_uri: e.arn for rec in records for e in rec.entities}
@@ -178,8 +183,8 @@ def lineage(api_client: Client) -> dict[str, str]:
         "consumer_run2": arn["airflow://dags/consumer/runs/r2"],
         "consumer_dag": arn["airflow://dags/consumer"],
         "producer_dag": arn["airflow://dags/producer"],
-        **_forgeries(home),
-        "chain": _chain(home),
+        **_forgeries(url),
+        "chain": _chain(url),
     }
 
 
