@@ -102,8 +102,11 @@ class Reader:
 class Attribution:
     """The DAGs of vertices, read from the store as needed and kept for one request."""
 
-    def __init__(self, store: LineageStore) -> None:
+    def __init__(self, store: LineageStore, *, cap: int | None = None) -> None:
+        """:param cap: most steps read next to non-step vertices at once; claims beyond
+        it stay unknown, so they show nothing (fail closed)."""
         self._store = store
+        self._cap = cap
         self._dags: dict[str, Claims] = {}
 
     def claims(self, arn: str) -> Claims:
@@ -141,7 +144,10 @@ class Attribution:
             self._dags[arn] = _NONE if dag is None else (frozenset((dag,)),)
 
     def _actions(self, arns: Sequence[str]) -> None:
-        """Attribute actions through their ``AssociatedWith`` edges to DAG-run contexts."""
+        """Attribute actions through their ``AssociatedWith`` edges to DAG-run contexts.
+
+        Never capped: a run context left unread would widen who sees an action.
+        """
         if not arns:
             return
         result = self._store.query(
@@ -178,6 +184,7 @@ class Attribution:
                 direction=Direction.BOTH,
                 include_edges=True,
                 max_depth=1,
+                max_results=self._cap,
                 filters=LineageFilter(lineage_types=(LineageType.ACTION,)),
             )
         )

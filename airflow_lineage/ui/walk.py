@@ -70,7 +70,7 @@ class Walk:
         self.store = store
         self.reader = reader
         self.budget = budget
-        self.attribution = Attribution(store)
+        self.attribution = Attribution(store, cap=budget.max_read)
         self.kept: dict[str, Vertex] = {}
         self.truncated: str | None = None
         """Why the walk stopped short (None: it did not)."""
