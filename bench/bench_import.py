@@ -5,6 +5,8 @@ once per task. Each run here is a new Python process that first imports what Air
 task runner imports anyway (``airflow.sdk.execution_time.task_runner``, which also loads
 every provider's info, ours included), then times, in this order, what capture adds:
 
+- ``in_airflow_import``: the modules of ours that Airflow imports while the task runner
+  loads (its providers manager reads our provider info), timed where that happens;
 - ``plugin``: ``import airflow_lineage.plugin`` (Airflow loads it to find our listener);
 - ``capture_import``: ``import airflow_lineage.capture.runtime`` (the listener's first
   call imports it);
@@ -14,13 +16,10 @@ every provider's info, ours included), then times, in this order, what capture a
 - ``store_open`` and ``first_write`` (unless ``--no-store``): ``connect()`` to an
   existing SQLite store and writing that record, the store's own per-process costs.
 
-A separate fresh process times ``provider``: importing ``airflow_lineage.provider`` and
-calling ``get_provider_info()`` with nothing else imported, which Airflow's configuration
-module does in every Airflow process.
-
 Each case also lists the top-level packages it imported first (``botocore``,
-``sqlalchemy``...). Figures are wall-clock milliseconds, median and p95 over ``--runs``
-processes (after one untimed warm-up process that writes ``airflow.cfg`` and bytecode).
+``sqlalchemy``...). Figures are milliseconds, median and p95 over ``--runs`` processes
+(after one untimed warm-up process that writes ``airflow.cfg`` and bytecode): wall clock,
+and the process's CPU time, which other work on a shared machine inflates less.
 
 Run: ``python -m bench.bench_import [--runs 30] [--no-store | --store URL] [--json PATH]``.
 """
@@ -38,36 +37,88 @@ from typing import Any
 
 from bench._common import loadavg, percentile
 
-CASES = ("plugin", "capture_import", "first_record", "next_record", "store_open", "first_write")
+OURS = ("in_airflow_import", "plugin", "capture_import", "first_record")
+CASES = (
+    "in_airflow_import",
+    "plugin",
+    "capture_import",
+    "first_record",
+    "next_record",
+    "store_open",
+    "first_write",
+)
 
 
-def _child(mode: str, index: int, store_url: str | None) -> None:
+class _OursTimer:
+    """A meta path finder that times the outermost imports of our modules."""
+
+    def __init__(self) -> None:
+        self.ms = 0.0
+        self.cpu_ms = 0.0
+        self.modules: list[str] = []
+        self._depth = 0
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        if name.split(".", 1)[0] != "airflow_lineage":
+            return None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            spec = None if finder is self or find is None else find(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        run = spec.loader.exec_module
+
+        def exec_module(module: Any) -> None:
+            import time
+
+            self._depth += 1
+            t0, c0 = time.perf_counter(), time.process_time()
+            try:
+                run(module)
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self.ms += (time.perf_counter() - t0) * 1000
+                    self.cpu_ms += (time.process_time() - c0) * 1000
+                    self.modules.append(name)
+
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def _child(index: int, store_url: str | None) -> None:
     """Time the cases in this (fresh) process and print them as JSON on stdout."""
     import importlib
     import time
 
-    timings: dict[str, float] = {}
+    timings: dict[str, tuple[float, float]] = {}  # wall ms, CPU ms
     new_modules: dict[str, list[str]] = {}
 
     def timed(name: str, step: Any) -> Any:
         before = set(sys.modules)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = step()
-        timings[name] = (time.perf_counter() - t0) * 1000
+        timings[name] = ((time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000)
         roots = {m.split(".", 1)[0] for m in set(sys.modules) - before}
         known = {m.split(".", 1)[0] for m in before}
         new_modules[name] = sorted(roots - known)
         return result
 
-    if mode == "provider":
-        provider = timed("provider", lambda: importlib.import_module("airflow_lineage.provider"))
-        timed("provider_info", provider.get_provider_info)
-        print(json.dumps({"timings": timings, "new_modules": new_modules}))
-        return
-
-    t0 = time.perf_counter()
+    # Airflow itself imports part of our package while the task runner loads (its
+    # providers manager reads our provider info): time those imports where they happen.
+    ours = _OursTimer()
+    sys.meta_path.insert(0, ours)
+    t0, c0 = time.perf_counter(), time.process_time()
     importlib.import_module("airflow.sdk.execution_time.task_runner")
-    airflow_ms = (time.perf_counter() - t0) * 1000
+    timings["airflow"] = (
+        (time.perf_counter() - t0) * 1000 - ours.ms,
+        (time.process_time() - c0) * 1000 - ours.cpu_ms,
+    )
+    sys.meta_path.remove(ours)
+    timings["in_airflow_import"] = (ours.ms, ours.cpu_ms)
+    new_modules["in_airflow_import"] = ours.modules
 
     timed("plugin", lambda: importlib.import_module("airflow_lineage.plugin"))
     timed("capture_import", lambda: importlib.import_module("airflow_lineage.capture.runtime"))
@@ -101,11 +152,11 @@ def _child(mode: str, index: int, store_url: str | None) -> None:
             lambda: store.write(record.entities, record.associations, upsert=record.upsert),
         )
         store.close()
-    print(json.dumps({"timings": timings, "new_modules": new_modules, "airflow_ms": airflow_ms}))
+    print(json.dumps({"timings": timings, "new_modules": new_modules}))
 
 
-def _spawn(mode: str, index: int, env: dict[str, str], store_url: str | None) -> dict[str, Any]:
-    args = [sys.executable, "-m", "bench.bench_import", "--child", mode, "--index", str(index)]
+def _spawn(index: int, env: dict[str, str], store_url: str | None) -> dict[str, Any]:
+    args = [sys.executable, "-m", "bench.bench_import", "--child", "--index", str(index)]
     if store_url:
         args += ["--store-url", store_url]
     proc = subprocess.run(
@@ -119,18 +170,18 @@ def _spawn(mode: str, index: int, env: dict[str, str], store_url: str | None) ->
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the benchmark; print and return the summary."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=30, help="fresh processes per mode (>= 20)")
+    parser.add_argument("--runs", type=int, default=30, help="fresh processes (>= 20)")
     parser.add_argument("--no-store", action="store_true", help="leave out the store cases")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument(
         "--store", help="store URL for the store cases (default: a new SQLite file)"
     )
-    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--index", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--store-url", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        _child(args.child, args.index, args.store_url)
+        _child(args.index, args.store_url)
         return {}
 
     home = tempfile.mkdtemp(prefix="bench-import-")
@@ -141,45 +192,51 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     }
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # real task processes use cached bytecode
     store_url = None if args.no_store else args.store or f"sqlite:///{home}/lineage.db"
-    _spawn("task", -1, env, store_url)  # warm-up: airflow.cfg, bytecode, store migrated
-    _spawn("provider", -1, env, None)
+    _spawn(-1, env, store_url)  # warm-up: airflow.cfg, bytecode, store migrated
     load = [loadavg()]
     runs: list[dict[str, Any]] = []
-    providers: list[dict[str, Any]] = []
     for i in range(args.runs):
-        runs.append(_spawn("task", i, env, store_url))
-        providers.append(_spawn("provider", i, env, None))
+        runs.append(_spawn(i, env, store_url))
     load.append(loadavg())
 
     summary: dict[str, Any] = {"runs": args.runs, "loadavg": load, "cases": {}}
 
-    def add(name: str, values: list[float], modules: list[str]) -> None:
+    def add(name: str, pairs: list[tuple[float, float]], modules: list[str]) -> None:
+        wall, cpu = [p[0] for p in pairs], [p[1] for p in pairs]
         summary["cases"][name] = {
-            "p50_ms": round(percentile(values, 50), 2),
-            "p95_ms": round(percentile(values, 95), 2),
-            "min_ms": round(min(values), 2),
+            "p50_ms": round(percentile(wall, 50), 2),
+            "p95_ms": round(percentile(wall, 95), 2),
+            "min_ms": round(min(wall), 2),
+            "cpu_p50_ms": round(percentile(cpu, 50), 2),
+            "cpu_p95_ms": round(percentile(cpu, 95), 2),
             "imports": modules,
         }
 
-    add("airflow task runner (not ours)", [r["airflow_ms"] for r in runs], [])
-    for case in ("provider", "provider_info"):
-        add(case, [p["timings"][case] for p in providers], providers[-1]["new_modules"][case])
+    add("airflow (not ours)", [r["timings"]["airflow"] for r in runs], [])
     for case in CASES:
         if case in runs[0]["timings"]:
             add(case, [r["timings"][case] for r in runs], runs[-1]["new_modules"][case])
-    ours = [
-        r["timings"]["plugin"] + r["timings"]["capture_import"] + r["timings"]["first_record"]
-        for r in runs
-    ]
-    add("plugin + capture_import + first_record", ours, [])
+    add(
+        "ours: " + " + ".join(OURS),
+        [
+            (
+                sum(r["timings"][c][0] for c in OURS),
+                sum(r["timings"][c][1] for c in OURS),
+            )
+            for r in runs
+        ],
+        [],
+    )
 
-    print(f"{args.runs} fresh processes a mode; load average {load[0]:.2f} -> {load[1]:.2f}")
-    print(f"{'case':<40} {'p50 ms':>9} {'p95 ms':>9} {'min ms':>9}  first imported")
+    print(f"{args.runs} fresh processes; load average {load[0]:.2f} -> {load[1]:.2f}")
+    print(f"{'case':<20} {'p50':>8} {'p95':>8} {'min':>8} {'cpu p50':>8} {'cpu p95':>8}  (ms)")
     for name, res in summary["cases"].items():
-        mods = ", ".join(res["imports"]) or "-"
         print(
-            f"{name:<40} {res['p50_ms']:>9.2f} {res['p95_ms']:>9.2f} {res['min_ms']:>9.2f}  {mods}"
+            f"{name.split(':')[0]:<20} {res['p50_ms']:>8.2f} {res['p95_ms']:>8.2f} "
+            f"{res['min_ms']:>8.2f} {res['cpu_p50_ms']:>8.2f} {res['cpu_p95_ms']:>8.2f}"
+            + (f"  imports {', '.join(res['imports'])}" if res["imports"] else "")
         )
+    print("ours = " + " + ".join(OURS))
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2) + "\n")
     return summary
