@@ -65,8 +65,10 @@ def extract(operations: list[str]) -> tuple[str, dict[str, Any], dict[str, Any]]
     ops: dict[str, tuple[str | None, str | None]] = {}
     for name in sorted(set(operations)):
         op = model.operation_model(name)
-        ops[name] = tuple(  # type: ignore[assignment]
-            s.name if s is not None else None for s in (op.input_shape, op.output_shape)
+        request, response = op.input_shape, op.output_shape
+        ops[name] = (
+            request.name if request is not None else None,
+            response.name if response is not None else None,
         )
         pending += [s for s in (op.input_shape, op.output_shape) if s is not None]
     while pending:
