@@ -195,20 +195,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         _child(args.index, args.store_url)
         return {}
 
-    home = tempfile.mkdtemp(prefix="bench-import-")
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": home,
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-    }
-    env.pop("PYTHONDONTWRITEBYTECODE", None)  # real task processes use cached bytecode
-    store_url = None if args.no_store else args.store or f"sqlite:///{home}/lineage.db"
-    _spawn(-1, env, store_url)  # warm-up: airflow.cfg, bytecode, store migrated
-    load = [loadavg()]
-    runs: list[dict[str, Any]] = []
-    for i in range(args.runs):
-        runs.append(_spawn(i, env, store_url))
-    load.append(loadavg())
+    with tempfile.TemporaryDirectory(prefix="bench-import-") as home:
+        env = {
+            **os.environ,
+            "AIRFLOW_HOME": home,
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        }
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # real task processes use cached bytecode
+        store_url = None if args.no_store else args.store or f"sqlite:///{home}/lineage.db"
+        _spawn(-1, env, store_url)  # warm-up: airflow.cfg, bytecode, store migrated
+        load = [loadavg()]
+        runs = [_spawn(i, env, store_url) for i in range(args.runs)]
+        load.append(loadavg())
 
     summary: dict[str, Any] = {"runs": args.runs, "loadavg": load, "cases": {}}
 
