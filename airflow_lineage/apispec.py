@@ -97,6 +97,8 @@ def operation_input(operation: str) -> dict[str, ShapeLimits]:
     """
     from airflow_lineage._sagemaker_limits import OPERATIONS
 
+    if operation not in OPERATIONS:
+        raise KeyError(f"{operation!r} is not one of SageMaker's lineage operations")
     request = OPERATIONS[operation][0]
     if request is None:
         return {}

@@ -139,7 +139,7 @@ def test_the_constraints_entities_use_are_enforced() -> None:
 def test_a_shape_outside_the_lineage_operations_is_a_key_error() -> None:
     with pytest.raises(KeyError, match="TrainingJobName"):
         limits("TrainingJobName")
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError, match="CreateTrainingJob"):
         operation_input("CreateTrainingJob")
 
 
