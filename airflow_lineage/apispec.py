@@ -1,7 +1,11 @@
-"""Read SageMaker's lineage API constraints from botocore's service model.
+"""SageMaker's lineage API constraints: names, lengths, patterns, counts and enums.
 
-Names, lengths, patterns, counts and enums are never copied by hand: they come from the
-``sagemaker`` service model that botocore ships, loaded once and cached.
+They are never copied by hand. ``scripts/gen_sagemaker_limits.py`` extracts them from the
+``sagemaker`` service model that botocore ships into :mod:`._sagemaker_limits`, and a test
+fails when that module no longer matches the installed botocore. Validating an entity
+therefore never loads botocore: parsing the 2 MB service model would cost every Airflow
+task process (a fresh process per task) 80-270 ms. Only :func:`service_model` loads it,
+for the boto3-shaped facade's request checks.
 """
 
 from __future__ import annotations
@@ -9,10 +13,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from botocore.model import ServiceModel, Shape
+    from botocore.model import ServiceModel
+
+    from airflow_lineage._sagemaker_limits import Shape
 
 __all__ = [
     "ShapeLimits",
@@ -26,8 +32,8 @@ __all__ = [
 
 @cache
 def service_model() -> ServiceModel:
-    """Return botocore's SageMaker service model (loaded on first use)."""
-    import botocore.session  # lazy: ~0.2 s to load the model
+    """Return botocore's SageMaker service model (loaded on first use, for the facade)."""
+    import botocore.session  # lazy: ~0.1-0.3 s to load the model
 
     return botocore.session.get_session().get_service_model("sagemaker")
 
@@ -43,43 +49,60 @@ class ShapeLimits:
     enum: tuple[str, ...]
 
 
+def _shape(shape_name: str) -> Shape:
+    """Return the extracted constraints of a shape (imported on first use)."""
+    from airflow_lineage._sagemaker_limits import SHAPES
+
+    try:
+        return SHAPES[shape_name]
+    except KeyError:
+        raise KeyError(
+            f"{shape_name!r} is not a shape of SageMaker's lineage operations "
+            "(see scripts/gen_sagemaker_limits.py)"
+        ) from None
+
+
+def _compile(raw_pattern: str | None) -> re.Pattern[str] | None:
+    """Return a shape's pattern compiled, or None where it constrains nothing we can check."""
+    if not raw_pattern or raw_pattern == ".*":
+        return None
+    # The model's patterns are Java regexes; those we validate are plain ASCII classes.
+    try:
+        return re.compile(raw_pattern, re.DOTALL)
+    except re.error:  # a Java-only class such as \p{L}: lengths still apply
+        return None
+
+
 @cache
 def limits(shape_name: str) -> ShapeLimits:
-    """Return the constraints of the named shape in the SageMaker model."""
-    shape = service_model().shape_for(shape_name)
-    return _limits_of(shape)
+    """Return the constraints of the named shape in the SageMaker model.
 
-
-def _limits_of(shape: Shape) -> ShapeLimits:
-    meta: dict[str, Any] = shape.metadata
-    raw_pattern = meta.get("pattern")
-    pattern = None
-    if raw_pattern and raw_pattern != ".*":
-        # The model's patterns are Java regexes; those we validate are plain ASCII classes.
-        try:
-            pattern = re.compile(raw_pattern, re.DOTALL)
-        except re.error:  # a Java-only class such as \p{L}: lengths still apply
-            pattern = None
-    return ShapeLimits(
-        name=shape.name,
-        min=meta.get("min"),
-        max=meta.get("max"),
-        pattern=pattern,
-        enum=tuple(getattr(shape, "enum", None) or ()),
-    )
+    :raises KeyError: no lineage operation uses a shape of that name.
+    """
+    _, low, high, pattern, enum, _ = _shape(shape_name)
+    return ShapeLimits(name=shape_name, min=low, max=high, pattern=_compile(pattern), enum=enum)
 
 
 @cache
 def service_shape_members(shape_name: str) -> tuple[str, ...]:
     """Return the member names of a structure shape."""
-    return tuple(service_model().shape_for(shape_name).members)
+    return tuple(name for name, _ in _shape(shape_name)[5])
 
 
 @cache
 def operation_input(operation: str) -> dict[str, ShapeLimits]:
-    """Return the limits of each top-level input member of an operation."""
-    op = service_model().operation_model(operation)
-    return {name: _limits_of(member) for name, member in op.input_shape.members.items()}
+    """Return the limits of each top-level input member of an operation.
+
+    :raises KeyError: the operation is not a lineage operation.
+    """
+    from airflow_lineage._sagemaker_limits import OPERATIONS
+
+    if operation not in OPERATIONS:
+        raise KeyError(f"{operation!r} is not one of SageMaker's lineage operations")
+    request = OPERATIONS[operation][0]
+    if request is None:
+        return {}
+    return {name: limits(shape) for name, shape in _shape(request)[5]}
 
 
 def check_string(field: str, value: object, shape_name: str, *, optional: bool = False) -> None:

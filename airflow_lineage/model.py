@@ -1,9 +1,9 @@
 """Lineage entities: artifacts, actions, contexts, associations, lineage groups.
 
 The entities follow Amazon SageMaker ML Lineage Tracking. Each is a small immutable value
-validated at construction against SageMaker's own API model (see :mod:`.apispec`), so an
-entity that exists is one SageMaker would accept, and every local ARN is a valid
-SageMaker ARN.
+validated at construction against SageMaker's own API model (its constraints, extracted
+from botocore at build time, see :mod:`.apispec`), so an entity that exists is one
+SageMaker would accept, and every local ARN is a valid SageMaker ARN.
 """
 
 from __future__ import annotations
