@@ -3,6 +3,7 @@ for the right reason, and the honest case must pass. Runs on every store backend
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -131,6 +132,13 @@ def failed_rules(verdict: Any) -> set[str]:
     return {o.rule for o in verdict.outcomes if not o.passed}
 
 
+def local(folder: Path, name: str, text: str = "x\n") -> tuple[str, Any]:
+    """Write a file; return its URI and its digests (as capture records them)."""
+    path = folder / name
+    path.write_text(text)
+    return path.as_uri(), digest_local(path.as_uri())
+
+
 def test_the_honest_pipeline_passes(store: LineageStore, tmp_path: Path) -> None:
     p = build(store, tmp_path)
     verdict = evaluate(store, p.model, POLICY)
@@ -171,7 +179,8 @@ def test_a_data_set_from_an_untrusted_account_is_rejected(
     p = build(store, tmp_path)
     # The other team's data set, shared with us: we see it and may link it in.
     with connect(store.url, account=OTHER) as other:  # type: ignore[attr-defined]
-        foreign = other.create_artifact("s3://other-team/raw.csv", "DataSet")
+        uri, digests = local(tmp_path, "other-team.csv")
+        foreign = other.create_artifact(uri, "DataSet", source_types=digests)
         other.share(store.account)
     store.accept(OTHER)
     store.write(associations=[Association(foreign.arn, p.arn["prep"], "ContributedTo")])
@@ -184,7 +193,8 @@ def test_an_edge_forged_by_another_account_is_rejected(store_url: str, tmp_path:
     with connect(store_url) as store:
         p = build(store, tmp_path)
         # A data set of our own, that was never used, linked in by someone else.
-        unused = store.create_artifact("s3://ours/unvetted.csv", "DataSet")
+        uri, digests = local(tmp_path, "unvetted.csv")
+        unused = store.create_artifact(uri, "DataSet", source_types=digests)
         store.share(OTHER)  # a team we share with may associate our entities
     with connect(store_url, account=OTHER) as forger:
         forger.accept(store.account)
@@ -223,7 +233,8 @@ def test_stale_evaluation_is_rejected(store: LineageStore, tmp_path: Path) -> No
 
 def test_a_forbidden_ancestor_is_rejected(store: LineageStore, tmp_path: Path) -> None:
     p = build(store, tmp_path)
-    pii = Artifact.new("s3://crm/customers.csv", "DataSet", properties={"pii": "true"})
+    uri, digests = local(tmp_path, "customers.csv")
+    pii = Artifact.new(uri, "DataSet", source_types=digests, properties={"pii": "true"})
     store.write([pii], [Association(pii.arn, p.arn["prep"], "ContributedTo")])
     verdict = evaluate(store, p.model, POLICY)
     assert failed_rules(verdict) == {"forbids DataSet with pii=true"}
@@ -239,8 +250,16 @@ def test_an_approval_forged_by_another_account_is_rejected(store_url: str, tmp_p
         forger.add_association(fake.arn, p.arn["register"], "ContributedTo")
         forger.share(store.account)
     with connect(store_url) as store:
-        # Unless we accept the other account's lineage, its approval is invisible to us.
-        assert failed_rules(evaluate(store, p.model, POLICY)) == {"requires a human review"}
+        # Unless we accept the other account's lineage, its approval is invisible to us,
+        # and the gate says that lineage was hidden rather than judge what it saw.
+        hidden = evaluate(store, p.model, POLICY)
+        assert failed_rules(hidden) == {
+            "requires a human review",
+            "lineage not cut off",
+            "forbids DataSet with pii=true",
+        }
+        assert "lineage hidden by account visibility" in " ".join(hidden.reasons)
+        assert fake.arn not in json.dumps(hidden.to_json())
         store.accept(OTHER)
         verdict = evaluate(store, p.model, POLICY)
     assert not verdict.passed
@@ -263,15 +282,19 @@ def test_every_rule_is_explained(store: LineageStore, tmp_path: Path) -> None:
     report = evaluate(store, p.model, POLICY).to_json()
     rules = [r["rule"] for r in report["rules"]]
     assert rules == [
+        "the model is a model artifact",
         "lineage recorded",
+        "lineage not cut off",
         "trusted accounts only",
         "edges added by trusted accounts only",
         "no cycles",
+        "inputs recorded by the step's own try",
         "requires DataSet with approved=true",
         "requires Action Training with status Completed",
         "requires a human review",
         "Evaluation metric accuracy >= 0.9",
         "forbids DataSet with pii=true",
+        "every artifact has a content digest",
         "content digests verified",
     ]
     assert all(r["detail"] for r in report["rules"])
