@@ -4,7 +4,7 @@ for the right reason, and the honest case must pass. Runs on every store backend
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,8 @@ from airflow_lineage import (
     LineageStore,
     connect,
 )
-from airflow_lineage.gate import evaluate
+from airflow_lineage.exceptions import EntityNotFoundError
+from airflow_lineage.gate import evaluate, find_model
 from airflow_lineage.model import utcnow
 from airflow_lineage.policy import Policy
 from airflow_lineage.verify import digest_local
@@ -93,7 +94,20 @@ def build(
         "report": artifact("report", "Report"),
         "registered": artifact("registered", "Model"),
         "prep": Action.new("prep", "DataPreparation", "u", status="Completed", created=now),
-        "train": Action.new("train", "Training", "u", status=training_status, created=now),
+        "train": Action.new(
+            "train",
+            "Training",
+            "u",
+            status=training_status,
+            created=now,
+            # An Airflow task's try, as capture records it.
+            properties={
+                "airflow:dag_id": "ml",
+                "airflow:task_id": "train",
+                "airflow:run_id": "manual__1",
+                "airflow:try_number": "2",
+            },
+        ),
         "evaluate": Action.new(
             "evaluate",
             "Evaluation",
@@ -316,3 +330,204 @@ def test_every_rule_is_explained(store: LineageStore, tmp_path: Path) -> None:
 def test_bad_policies_name_what_is_wrong(policy: dict[str, Any], message: str) -> None:
     with pytest.raises((ValueError, TypeError), match=message):
         Policy.from_dict(policy)
+
+
+# -- fail closed on what cannot be verified --------------------------------------------------
+
+
+def test_an_artifact_without_a_digest_is_rejected_by_name(
+    store: LineageStore, tmp_path: Path
+) -> None:
+    p = build(store, tmp_path)
+    image = Artifact.new("123456789012.dkr.ecr.us-east-1.amazonaws.com/train:1", "Image")
+    notes = Artifact.new("https://wiki.example.com/dataset-notes", "DataSet")
+    store.write(
+        [image, notes],
+        [
+            Association(image.arn, p.arn["train"], "ContributedTo"),
+            Association(notes.arn, p.arn["prep"], "ContributedTo"),
+        ],
+    )
+    verdict = evaluate(store, p.model, POLICY)
+    assert failed_rules(verdict) == {"every artifact has a content digest"}
+    reasons = " ".join(verdict.reasons)
+    assert image.arn in reasons and notes.arn in reasons
+    assert verdict.artifacts_unverifiable == 2
+    assert verdict.to_json()["artifacts"] == {"verified": 5, "exempted": 0, "unverifiable": 2}
+
+    # Exempted explicitly, by type and by URI scheme, they pass and are counted as such.
+    lenient = replace(
+        POLICY,
+        unverified_ok=(
+            {"type": "Image", "reason": "pinned by tag"},
+            {"uri_scheme": "https"},
+        ),
+    )
+    verdict = evaluate(store, p.model, lenient)
+    assert verdict.passed, verdict.reasons
+    assert (verdict.artifacts_verified, verdict.artifacts_exempted) == (5, 2)
+    assert verdict.artifacts_unverifiable == 0
+    assert "5 verified, 2 exempted, 0 unverifiable" in verdict.to_markdown()
+    # An exemption by type does not cover other types.
+    only_images = replace(POLICY, unverified_ok=({"type": "Image"},))
+    verdict = evaluate(store, p.model, only_images)
+    assert failed_rules(verdict) == {"every artifact has a content digest"}
+    assert notes.arn in " ".join(verdict.reasons)
+    assert image.arn not in " ".join(verdict.reasons)
+
+
+def test_the_model_itself_needs_a_digest(store: LineageStore, tmp_path: Path) -> None:
+    p = build(store, tmp_path)
+    bare = Artifact.new((tmp_path / "bare.pkl").as_uri(), "Model")  # no digest recorded
+    store.write([bare], [Association(p.arn["register"], bare.arn, "Produced")])
+    verdict = evaluate(store, bare.arn, POLICY)
+    assert failed_rules(verdict) == {"every artifact has a content digest"}
+    assert bare.arn in " ".join(verdict.reasons)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "verify_digests: true\n",
+        "trusted_accounts: ['000000000000']\nmax_age: P1D\n",
+        "required: []\nmetrics: []\nforbidden: []\n",
+    ],
+)
+def test_a_policy_without_a_rule_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="at least one rule"):
+        Policy.from_yaml(text)
+
+
+def test_a_forbidden_ancestor_past_the_depth_limit_is_not_none_found(
+    store: LineageStore, tmp_path: Path
+) -> None:
+    p = build(store, tmp_path)
+    uri, digests = local(tmp_path, "customers.csv")
+    pii = Artifact.new(uri, "DataSet", source_types=digests, properties={"pii": "true"})
+    store.write([pii], [Association(pii.arn, p.arn["prep"], "ContributedTo")])
+    # registered <- register <- model <- train <- features <- prep <- pii: 6 levels up.
+    shallow = replace(
+        POLICY,
+        required=({"lineage_type": "Action", "type": "Training", "status": "Completed"},),
+        max_depth=5,
+    )
+    verdict = evaluate(store, p.model, shallow)
+    assert failed_rules(verdict) == {"lineage not cut off", "forbids DataSet with pii=true"}
+    assert "lineage cut off at depth 5" in " ".join(verdict.reasons)
+    forbid = next(o for o in verdict.outcomes if o.rule.startswith("forbids"))
+    assert not forbid.detail.startswith("none found")
+    assert verdict.depth_cut_off and verdict.to_json()["cut_off"]["depth"]
+    # Deep enough, the forbidden ancestor is found.
+    assert failed_rules(evaluate(store, p.model, replace(shallow, max_depth=6))) == {
+        "forbids DataSet with pii=true"
+    }
+    # A policy may accept a bounded walk, explicitly; the report says what was not seen.
+    bounded = evaluate(store, p.model, replace(shallow, allow_cut_off=("depth",)))
+    assert bounded.passed, bounded.reasons
+    forbid = next(o for o in bounded.outcomes if o.rule.startswith("forbids"))
+    assert "not checked" in forbid.detail
+
+
+def test_lineage_hidden_by_account_visibility_is_rejected(store_url: str, tmp_path: Path) -> None:
+    with connect(store_url) as store:
+        p = build(store, tmp_path)
+        store.share(OTHER)  # the other team may link its lineage into ours
+    with connect(store_url, account=OTHER) as other:
+        other.accept(TRUSTED)
+        uri, digests = local(tmp_path, "their-scrape.csv")
+        theirs = other.create_artifact(
+            uri, "DataSet", source_types=digests, properties={"pii": "true"}
+        )
+        other.add_association(theirs.arn, p.arn["prep"], "ContributedTo")
+    with connect(store_url) as store:
+        verdict = evaluate(store, p.model, POLICY)
+        assert failed_rules(verdict) == {"lineage not cut off", "forbids DataSet with pii=true"}
+        assert "lineage hidden by account visibility" in " ".join(verdict.reasons)
+        assert theirs.arn not in json.dumps(verdict.to_json())  # never the hidden ARN
+        assert verdict.visibility_cut_off and not verdict.depth_cut_off
+        allowed = replace(POLICY, allow_cut_off=("visibility",))
+        assert evaluate(store, p.model, allowed).passed
+
+
+def test_a_subject_that_is_not_a_model_is_rejected(store: LineageStore, tmp_path: Path) -> None:
+    p = build(store, tmp_path)
+    verdict = evaluate(store, p.arn["features"], POLICY)
+    assert "the model is a model artifact" in failed_rules(verdict)
+    assert "not an artifact of a model type (Model, ModelPackage)" in " ".join(verdict.reasons)
+
+
+def test_the_model_is_found_by_uri_among_model_types_only(
+    store: LineageStore, tmp_path: Path
+) -> None:
+    p = build(store, tmp_path)
+    uri = (tmp_path / "registered.dat").as_uri()
+    # A newer artifact of another type at the same URI is not the model.
+    store.create_artifact(uri, "Report")
+    assert find_model(store, uri) == p.model
+    features = (tmp_path / "features.dat").as_uri()
+    with pytest.raises(EntityNotFoundError, match="no artifact of a model type") as e:
+        find_model(store, features)
+    assert p.arn["features"] in str(e.value)  # the artifacts it has are named
+    # Several candidates (another version of the file, another model type) are an
+    # explained error listing them, not the newest.
+    store.create_artifact(uri, "ModelPackage")
+    with pytest.raises(ValueError, match="2 artifacts of a model type") as e:
+        find_model(store, uri)
+    assert p.model in str(e.value) and "ModelPackage" in str(e.value)
+    assert "by its ARN" in str(e.value)
+
+
+def test_a_stale_tries_input_is_rejected(store: LineageStore, tmp_path: Path) -> None:
+    p = build(store, tmp_path)
+    assert evaluate(store, p.model, POLICY).passed
+    # An input edge older than the try that holds it: an earlier try's input, carried
+    # over into the try that produced the model.
+    uri, digests = local(tmp_path, "bad-features.csv")
+    bad = Artifact.new(uri, "DataSet", source_types=digests)
+    train = store.get(p.arn["train"])
+    earlier = train.created - timedelta(minutes=5)
+    store.write([bad], [Association(bad.arn, p.arn["train"], "ContributedTo", earlier)])
+    verdict = evaluate(store, p.model, POLICY)
+    assert failed_rules(verdict) == {"inputs recorded by the step's own try"}
+    reasons = " ".join(verdict.reasons)
+    assert "ml.train try 2" in reasons and uri in reasons
+
+
+@pytest.fixture
+def s3() -> Any:
+    """Yield a moto-backed S3 client (the gate reads S3 through the amazon provider)."""
+    pytest.importorskip("airflow.providers.amazon")
+    moto = pytest.importorskip("moto")
+    import boto3
+
+    with moto.mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="training-data")
+        client.put_bucket_versioning(
+            Bucket="training-data", VersioningConfiguration={"Status": "Enabled"}
+        )
+        yield client
+
+
+def test_an_s3_input_whose_etag_changed_is_rejected(
+    store: LineageStore, tmp_path: Path, s3: Any
+) -> None:
+    p = build(store, tmp_path)
+    put = s3.put_object(Bucket="training-data", Key="raw/labels.csv", Body=b"a,b\n1,0\n")
+    labels = Artifact.new(
+        "s3://training-data/raw/labels.csv",
+        "DataSet",
+        source_types=(("S3ETag", put["ETag"].strip('"')), ("S3Version", put["VersionId"])),
+    )
+    store.write([labels], [Association(labels.arn, p.arn["prep"], "ContributedTo")])
+    honest = evaluate(store, p.model, POLICY)
+    assert honest.passed, honest.reasons
+    assert honest.artifacts_verified == 6 and honest.digests_checked == 7
+
+    s3.put_object(Bucket="training-data", Key="raw/labels.csv", Body=b"a,b\n1,1\n")
+    verdict = evaluate(store, p.model, POLICY)
+    assert failed_rules(verdict) == {"content digests verified"}
+    reasons = " ".join(verdict.reasons)
+    assert "s3://training-data/raw/labels.csv changed: recorded S3ETag" in reasons
+    assert "S3Version" in reasons
