@@ -531,3 +531,49 @@ def test_an_s3_input_whose_etag_changed_is_rejected(
     reasons = " ".join(verdict.reasons)
     assert "s3://training-data/raw/labels.csv changed: recorded S3ETag" in reasons
     assert "S3Version" in reasons
+
+
+EXAMPLE_POLICIES = Path(__file__).resolve().parents[1] / "dags" / "policies"
+
+
+def test_the_example_policies_load_and_exempt_only_what_has_no_content() -> None:
+    local_policy = Policy.from_yaml(EXAMPLE_POLICIES / "ml_pipeline_local.yaml")
+    assert local_policy.verify_digests and not local_policy.unverified_ok
+    assert not local_policy.allow_cut_off
+    sm = Policy.from_yaml(EXAMPLE_POLICIES / "ml_pipeline_sagemaker.yaml")
+    assert sm.verify_digests and not sm.allow_cut_off
+    ecr = "123456789012.dkr.ecr.us-east-1.amazonaws.com/sklearn-iris:1.0"
+    assert sm.exemption("Image", ecr) is not None
+    model = "arn:aws:sagemaker:us-east-1:123456789012:model/iris-model-1"
+    assert sm.exemption("Model", model) is not None
+    # Data is never exempted: S3 objects need their ETag, local files their sha256.
+    assert sm.exemption("Model", "s3://airflow-lineage-iris/iris/models/m/model.tar.gz") is None
+    assert sm.exemption("DataSet", "s3://airflow-lineage-iris/iris/raw/iris.csv") is None
+    assert sm.exemption("DataSet", "arn:aws:sagemaker:us-east-1:123456789012:model/x") is None
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"reason": "trust me"}, "at least one of type, uri_scheme or uri_prefix"),
+        ({"uri_scheme": "s3 bucket"}, "is not a URI scheme"),
+        ({"type": "Image", "why": "x"}, "unknown field"),
+        ({"type": ""}, "non-empty string"),
+    ],
+)
+def test_bad_exemptions_name_what_is_wrong(entry: dict[str, Any], message: str) -> None:
+    with pytest.raises((ValueError, TypeError), match=message):
+        Policy.from_dict({"required": [{"type": "DataSet"}], "unverified_ok": [entry]})
+
+
+def test_exemptions_and_cut_off_allowances_are_validated() -> None:
+    rule = {"required": [{"type": "DataSet"}]}
+    with pytest.raises(ValueError, match="verify_digests, which is off"):
+        Policy.from_dict({**rule, "verify_digests": False, "unverified_ok": [{"type": "Image"}]})
+    with pytest.raises(ValueError, match="allow_cut_off 'everything' is not one of depth"):
+        Policy.from_dict({**rule, "allow_cut_off": ["everything"]})
+    with pytest.raises(TypeError, match="must be a list"):
+        Policy.from_dict({**rule, "allow_cut_off": "depth"})
+    scheme = Policy.from_dict({**rule, "unverified_ok": [{"uri_scheme": "HTTPS://"}]})
+    assert scheme.exemption("DataSet", "https://example.com/x.csv") is not None
+    assert scheme.exemption("DataSet", "http://example.com/x.csv") is None
