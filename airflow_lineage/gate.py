@@ -568,7 +568,13 @@ def find_model(
     found = store.list_entities("Artifact", source_uri=source_uri).items
     models = [a for a in found if a.type in model_types]
     if among is not None:
+        others = [a for a in models if a.arn not in among]
         models = [a for a in models if a.arn in among]
+        if others and not models:
+            raise EntityNotFoundError(
+                f"no artifact of a model type with the source URI {source_uri!r} was produced "
+                f"by the task run; other runs recorded: {_listing(others)}"
+            )
     if not models:
         others = [a for a in found if a.type not in model_types]
         hint = f"; it has artifacts of other types: {_listing(others)}" if others else ""

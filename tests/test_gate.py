@@ -577,3 +577,18 @@ def test_exemptions_and_cut_off_allowances_are_validated() -> None:
     scheme = Policy.from_dict({**rule, "unverified_ok": [{"uri_scheme": "HTTPS://"}]})
     assert scheme.exemption("DataSet", "https://example.com/x.csv") is not None
     assert scheme.exemption("DataSet", "http://example.com/x.csv") is None
+
+
+def test_a_declared_model_is_the_version_its_task_run_produced(
+    store: LineageStore, tmp_path: Path
+) -> None:
+    uri, digests = local(tmp_path, "model.pkl", "v1")
+    first = store.create_artifact(uri, "Model", source_types=digests)
+    uri, digests = local(tmp_path, "model.pkl", "v2")  # the same path, rewritten by a rerun
+    second = store.create_artifact(uri, "Model", source_types=digests)
+    with pytest.raises(ValueError, match="2 artifacts of a model type"):
+        find_model(store, uri)
+    assert find_model(store, uri, among={second.arn}) == second.arn
+    with pytest.raises(EntityNotFoundError, match="was produced by the task run; other runs recorded") as e:
+        find_model(store, uri, among={"arn:aws:sagemaker:local:000000000000:artifact/" + "0" * 32})
+    assert first.arn in str(e.value) and second.arn in str(e.value)
