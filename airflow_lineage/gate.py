@@ -126,7 +126,8 @@ class Verdict:
             f"- checked: {self.checked_at.isoformat()} on {self.ancestors} upstream entities, "
             f"{self.digests_checked} content digests recomputed",
             f"- artifacts: {self.artifacts_verified} verified, {self.artifacts_exempted} "
-            f"exempted, {self.artifacts_unverifiable} unverifiable",
+            f"exempted, {self.artifacts_unverifiable} unverifiable"
+            + ("" if self.policy.get("verify_digests", True) else " (verify_digests is off)"),
             "",
             "| | rule | detail |",
             "|---|---|---|",
