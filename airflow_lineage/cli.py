@@ -383,7 +383,12 @@ def build_parser() -> argparse.ArgumentParser:
         "rejected. Records nothing (the LineageGateOperator records its verdicts).",
     )
     g.add_argument("model", nargs="?", metavar="MODEL_ARN", help="the model's ARN")
-    g.add_argument("--uri", metavar="SOURCE_URI", help="the model's source URI (newest version)")
+    g.add_argument(
+        "--uri",
+        metavar="SOURCE_URI",
+        help="the model's source URI: the one artifact of a model type (Model, ModelPackage) "
+        "with it; several are an error that lists them",
+    )
     g.add_argument("--policy", required=True, metavar="FILE", help="the policy, a YAML file")
     g.add_argument("--format", choices=["markdown", "json"], default="markdown")
     g.set_defaults(func=_cmd_gate)
@@ -507,6 +512,8 @@ class _Outcome:
     vertices: list[Vertex]
     edges: list[Edge]
     next_token: str | None
+    depth_cut_off: bool = False
+    visibility_cut_off: bool = False
 
 
 def _resolve_starts(store: LineageStore, args: argparse.Namespace) -> list[str]:
@@ -564,8 +571,10 @@ def _collect(store: LineageStore, query: LineageQuery) -> _Outcome:
     vertices: dict[str, Vertex] = {}
     edges: dict[tuple[str, str], Edge] = {}
     token = query.next_token
+    depth_cut = hidden = False
     while True:
         page = store.query(replace(query, next_token=token))
+        depth_cut, hidden = page.depth_cut_off, page.visibility_cut_off  # the same on every page
         for v in page.vertices:
             vertices.setdefault(v.arn, v)
         for e in page.edges:
@@ -573,7 +582,14 @@ def _collect(store: LineageStore, query: LineageQuery) -> _Outcome:
         token = page.next_token
         if token is None or query.max_results is not None:
             break
-    return _Outcome(list(query.start_arns), list(vertices.values()), list(edges.values()), token)
+    return _Outcome(
+        list(query.start_arns),
+        list(vertices.values()),
+        list(edges.values()),
+        token,
+        depth_cut,
+        hidden,
+    )
 
 
 def _query_json(outcome: _Outcome) -> str:
@@ -591,6 +607,11 @@ def _query_json(outcome: _Outcome) -> str:
     }
     if outcome.next_token is not None:
         response["NextToken"] = outcome.next_token
+    if outcome.depth_cut_off or outcome.visibility_cut_off:  # not in SageMaker's response
+        response["CutOff"] = {
+            "Depth": outcome.depth_cut_off,
+            "Visibility": outcome.visibility_cut_off,
+        }
     return json.dumps(response, indent=2)
 
 
@@ -931,19 +952,14 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     """Run ``airflow-lineage gate``."""
     from pathlib import Path
 
-    from airflow_lineage.gate import evaluate
+    from airflow_lineage.gate import evaluate, find_model
     from airflow_lineage.policy import Policy
 
     if bool(args.model) == bool(args.uri):
         raise ValueError("name the model by its ARN or by --uri (one of the two)")
-    policy = Policy.from_yaml(Path(args.policy))
+    policy = Policy.from_yaml(Path(args.policy))  # a bad policy: an error, not a verdict
     with _open_store(args) as store:
-        arn = args.model
-        if args.uri:
-            found = store.list_entities("Artifact", source_uri=args.uri).items
-            if not found:
-                raise EntityNotFoundError(f"no artifact has the source URI {args.uri!r}")
-            arn = found[0].arn
+        arn = args.model or find_model(store, args.uri)  # artifacts of a model type only
         verdict = evaluate(store, arn, policy)
     if args.format == "json":
         _out(json.dumps(verdict.to_json(), indent=2, sort_keys=True))

@@ -2,26 +2,57 @@
 
 One query fetches the model's whole upstream graph (with edges); every rule of the
 :class:`~airflow_lineage.policy.Policy` is then checked against it and explained. The
-gate fails closed: a model with no recorded lineage, an ancestor or edge from an
-untrusted account, a cycle, a digest that no longer matches or cannot be recomputed,
-all reject.
+gate passes only what it verified. These reject:
+
+- a subject that is not an artifact of a model type (:data:`MODEL_TYPES`);
+- no recorded lineage; a walk cut off at ``max_depth`` or by account visibility
+  (unless the policy's ``allow_cut_off`` names it);
+- an ancestor or edge from an untrusted account; a cycle;
+- an input edge of an Airflow step older than the step's try (a stale try's input);
+- with ``verify_digests``: an artifact with no content digest (unless ``unverified_ok``
+  exempts it), and a digest that no longer matches or cannot be recomputed.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from airflow_lineage.model import Action, Arn, Artifact, Association, Direction, Entity, utcnow
+from airflow_lineage.exceptions import EntityNotFoundError
+from airflow_lineage.model import (
+    Action,
+    ActionStatus,
+    Arn,
+    Artifact,
+    Association,
+    AssociationType,
+    Direction,
+    Entity,
+    utcnow,
+)
 from airflow_lineage.policy import AncestorRule, MetricRule, Policy
 from airflow_lineage.query import LineageQuery
 from airflow_lineage.store.base import LineageStore
 from airflow_lineage.verify import check
 
-__all__ = ["RuleOutcome", "Verdict", "evaluate"]
+__all__ = [
+    "MODEL_TYPES",
+    "RuleOutcome",
+    "Verdict",
+    "evaluate",
+    "find_model",
+    "model_of_task_run",
+]
+
+MODEL_TYPES = ("Model", "ModelPackage")
+"""The artifact types a gate accepts as the model: model data (``Model``, which is also
+what SageMaker records for a model package version and a created model) and
+``ModelPackage``."""
+
+_AIRFLOW_KEYS = ("airflow:dag_id", "airflow:task_id", "airflow:run_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +76,14 @@ class Verdict:
     ancestors: int = 0
     digests_checked: int = 0
     policy: Mapping[str, Any] = field(default_factory=dict)
+    artifacts_verified: int = 0
+    """Artifacts whose every content digest was recomputed and matched."""
+    artifacts_exempted: int = 0
+    """Artifacts without a digest that the policy's ``unverified_ok`` exempts."""
+    artifacts_unverifiable: int = 0
+    """Artifacts without a digest and without an exemption (each one a rejection)."""
+    depth_cut_off: bool = False
+    visibility_cut_off: bool = False
 
     @property
     def reasons(self) -> list[str]:
@@ -59,6 +98,12 @@ class Verdict:
             "checked_at": self.checked_at.isoformat(),
             "ancestors": self.ancestors,
             "digests_checked": self.digests_checked,
+            "artifacts": {
+                "verified": self.artifacts_verified,
+                "exempted": self.artifacts_exempted,
+                "unverifiable": self.artifacts_unverifiable,
+            },
+            "cut_off": {"depth": self.depth_cut_off, "visibility": self.visibility_cut_off},
             "rules": [
                 {
                     "rule": o.rule,
@@ -80,6 +125,9 @@ class Verdict:
             f"- model: `{self.model_arn}`",
             f"- checked: {self.checked_at.isoformat()} on {self.ancestors} upstream entities, "
             f"{self.digests_checked} content digests recomputed",
+            f"- artifacts: {self.artifacts_verified} verified, {self.artifacts_exempted} "
+            f"exempted, {self.artifacts_unverifiable} unverifiable"
+            + ("" if self.policy.get("verify_digests", True) else " (verify_digests is off)"),
             "",
             "| | rule | detail |",
             "|---|---|---|",
@@ -184,11 +232,101 @@ def _metric(
     )
 
 
+def _step_label(action: Action) -> str:
+    """Return how a person names an Airflow step's try: dag.task[map] try n."""
+    p = action.properties
+    label = f"{p.get('airflow:dag_id')}.{p.get('airflow:task_id')}"
+    if "airflow:map_index" in p:
+        label += f"[{p['airflow:map_index']}]"
+    return f"{label} try {p.get('airflow:try_number', '?')} ({action.arn})"
+
+
+def _stale_inputs(edges: Iterable[Association], entities: Mapping[str, Entity]) -> list[str]:
+    """Return the input edges of Airflow steps recorded before the step's try started.
+
+    Capture records one action per try, created when the try starts, and its inputs at
+    or after that moment; an input edge older than its action was recorded by another,
+    earlier try and does not describe the try that ran.
+    """
+    stale = []
+    for e in edges:
+        if e.association_type is not AssociationType.CONTRIBUTED_TO:
+            continue
+        action = entities.get(e.destination_arn)
+        if not isinstance(action, Action) or not all(k in action.properties for k in _AIRFLOW_KEYS):
+            continue
+        if e.created < action.created:
+            source = entities.get(e.source_arn)
+            what = source.source_uri if source is not None else e.source_arn
+            stale.append(
+                f"step {_step_label(action)} has input {what} ({e.source_arn}) recorded at "
+                f"{e.created.isoformat()}, before the try started at "
+                f"{action.created.isoformat()}"
+            )
+    return stale
+
+
+@dataclass(slots=True)
+class _Digests:
+    checked: int = 0
+    verified: int = 0
+    exempted: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+    bad: list[str] = field(default_factory=list)
+
+
+def _verify_digests(artifacts: Iterable[Artifact], policy: Policy) -> _Digests:
+    """Recompute every digest of every artifact; sort the artifacts by what it showed."""
+    out = _Digests()
+    for artifact in artifacts:
+        if not artifact.source_types:
+            exemption = policy.exemption(artifact.type, artifact.source_uri)
+            if exemption is not None:
+                out.exempted.append(f"{artifact.source_uri} ({exemption.describe()})")
+            else:
+                out.missing.append(f"{artifact.type} {artifact.source_uri} ({artifact.arn})")
+            continue
+        ok_all = True
+        for st in artifact.source_types:
+            out.checked += 1
+            ok, detail = check(artifact.source_uri, st)
+            if not ok:
+                ok_all = False
+                out.bad.append(detail)
+        out.verified += ok_all
+    return out
+
+
+def _cut_off(policy: Policy, depth: bool, hidden: bool) -> RuleOutcome:
+    problems: list[str] = []
+    allowed: list[str] = []
+    if depth:
+        text = f"lineage cut off at depth {policy.max_depth}: ancestors lie beyond max_depth"
+        (allowed if "depth" in policy.allow_cut_off else problems).append(text)
+    if hidden:
+        text = "lineage hidden by account visibility: an ancestor belongs to an account "
+        text += "that did not share its lineage with this one"
+        (allowed if "visibility" in policy.allow_cut_off else problems).append(text)
+    if problems:
+        return RuleOutcome("lineage not cut off", False, "; ".join(problems))
+    if allowed:
+        return RuleOutcome(
+            "lineage not cut off", True, "; ".join(allowed) + " (allowed by allow_cut_off)"
+        )
+    return RuleOutcome("lineage not cut off", True, "the whole upstream lineage was walked")
+
+
 def evaluate(
-    store: LineageStore, model_arn: str, policy: Policy, *, now: datetime | None = None
+    store: LineageStore,
+    model_arn: str,
+    policy: Policy,
+    *,
+    now: datetime | None = None,
+    model_types: Collection[str] = MODEL_TYPES,
 ) -> Verdict:
     """Check ``policy`` against the upstream lineage of ``model_arn``.
 
+    :param model_types: the artifact types the subject may have.
     Never raises for what the lineage says; only bad arguments raise (``ValueError``).
     A store failure propagates (the caller fails closed).
     """
@@ -199,6 +337,8 @@ def evaluate(
     summary: dict[str, Any] = {
         "max_depth": policy.max_depth,
         "verify_digests": policy.verify_digests,
+        "unverified_ok": [e.describe() for e in policy.unverified_ok],
+        "allow_cut_off": list(policy.allow_cut_off),
     }
     model = store.get_many([model_arn]).get(model_arn)
     if model is None:
@@ -206,6 +346,20 @@ def evaluate(
             "lineage recorded", False, f"no lineage entity has the ARN {model_arn}"
         )
         return Verdict(model_arn, False, (outcome,), now, policy=summary)
+    outcomes: list[RuleOutcome] = []
+    is_model = isinstance(model, Artifact) and model.type in model_types
+    outcomes.append(
+        RuleOutcome(
+            "the model is a model artifact",
+            is_model,
+            f"an artifact of type {model.type}"
+            if is_model
+            else f"{model.arn} is {'an' if isinstance(model, Artifact) else 'a'} "
+            f"{model.lineage_type.value} of type {model.type}, not an artifact of a model "
+            f"type ({', '.join(model_types)})",
+            (model.arn,),
+        )
+    )
 
     result = store.query(
         LineageQuery(
@@ -218,13 +372,22 @@ def evaluate(
     upstream_arns = [v.arn for v in result.vertices if v.arn != model_arn]
     entities = store.get_many(upstream_arns)
     upstream = [entities[a] for a in upstream_arns if a in entities]
-    outcomes: list[RuleOutcome] = []
+    cut_flags = {
+        "depth_cut_off": result.depth_cut_off,
+        "visibility_cut_off": result.visibility_cut_off,
+    }
     if not upstream:
         outcomes.append(
             RuleOutcome("lineage recorded", False, "the model has no recorded upstream lineage")
         )
-        return Verdict(model_arn, False, tuple(outcomes), now, policy=summary)
+        if result.cut_off:
+            outcomes.append(_cut_off(policy, result.depth_cut_off, result.visibility_cut_off))
+        return Verdict(model_arn, False, tuple(outcomes), now, policy=summary, **cut_flags)
     outcomes.append(RuleOutcome("lineage recorded", True, f"{len(upstream)} upstream entities"))
+    cut = _cut_off(policy, result.depth_cut_off, result.visibility_cut_off)
+    outcomes.append(cut)
+    # What a cut-off walk did not see may hold what a rule looks for.
+    unseen = "" if not result.cut_off else f" within the {policy.max_depth} levels walked"
 
     # Trust: every entity and every edge on the model's lineage from a trusted account.
     trusted = set(policy.trusted_accounts or (store.account,))
@@ -267,11 +430,30 @@ def evaluate(
         )
     )
 
+    by_arn: dict[str, Entity] = {model.arn: model, **entities}
+    stale = _stale_inputs(edges, by_arn)
+    steps = sum(
+        1
+        for e in upstream
+        if isinstance(e, Action) and all(k in e.properties for k in _AIRFLOW_KEYS)
+    )
+    outcomes.append(
+        RuleOutcome(
+            "inputs recorded by the step's own try",
+            not stale,
+            "stale inputs of an earlier try: " + "; ".join(stale)
+            if stale
+            else f"every input of the {steps} upstream Airflow step(s) was recorded by its try",
+        )
+    )
+
     for rule in policy.required:
         found = [e for e in upstream if _matches(e, rule)]
         fresh = [e for e in found if _recent(e, policy.max_age, now)]
         if not found:
-            outcomes.append(RuleOutcome(f"requires {rule.describe()}", False, "no such ancestor"))
+            outcomes.append(
+                RuleOutcome(f"requires {rule.describe()}", False, f"no such ancestor{unseen}")
+            )
         elif not fresh:
             outcomes.append(
                 RuleOutcome(
@@ -296,31 +478,43 @@ def evaluate(
 
     for rule in policy.forbidden:
         hits = [e.arn for e in upstream if _matches(e, rule)]
+        if hits:
+            detail, ok = f"found {len(hits)} forbidden ancestor(s)", False
+        elif not result.cut_off:
+            detail, ok = "none found in the whole upstream lineage", True
+        elif cut.passed:  # the policy accepts a bounded walk: say what was not seen
+            detail, ok = f"none found{unseen}; lineage beyond them was not checked", True
+        else:
+            detail, ok = f"cannot tell: none found{unseen}, and the walk was cut off", False
+        outcomes.append(RuleOutcome(f"forbids {rule.describe()}", ok, detail, tuple(hits)))
+
+    digests = _Digests()
+    if policy.verify_digests:
+        artifacts = [e for e in [model, *upstream] if isinstance(e, Artifact)]
+        digests = _verify_digests(artifacts, policy)
+        exempt = (
+            f"; {len(digests.exempted)} exempted by unverified_ok: {', '.join(digests.exempted)}"
+            if digests.exempted
+            else ""
+        )
         outcomes.append(
             RuleOutcome(
-                f"forbids {rule.describe()}",
-                not hits,
-                f"found {len(hits)} forbidden ancestor(s)" if hits else "none found",
-                tuple(hits),
+                "every artifact has a content digest",
+                not digests.missing,
+                f"no content digest to verify (add one, or exempt it with unverified_ok): "
+                f"{'; '.join(digests.missing)}{exempt}"
+                if digests.missing
+                else f"{len(artifacts) - len(digests.exempted)} artifact(s) carry a digest{exempt}",
             )
         )
-
-    checked = 0
-    if policy.verify_digests:
-        bad: list[str] = []
-        for entity in [model, *upstream]:
-            if not isinstance(entity, Artifact):
-                continue
-            for st in entity.source_types:
-                checked += 1
-                ok, detail = check(entity.source_uri, st)
-                if not ok:
-                    bad.append(detail)
         outcomes.append(
             RuleOutcome(
                 "content digests verified",
-                not bad,
-                "; ".join(bad) if bad else f"{checked} digest(s) recomputed and matching",
+                not digests.bad,
+                "; ".join(digests.bad)
+                if digests.bad
+                else f"{digests.checked} digest(s) of {digests.verified} artifact(s) "
+                "recomputed and matching",
             )
         )
 
@@ -336,6 +530,118 @@ def evaluate(
         tuple(outcomes),
         now,
         len(upstream),
-        checked,
+        digests.checked,
         json.loads(json.dumps(summary)),
+        artifacts_verified=digests.verified,
+        artifacts_exempted=len(digests.exempted),
+        artifacts_unverifiable=len(digests.missing),
+        **cut_flags,
+    )
+
+
+# -- which artifact is the model -----------------------------------------------------------
+
+
+def _listing(artifacts: Sequence[Entity]) -> str:
+    return "; ".join(
+        f"{a.type} {a.arn} created {a.created.isoformat()}"
+        for a in sorted(artifacts, key=lambda a: (a.created, a.arn))
+    )
+
+
+def find_model(
+    store: LineageStore,
+    source_uri: str,
+    *,
+    model_types: Collection[str] = MODEL_TYPES,
+    among: Collection[str] | None = None,
+) -> str:
+    """Return the ARN of the one artifact of a model type with this source URI.
+
+    :param among: when given, only these ARNs are candidates (e.g. what one task run
+        produced).
+    :raises EntityNotFoundError: no artifact of a model type has the URI (artifacts of
+        other types with it are named).
+    :raises ValueError: several do; they are listed, and the ARN picks one.
+    """
+    if not isinstance(source_uri, str) or not source_uri:
+        raise ValueError("the model's source URI must be a non-empty string")
+    found = store.list_entities("Artifact", source_uri=source_uri).items
+    models = [a for a in found if a.type in model_types]
+    if among is not None:
+        others = [a for a in models if a.arn not in among]
+        models = [a for a in models if a.arn in among]
+        if others and not models:
+            raise EntityNotFoundError(
+                f"no artifact of a model type with the source URI {source_uri!r} was produced "
+                f"by the task run; other runs recorded: {_listing(others)}"
+            )
+    if not models:
+        others = [a for a in found if a.type not in model_types]
+        hint = f"; it has artifacts of other types: {_listing(others)}" if others else ""
+        raise EntityNotFoundError(
+            f"no artifact of a model type ({', '.join(model_types)}) has the source URI "
+            f"{source_uri!r}{hint}"
+        )
+    if len(models) > 1:
+        raise ValueError(
+            f"{len(models)} artifacts of a model type have the source URI {source_uri!r} "
+            f"(versions with other content, or other model types): {_listing(models)}. "
+            "Name the model by its ARN."
+        )
+    return models[0].arn
+
+
+def model_of_task_run(
+    store: LineageStore,
+    dag_id: str,
+    run_id: str,
+    task_id: str,
+    map_index: int = -1,
+    *,
+    model_types: Collection[str] = MODEL_TYPES,
+) -> list[str]:
+    """Return the ARNs of the artifacts of a model type that a task run produced.
+
+    The run's actions are found through its DAG-run context; the newest Completed try
+    (highest ``airflow:try_number``) is the one that counts. An empty list when the run
+    recorded no Completed try or it produced no model.
+    """
+    from airflow_lineage.capture.record import TaskRun  # the one definition of the names
+
+    name = TaskRun(dag_id, task_id, run_id, map_index).run_context_name
+    contexts = store.list_entities("Context", name=name).items
+    if not contexts:
+        return []
+    linked = [
+        a.source_arn
+        for ctx in contexts
+        for a in store.list_associations(
+            destination_arn=ctx.arn, association_type=AssociationType.ASSOCIATED_WITH
+        ).items
+    ]
+    want = {"airflow:dag_id": dag_id, "airflow:run_id": run_id, "airflow:task_id": task_id}
+    tries = []
+    for entity in store.get_many(linked).values():
+        if not isinstance(entity, Action) or entity.status is not ActionStatus.COMPLETED:
+            continue
+        props = entity.properties
+        if any(props.get(k) != v for k, v in want.items()):
+            continue
+        if int(props.get("airflow:map_index", "-1")) != map_index:
+            continue
+        try_number = props.get("airflow:try_number", "0")
+        tries.append((int(try_number) if try_number.isdigit() else 0, entity.created, entity))
+    if not tries:
+        return []
+    newest = max(tries, key=lambda t: (t[0], t[1]))[2]
+    produced = [
+        a.destination_arn
+        for a in store.list_associations(
+            source_arn=newest.arn, association_type=AssociationType.PRODUCED
+        ).items
+    ]
+    outputs = store.get_many(produced)
+    return sorted(
+        arn for arn, e in outputs.items() if isinstance(e, Artifact) and e.type in model_types
     )

@@ -11,14 +11,23 @@ A policy is written in Python or YAML by a governance team::
       - {type: DataSet, properties: {pii: "true"}}
     trusted_accounts: ["000000000000"]   # default: the store's own account
     max_age: P30D                   # required ancestors and metric steps no older than this
-    verify_digests: true            # recompute every upstream content digest
+    verify_digests: true            # every upstream artifact needs a digest that matches
+    unverified_ok:                  # artifacts that may have no digest at all, and why
+      - {type: Image, reason: "container images are pinned by tag in the step"}
+      - {uri_scheme: https, reason: "public reference data"}
+    allow_cut_off: []               # [depth] and/or [visibility]: accept a bounded walk
     max_depth: 50
+
+A policy must hold at least one rule: a ``required`` ancestor, a ``metrics`` bound or a
+``forbidden`` ancestor. The other fields only tighten or loosen how rules are checked;
+a policy of those alone would pass any model that has lineage, so it is refused.
 
 Every rule is checked and explained; a policy fails closed (no lineage is a rejection).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -28,9 +37,20 @@ from typing import Any
 
 from airflow_lineage.model import ActionStatus, LineageType, _enum
 
-__all__ = ["AncestorRule", "MetricRule", "Policy"]
+__all__ = ["CUT_OFF_KINDS", "AncestorRule", "DigestExemption", "MetricRule", "Policy"]
 
 _ACCOUNT_DIGITS = 12
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
+
+CUT_OFF_KINDS = ("depth", "visibility")
+"""What ``allow_cut_off`` may name: lineage past ``max_depth``, lineage the caller's
+account cannot see."""
+
+
+def uri_scheme(uri: str) -> str:
+    """Return the lower-case scheme of a URI (``s3``, ``file``, ``arn``), or ``""``."""
+    head, sep, _ = uri.partition(":")
+    return head.lower() if sep and _SCHEME.fullmatch(head.lower()) else ""
 
 
 def _str_map(name: str, value: object) -> Mapping[str, str]:
@@ -115,6 +135,71 @@ class AncestorRule:
 
 
 @dataclass(frozen=True, slots=True)
+class DigestExemption:
+    """Artifacts that may carry no content digest at all, and why.
+
+    Every field given must match (``type`` exactly, ``uri_scheme`` as the URI's scheme,
+    ``uri_prefix`` as the start of its source URI); at least one must be given. An
+    exempted artifact that does carry digests still has them checked.
+    """
+
+    type: str | None = None
+    uri_scheme: str | None = None
+    uri_prefix: str | None = None
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("type", "uri_scheme", "uri_prefix", "reason"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise TypeError(f"unverified_ok {name} must be a non-empty string, not {value!r}")
+        if self.type is None and self.uri_scheme is None and self.uri_prefix is None:
+            raise ValueError(
+                "an unverified_ok entry needs at least one of type, uri_scheme or uri_prefix"
+            )
+        if self.uri_scheme is not None:
+            scheme = self.uri_scheme.lower().removesuffix("://").removesuffix(":")
+            if not _SCHEME.fullmatch(scheme):
+                raise ValueError(
+                    f"unverified_ok uri_scheme {self.uri_scheme!r} is not a URI scheme "
+                    "such as 'https' or 'arn'"
+                )
+            object.__setattr__(self, "uri_scheme", scheme)
+
+    @classmethod
+    def parse(cls, value: object, where: str) -> DigestExemption:
+        """Build an exemption from a mapping (YAML) or return one as it is."""
+        if isinstance(value, DigestExemption):
+            return value
+        if not isinstance(value, Mapping):
+            raise TypeError(f"{where} must be a mapping, not {type(value).__name__}")
+        unknown = set(value) - {"type", "uri_scheme", "uri_prefix", "reason"}
+        if unknown:
+            raise ValueError(f"{where} has unknown field(s): {', '.join(sorted(unknown))}")
+        return cls(**value)
+
+    def matches(self, artifact_type: str, source_uri: str) -> bool:
+        """Return True when an artifact of this type and URI is exempted."""
+        if self.type is not None and artifact_type != self.type:
+            return False
+        if self.uri_scheme is not None and uri_scheme(source_uri) != self.uri_scheme:
+            return False
+        return self.uri_prefix is None or source_uri.startswith(self.uri_prefix)
+
+    def describe(self) -> str:
+        """Return the exemption in words."""
+        parts = []
+        if self.type is not None:
+            parts.append(f"type {self.type}")
+        if self.uri_scheme is not None:
+            parts.append(f"scheme {self.uri_scheme}")
+        if self.uri_prefix is not None:
+            parts.append(f"URIs under {self.uri_prefix}")
+        text = " and ".join(parts)
+        return f"{text} ({self.reason})" if self.reason else text
+
+
+@dataclass(frozen=True, slots=True)
 class MetricRule:
     """A bound on a metric of the newest upstream action of a step type."""
 
@@ -167,6 +252,8 @@ class Policy:
     trusted_accounts: tuple[str, ...] | None = None
     max_age: timedelta | None = None
     verify_digests: bool = True
+    unverified_ok: tuple[DigestExemption, ...] = ()
+    allow_cut_off: tuple[str, ...] = ()
     max_depth: int = 50
 
     def __post_init__(self) -> None:
@@ -196,6 +283,30 @@ class Policy:
             raise TypeError("max_depth must be an integer")
         if not 1 <= self.max_depth <= 1000:
             raise ValueError(f"max_depth must be between 1 and 1000, got {self.max_depth}")
+        for name in ("unverified_ok", "allow_cut_off"):
+            items = getattr(self, name)
+            if not isinstance(items, Sequence) or isinstance(items, str):
+                raise TypeError(f"{name} must be a list")
+        object.__setattr__(
+            self,
+            "unverified_ok",
+            tuple(DigestExemption.parse(e, "unverified_ok entry") for e in self.unverified_ok),
+        )
+        if self.unverified_ok and not self.verify_digests:
+            raise ValueError("unverified_ok exempts artifacts from verify_digests, which is off")
+        for kind in self.allow_cut_off:
+            if kind not in CUT_OFF_KINDS:
+                raise ValueError(f"allow_cut_off {kind!r} is not one of {', '.join(CUT_OFF_KINDS)}")
+        object.__setattr__(self, "allow_cut_off", tuple(dict.fromkeys(self.allow_cut_off)))
+        if not (self.required or self.metrics or self.forbidden):
+            raise ValueError(
+                "a policy needs at least one rule (required, metrics or forbidden); "
+                "without one it would pass any model that has lineage"
+            )
+
+    def exemption(self, artifact_type: str, source_uri: str) -> DigestExemption | None:
+        """Return the first ``unverified_ok`` entry that exempts this artifact, or None."""
+        return next((e for e in self.unverified_ok if e.matches(artifact_type, source_uri)), None)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Policy:
@@ -210,33 +321,70 @@ class Policy:
         if unknown:
             raise ValueError(f"policy has unknown field(s): {', '.join(sorted(unknown))}")
         values = dict(data)
-        for name in ("required", "metrics", "forbidden"):
+        for name in ("required", "metrics", "forbidden", "unverified_ok", "allow_cut_off"):
             items = values.get(name, ())
             if not isinstance(items, Sequence) or isinstance(items, str):
                 raise TypeError(f"policy {name} must be a list")
             values[name] = tuple(items)
         return cls(**values)
 
+    @staticmethod
+    def is_path(value: str | Path) -> bool:
+        """Return True when ``value`` names a YAML file rather than holding YAML text."""
+        text = str(value)
+        return isinstance(value, Path) or ("\n" not in text and text.endswith((".yaml", ".yml")))
+
     @classmethod
-    def from_yaml(cls, text_or_path: str | Path) -> Policy:
-        """Build a policy from YAML text or a YAML file."""
+    def from_yaml(cls, text_or_path: str | Path, *, base: Path | None = None) -> Policy:
+        """Build a policy from YAML text or a YAML file.
+
+        :param base: the folder a relative file path is read from (default: the cwd).
+        :raises FileNotFoundError: the file does not exist (its path in the message).
+        :raises ValueError: the YAML is malformed, or the policy is invalid.
+        """
         import yaml
 
         text = str(text_or_path)
-        if isinstance(text_or_path, Path) or (
-            "\n" not in text and text.endswith((".yaml", ".yml"))
-        ):
-            text = Path(text).read_text()
-        data = yaml.safe_load(text) or {}
-        return cls.from_dict(data)
+        where = "policy"
+        if cls.is_path(text_or_path):
+            path = Path(text_or_path).expanduser()
+            if base is not None and not path.is_absolute():
+                path = base / path
+            try:
+                text = path.read_text()
+            except FileNotFoundError as e:
+                raise FileNotFoundError(e.errno, f"policy file {path} does not exist") from e
+            where = f"policy file {path}"
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise ValueError(f"{where} is not valid YAML: {e}") from e
+        if data is None:
+            data = {}
+        if not isinstance(data, Mapping):
+            hint = "" if where != "policy" else " (a policy file's path must end in .yaml or .yml)"
+            raise ValueError(
+                f"{where} must be a mapping of fields, not {type(data).__name__}{hint}"
+            )
+        if where == "policy":
+            return cls.from_dict(data)
+        try:
+            return cls.from_dict(data)
+        except (ValueError, TypeError) as e:  # name the file the error is in
+            raise type(e)(f"{where}: {e}") from e
 
     @classmethod
-    def coerce(cls, value: Policy | Mapping[str, Any] | str | Path) -> Policy:
-        """Return a Policy from a Policy, a mapping, YAML text or a YAML file path."""
+    def coerce(
+        cls, value: Policy | Mapping[str, Any] | str | Path, *, base: Path | None = None
+    ) -> Policy:
+        """Return a Policy from a Policy, a mapping, YAML text or a YAML file path.
+
+        :param base: the folder a relative file path is read from (default: the cwd).
+        """
         if isinstance(value, Policy):
             return value
         if isinstance(value, Mapping):
             return cls.from_dict(value)
         if isinstance(value, str | Path):
-            return cls.from_yaml(value)
+            return cls.from_yaml(value, base=base)
         raise TypeError(f"policy must be a Policy, a mapping or YAML, not {type(value).__name__}")

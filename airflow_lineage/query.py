@@ -14,6 +14,9 @@ Semantics follow SageMaker's QueryLineage, without its limits:
   paths.
 - Pages hold vertices; the token is opaque and bound to its query. An edge comes with
   the page that holds the later of its two vertices.
+- A bounded walk says so: every page tells whether lineage was left beyond
+  ``max_depth`` (``depth_cut_off``) or behind entities the caller cannot see
+  (``visibility_cut_off``).
 
 Beyond SageMaker: many start ARNs, depth up to :data:`MAX_DEPTH`, any page size.
 """
@@ -229,11 +232,34 @@ class LineageQuery:
 
 @dataclass(frozen=True, slots=True)
 class LineageResult:
-    """One page of a query result."""
+    """One page of a query result, and whether the walk behind it was cut off.
+
+    Every page of one query carries the same two flags; they describe the whole walk:
+
+    - ``depth_cut_off``: a vertex at ``max_depth`` has an association leading further in
+      the walk's direction to a vertex the walk has not reached. A cycle back into the
+      walk is not a cut-off.
+    - ``visibility_cut_off``: a walked vertex has an association, in the walk's
+      direction, with an entity the caller's account cannot see (not shared with it, or
+      not accepted). Nothing else about the hidden lineage is revealed.
+    """
 
     vertices: tuple[Vertex, ...]
     edges: tuple[Edge, ...]
     next_token: str | None = None
+    depth_cut_off: bool = False
+    visibility_cut_off: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.depth_cut_off, bool) or not isinstance(
+            self.visibility_cut_off, bool
+        ):
+            raise TypeError("depth_cut_off and visibility_cut_off must be bools")
+
+    @property
+    def cut_off(self) -> bool:
+        """Return True when the walk did not see all of the lineage it was asked for."""
+        return self.depth_cut_off or self.visibility_cut_off
 
     def arns(self) -> list[str]:
         """Return the ARNs of the page's vertices, in order."""

@@ -5,6 +5,11 @@ set-based request per depth level (everything touching the frontier), so a query
 one round trip per level, never one per vertex. A query without edges asks only for the
 ids of the next level; one with edges asks for the associations, which the path subgraph
 needs.
+
+A bounded walk says where it stopped. When vertices are left at ``max_depth``, one more
+request asks whether any of them leads further (only then: a walk that ends on its own
+costs nothing more). When the reader filters what the caller may see, one request asks
+whether a walked vertex touches an entity the caller cannot see.
 """
 
 from __future__ import annotations
@@ -59,6 +64,13 @@ class GraphReader(Protocol[K]):
     def attributes(self, keys: Sequence[K], *, properties: bool) -> Iterable[AttributeRow]:
         """Return the attribute rows of these vertices; properties only when asked."""
 
+    def hidden(self, keys: Sequence[K], direction: Direction) -> bool:
+        """Return True when one of these vertices has an association leaving it (as in
+        :meth:`neighbors`) with an entity the caller cannot see.
+
+        A reader that hides nothing from the caller returns False without a request.
+        """
+
 
 @dataclass(slots=True)
 class QueryOutcome:
@@ -68,6 +80,10 @@ class QueryOutcome:
     edges: list[Edge]
     edge_positions: list[int]
     """For each edge (in order), the index of its later vertex in ``vertices``."""
+    depth_cut_off: bool = False
+    """A vertex at the depth limit leads further, to a vertex the walk did not reach."""
+    visibility_cut_off: bool = False
+    """A walked vertex touches an entity the caller cannot see."""
 
     def page(self, offset: int, size: int | None) -> tuple[list[Vertex], list[Edge], int | None]:
         """Return the vertices and edges of one page and the next offset (None at the end)."""
@@ -80,10 +96,11 @@ class QueryOutcome:
 
 def _walk_vertices(
     reader: GraphReader[K], starts: list[K], direction: Direction, max_depth: int, props: bool
-) -> list[tuple[int, AttributeRow]]:
+) -> tuple[list[tuple[int, AttributeRow]], set[object], bool]:
     """Breadth-first walk that reads each reached vertex with the level that reaches it.
 
-    Returns (distance, attribute row) of every reached vertex but the starts.
+    Returns (distance, attribute row) of every reached vertex but the starts, the keys of
+    every walked vertex, and whether the depth limit cut the walk off.
     """
     seen: set[object] = set(starts)
     reached: list[tuple[int, AttributeRow]] = []
@@ -99,13 +116,27 @@ def _walk_vertices(
                 nxt.append(key)  # type: ignore[arg-type]
                 reached.append((depth, row))
         frontier = nxt
-    return reached
+    # Vertices left in the frontier sit at the depth limit: does any of them lead on?
+    cut = bool(frontier) and any(
+        row[0] not in seen for row in reader.next_level(frontier, direction, properties=False)
+    )
+    return reached, seen, cut
+
+
+def _onward(direction: Direction, src: K, dst: K) -> tuple[tuple[K, K], ...]:
+    """Return the (from, to) moves an association allows a walk in ``direction``."""
+    if direction is Direction.DESCENDANTS:
+        return ((src, dst),)
+    if direction is Direction.ASCENDANTS:
+        return ((dst, src),)
+    return ((src, dst), (dst, src))
 
 
 def _walk_edges(
     reader: GraphReader[K], starts: list[K], direction: Direction, max_depth: int
-) -> tuple[dict[K, int], dict[tuple[K, K], str | None], list[tuple[K, K, K, K]]]:
-    """Breadth-first walk; return distances, fetched associations and walk-oriented moves."""
+) -> tuple[dict[K, int], dict[tuple[K, K], str | None], list[tuple[K, K, K, K]], bool]:
+    """Breadth-first walk; return distances, fetched associations, walk-oriented moves
+    and whether the depth limit cut the walk off."""
     dist: dict[K, int] = dict.fromkeys(starts, 0)
     associations: dict[tuple[K, K], str | None] = {}
     moves: list[tuple[K, K, K, K]] = []  # (from, to, source, destination)
@@ -115,14 +146,7 @@ def _walk_edges(
         nxt: list[K] = []
         for src, dst, kind in reader.neighbors(frontier, direction):
             associations[(src, dst)] = kind
-            pairs: tuple[tuple[K, K], ...]
-            if direction is Direction.DESCENDANTS:
-                pairs = ((src, dst),)
-            elif direction is Direction.ASCENDANTS:
-                pairs = ((dst, src),)
-            else:
-                pairs = ((src, dst), (dst, src))
-            for u, v in pairs:
+            for u, v in _onward(direction, src, dst):
                 if dist.get(u) != depth:
                     continue
                 moves.append((u, v, src, dst))
@@ -131,7 +155,15 @@ def _walk_edges(
                     nxt.append(v)
         frontier = nxt
         depth += 1
-    return dist, associations, moves
+    cut = False
+    if frontier:  # left at the depth limit: does any of them lead on?
+        last = set(frontier)
+        cut = any(
+            u in last and v not in dist
+            for src, dst, _ in reader.neighbors(frontier, direction)
+            for u, v in _onward(direction, src, dst)
+        )
+    return dist, associations, moves, cut
 
 
 def _distance_to_match(
@@ -171,7 +203,10 @@ def run_query(reader: GraphReader[K], query: LineageQuery) -> QueryOutcome:
     needs_props = bool(query.filters.properties)
 
     if not query.include_edges:
-        reached = _walk_vertices(reader, starts, query.direction, query.max_depth, needs_props)
+        reached, walked, depth_cut = _walk_vertices(
+            reader, starts, query.direction, query.max_depth, needs_props
+        )
+        hidden = reader.hidden(list(walked), query.direction)  # type: ignore[arg-type]
         chosen = [
             (depth, row[1], row[2], row[3])
             for depth, row in reached
@@ -179,9 +214,12 @@ def run_query(reader: GraphReader[K], query: LineageQuery) -> QueryOutcome:
         ]
         chosen.sort()
         vertices = [Vertex(arn, kind, _LINEAGE_TYPES[lt]) for _, arn, kind, lt in chosen]
-        return QueryOutcome(vertices, [], [])
+        return QueryOutcome(vertices, [], [], depth_cut, hidden)
 
-    dist, associations, moves = _walk_edges(reader, starts, query.direction, query.max_depth)
+    dist, associations, moves, depth_cut = _walk_edges(
+        reader, starts, query.direction, query.max_depth
+    )
+    hidden = reader.hidden(list(dist), query.direction)
     attrs = {row[0]: row for row in reader.attributes(list(dist), properties=needs_props)}
     matches = [
         k
@@ -210,4 +248,6 @@ def run_query(reader: GraphReader[K], query: LineageQuery) -> QueryOutcome:
         vertices=vertices,
         edges=[Edge(s, d, _ASSOCIATION_TYPES[t]) for _, s, d, t in ordered],
         edge_positions=[p for p, *_ in ordered],
+        depth_cut_off=depth_cut,
+        visibility_cut_off=hidden,
     )

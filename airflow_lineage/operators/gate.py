@@ -7,11 +7,19 @@ task's own action is an ``Approval`` (Completed or Failed) that the model
 ``ContributedTo`` and that ``Produced`` the report; on a pass the deployment that follows
 is ``AssociatedWith`` it. A rejection raises ``AirflowFailException``: the deployment
 never runs and no retries are burned. It fails closed: no lineage, a broken chain, an
-unreadable artifact or an unreachable store is a rejection.
+unreadable artifact or an unreachable store is a rejection; so is a policy that cannot
+be loaded, at once.
+
+The model is an artifact of a model type (:data:`~airflow_lineage.gate.MODEL_TYPES`):
+named by ``model`` (ARN or source URI), or found from the task ``model_task_id``: first
+its declared outputs of a model type (``@ml_step``/``MLStepOperator`` outputs, outlets
+whose ``extra`` has ``artifact_type``), else what that task run's newest Completed try
+produced in the store. It never depends on capture's XCom.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -21,8 +29,9 @@ from airflow.sdk import BaseOperator
 
 from airflow_lineage import config
 from airflow_lineage.capture.lineage import DataRef, StepLineage
-from airflow_lineage.capture.runtime import GATE_XCOM_KEY, XCOM_KEY
-from airflow_lineage.model import Arn, Artifact, utcnow
+from airflow_lineage.exceptions import EntityNotFoundError
+from airflow_lineage.gate import MODEL_TYPES, find_model, model_of_task_run
+from airflow_lineage.model import Arn, utcnow
 from airflow_lineage.policy import Policy
 from airflow_lineage.store.base import LineageStore
 
@@ -32,11 +41,12 @@ __all__ = ["LineageGateOperator"]
 class LineageGateOperator(BaseOperator):
     """Check a model's provenance against a policy before it is deployed.
 
-    :param policy: a :class:`Policy`, a mapping, YAML text or the path of a YAML file.
-    :param model: the model's ARN or source URI (templated). Default: the newest output
-        of type ``model_type`` that the task ``model_task_id`` recorded.
-    :param model_task_id: the upstream task whose recorded outputs hold the model.
-    :param model_type: the ArtifactType of the model among those outputs.
+    :param policy: a :class:`Policy`, a mapping, YAML text or the path of a YAML file;
+        a relative path is read from the DAG file's folder.
+    :param model: the model's ARN or source URI (templated).
+    :param model_task_id: the upstream task that produced the model (templated): its
+        declared outputs of a model type, else what it recorded in the store.
+    :param model_type: narrow the model types (Model, ModelPackage) to this one.
     :param lineage_conn_id: the lineage connection (default ``[lineage] conn_id``).
     :param report_dir: where reports are written (default
         ``$AIRFLOW_HOME/lineage-reports``); templated.
@@ -44,13 +54,7 @@ class LineageGateOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("model", "model_task_id", "report_dir")
     ui_color = "#f6e0b5"
-    consumes_lineage_xcom = True
     is_lineage_gate = True
-
-    @property
-    def lineage_xcom_sources(self) -> set[str]:
-        """Return the tasks whose recorded lineage the gate reads (for the capture)."""
-        return {self.model_task_id} if self.model_task_id else set()
 
     def __init__(
         self,
@@ -58,7 +62,7 @@ class LineageGateOperator(BaseOperator):
         policy: Policy | Mapping[str, Any] | str | Path,
         model: str | None = None,
         model_task_id: str | None = None,
-        model_type: str = "Model",
+        model_type: str | None = None,
         lineage_conn_id: str | None = None,
         report_dir: str | None = None,
         **kwargs: Any,
@@ -71,53 +75,142 @@ class LineageGateOperator(BaseOperator):
         self.lineage_conn_id = lineage_conn_id
         self.report_dir = report_dir
 
-    # -- the decision ---------------------------------------------------------------------
+    # -- what is checked ------------------------------------------------------------------
 
     def _store(self) -> LineageStore:
         from airflow_lineage.hooks.lineage import LineageHook
 
         return LineageHook(self.lineage_conn_id).get_conn()
 
-    def _model_arn(self, context: Mapping[str, Any], store: LineageStore) -> str | None:
-        """Return the ARN of the model under review, or None when it cannot be found."""
+    def _policy(self) -> Policy:
+        """Load the policy; a relative file path is read from the DAG file's folder.
+
+        :raises ValueError, TypeError, OSError: the policy cannot be read or is invalid.
+        """
+        fileloc = getattr(getattr(self, "dag", None), "fileloc", None)
+        base = Path(fileloc).parent if fileloc else None
+        return Policy.coerce(self.policy, base=base)
+
+    def _model_types(self) -> tuple[str, ...]:
+        if self.model_type is None:
+            return MODEL_TYPES
+        if self.model_type not in MODEL_TYPES:
+            raise ValueError(
+                f"model_type {self.model_type!r} is not a model type; use one of "
+                f"{', '.join(MODEL_TYPES)}"
+            )
+        return (self.model_type,)
+
+    def _declared_models(self, context: Mapping[str, Any], types: Sequence[str]) -> list[str]:
+        """Return the source URIs of the model task's declared outputs of a model type."""
+        from airflow_lineage.operators.steps import MLStepOperator
+
+        dag = getattr(self, "dag", None)
+        if dag is None or not dag.has_task(self.model_task_id):
+            raise ValueError(f"model_task_id {self.model_task_id!r} is not a task of this DAG")
+        task = dag.get_task(self.model_task_id)
+        uris: list[str] = []
+        for item in task.outlets or ():
+            uri = getattr(item, "uri", None)
+            extra = getattr(item, "extra", None) or {}
+            if isinstance(uri, str) and uri and extra.get("artifact_type") in types:
+                uris.append(uri)
+        if isinstance(task, MLStepOperator) and task.outputs:
+            outputs = dict(task.outputs)
+            if "outputs" in task.template_fields:  # as the task itself saw them
+                # Rendered for this run, on a copy: the other task is not ours to change.
+                outputs = self.render_template(copy.deepcopy(outputs), context)  # type: ignore[arg-type]
+            uris += [d.ref().uri for d in outputs.values() if d.artifact_type in types]
+        return list(dict.fromkeys(uris))
+
+    def _model_arn(
+        self, context: Mapping[str, Any], store: LineageStore, types: Sequence[str]
+    ) -> str:
+        """Return the ARN of the model under review.
+
+        :raises EntityNotFoundError: no such model.
+        :raises ValueError: several candidates, or a bad ``model``/``model_task_id``.
+        """
         if self.model:
             if self.model.startswith("arn:"):
                 Arn.parse(self.model, field_name="model")
                 return self.model
-            found = store.list_entities("Artifact", source_uri=self.model).items
-            return found[0].arn if found else None  # newest first
-        if not self.model_task_id:
-            raise ValueError("LineageGateOperator needs model or model_task_id")
-        pushed = context["ti"].xcom_pull(task_ids=self.model_task_id, key=XCOM_KEY)
-        outputs = list((pushed or {}).get("outputs", ()))
-        entities = store.get_many(outputs)
-        models = [
-            e for e in entities.values() if isinstance(e, Artifact) and e.type == self.model_type
-        ]
-        if not models:
-            return None
-        return max(models, key=lambda e: (e.created, e.arn)).arn
+            return find_model(store, self.model, model_types=types)
+        ti = context["ti"]
+        task_id = str(self.model_task_id)
+        declared = self._declared_models(context, types)
+        produced = model_of_task_run(store, ti.dag_id, ti.run_id, task_id, model_types=types)
+        capture_off = (
+            ""
+            if config.enabled()
+            else "lineage capture is off (the 'enabled' option is false), "
+            "so nothing was recorded for it; "
+        )
+        if len(declared) > 1:
+            raise ValueError(
+                f"task {task_id!r} declares {len(declared)} outputs of a model type "
+                f"({', '.join(declared)}); name the model with model=<ARN or URI>"
+            )
+        if declared:
+            try:
+                return find_model(
+                    store, declared[0], model_types=types, among=set(produced) or None
+                )
+            except EntityNotFoundError as e:
+                raise EntityNotFoundError(f"task {task_id!r}: {capture_off}{e}") from e
+        if len(produced) > 1:
+            raise ValueError(
+                f"task {task_id!r} produced {len(produced)} artifacts of a model type in run "
+                f"{ti.run_id} ({', '.join(produced)}); name the model with model=<ARN or URI>"
+            )
+        if produced:
+            return produced[0]
+        how = (
+            "name the model with model=<ARN or source URI>, or declare it as an output of "
+            f"type {types[0]} (Data(uri, {types[0]!r})) or an outlet "
+            f"(Asset(uri, extra={{'artifact_type': {types[0]!r}}})) of the task"
+        )
+        if capture_off:
+            raise EntityNotFoundError(
+                f"task {task_id!r} declares no output of a model type and {capture_off}{how}"
+            )
+        raise EntityNotFoundError(
+            f"task {task_id!r} declares no output of a model type "
+            f"({', '.join(types)}) and recorded none in run {ti.run_id} (no Completed try "
+            f"produced one); {how}"
+        )
+
+    # -- the decision ---------------------------------------------------------------------
 
     def execute(self, context: Any) -> dict[str, Any]:
         """Evaluate the policy, record the verdict, and fail the task on a rejection."""
         from airflow.sdk.exceptions import AirflowFailException
 
+        from airflow_lineage.capture.runtime import GATE_XCOM_KEY
         from airflow_lineage.gate import RuleOutcome, Verdict, evaluate
 
-        policy = Policy.coerce(self.policy)  # a bad policy is the DAG's error: raise as is
+        # A policy or argument that cannot be used fails at once: retrying cannot help.
+        try:
+            policy = self._policy()
+            types = self._model_types()
+            if not (self.model or self.model_task_id):
+                raise ValueError("LineageGateOperator needs model= or model_task_id=")
+        except (ValueError, TypeError, OSError) as e:
+            raise AirflowFailException(f"deployment gate cannot run: {e}") from e
         model_arn: str | None = None
+        subject = str(self.model or f"the model of task {self.model_task_id}")
         try:
             with self._store() as store:
-                model_arn = self._model_arn(context, store)
-                if model_arn is None:
-                    raise LookupError(
-                        f"no {self.model_type} recorded by {self.model_task_id or self.model!r}"
-                    )
-                verdict = evaluate(store, model_arn, policy)
+                try:
+                    model_arn = self._model_arn(context, store, types)
+                except (LookupError, ValueError) as e:
+                    outcome = RuleOutcome("model identified", False, str(e))
+                    verdict = Verdict(subject, False, (outcome,), utcnow())
+                else:
+                    verdict = evaluate(store, model_arn, policy, model_types=types)
         except Exception as e:  # whatever went wrong, the gate fails closed
             outcome = RuleOutcome("lineage readable", False, f"{type(e).__name__}: {e}")
-            subject = model_arn or str(self.model or "unknown")
-            verdict = Verdict(subject, False, (outcome,), utcnow())
+            verdict = Verdict(model_arn or subject, False, (outcome,), utcnow())
         report = verdict.to_json()
         markdown = verdict.to_markdown()
         json_path, md_path = self._write_reports(context, report, markdown)
@@ -148,7 +241,13 @@ class LineageGateOperator(BaseOperator):
 
         ti = context["ti"]
         map_index = getattr(ti, "map_index", -1)
-        run = TaskRun(ti.dag_id, ti.task_id, ti.run_id, -1 if map_index is None else map_index)
+        run = TaskRun(
+            ti.dag_id,
+            ti.task_id,
+            ti.run_id,
+            -1 if map_index is None else map_index,
+            try_number=int(getattr(ti, "try_number", 1) or 1),
+        )
         account, region = record_place()
         return str(Arn(region, account, "action", run.action_name))
 

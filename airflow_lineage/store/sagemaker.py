@@ -940,7 +940,13 @@ class SageMakerStore(LineageStore):
                 self._results.move_to_end(snapshot)
                 while len(self._results) > _RESULT_CACHE_SIZE:
                     self._results.popitem(last=False)
-        return LineageResult(tuple(vertices), tuple(edges), token_out)
+        return LineageResult(
+            tuple(vertices),
+            tuple(edges),
+            token_out,
+            depth_cut_off=outcome.depth_cut_off,
+            visibility_cut_off=outcome.visibility_cut_off,
+        )
 
     # -- sharing through AWS RAM ------------------------------------------------------------
 
@@ -1234,6 +1240,11 @@ class _SageMakerGraph:
 
     def attributes(self, keys: Sequence[str], *, properties: bool) -> Iterable[AttributeRow]:
         return [self._row(k) for k in keys]
+
+    def hidden(self, keys: Sequence[str], direction: str) -> bool:
+        # QueryLineage returns only what the caller may see and says nothing of the rest:
+        # lineage another account did not share cannot be detected here.
+        return False
 
 
 _SHARE_PREFIX = "airflow-lineage-"

@@ -858,7 +858,13 @@ class SqlStore(LineageStore):
                 self._results.move_to_end(snapshot)
                 while len(self._results) > _RESULT_CACHE_SIZE:
                     self._results.popitem(last=False)
-        return LineageResult(tuple(vertices), tuple(edges), token_out)
+        return LineageResult(
+            tuple(vertices),
+            tuple(edges),
+            token_out,
+            depth_cut_off=outcome.depth_cut_off,
+            visibility_cut_off=outcome.visibility_cut_off,
+        )
 
     def associations_among(self, arns: Sequence[str]) -> list[Association]:
         """Return every association whose two ends are both among ``arns``."""
@@ -1198,6 +1204,23 @@ class _SqlGraph:
         self._attrs = f"{attrs}, NULL {where}"
         self._attrs_props = f"{attrs}, properties {where}"
         self._resolve = f"SELECT arn, id FROM lineage_entities e WHERE {within('arn')}{seen}"
+        # Does a walked vertex touch an entity the caller cannot see? Asked only when the
+        # caller sees less than the store holds; the answer is one row or none.
+        self._hidden: dict[str, str] = {}
+        if self.accounts is not None:
+            unseen = (
+                "e.account NOT IN (SELECT value FROM json_each(:accounts))"
+                if self._sqlite
+                else "e.account <> ALL(%(accounts)s)"
+            )
+            down_h = f"EXISTS (SELECT 1 {join} a.destination_id WHERE {within('a.source_id')}"
+            up_h = f"EXISTS (SELECT 1 {join} a.source_id WHERE {within('a.destination_id')}"
+            down_h, up_h = f"{down_h} AND {unseen})", f"{up_h} AND {unseen})"
+            self._hidden = {
+                "Descendants": f"SELECT 1 WHERE {down_h}",
+                "Ascendants": f"SELECT 1 WHERE {up_h}",
+                "Both": f"SELECT 1 WHERE {down_h} OR {up_h}",
+            }
 
     def _run(self, sql: str, values: Sequence[Any]) -> list[Any]:
         param = json.dumps(list(values)) if self._sqlite else list(values)
@@ -1219,6 +1242,11 @@ class _SqlGraph:
 
     def attributes(self, keys: Sequence[int], *, properties: bool) -> Iterable[AttributeRow]:
         return self._run(self._attrs_props if properties else self._attrs, keys)
+
+    def hidden(self, keys: Sequence[int], direction: str) -> bool:
+        if not self._hidden or not keys:
+            return False
+        return bool(self._run(self._hidden[direction], keys))
 
 
 def _list_digest(parts: list[Any]) -> str:

@@ -549,6 +549,120 @@ def test_cycles_terminate(store: LineageStore, direction: Direction) -> None:
     assert len(result.edges) == 5
 
 
+# -- cut-off: a bounded walk says so ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("include_edges", [False, True])
+@pytest.mark.parametrize(
+    ("start", "direction", "exact"),
+    [
+        ("raw", "Descendants", 6),  # raw -> ... -> endpointA / endpointB
+        ("endpointA", "Ascendants", 6),  # endpointA -> ... -> raw
+        ("modelA", "Ascendants", 4),  # modelA <- trainA <- feat <- prep <- raw
+        ("endpointA", "Both", 8),  # ... -> feat -> trainB -> modelB -> deployB -> endpointB
+    ],
+)
+def test_depth_cut_off_is_exact_at_the_boundary(
+    store: LineageStore, start: str, direction: str, exact: int, include_edges: bool
+) -> None:
+    g = ml_graph(store)
+
+    def result(depth: int) -> Any:
+        return store.query(
+            q(g, start, direction=direction, max_depth=depth, include_edges=include_edges)
+        )
+
+    for depth in range(exact):
+        assert result(depth).depth_cut_off, f"depth {depth} leaves lineage behind"
+    for depth in (exact, exact + 1, 50):
+        whole = result(depth)
+        assert not whole.depth_cut_off, f"depth {depth} reaches everything"
+        assert not whole.cut_off
+    assert not result(exact).visibility_cut_off  # one account: nothing is hidden
+
+
+def test_every_page_says_the_walk_was_cut_off(store: LineageStore) -> None:
+    g = ml_graph(store)
+    token = None
+    flags = []
+    while True:
+        page = store.query(
+            q(g, "raw", direction="Descendants", max_depth=2, max_results=1, next_token=token)
+        )
+        flags.append((page.depth_cut_off, page.visibility_cut_off))
+        token = page.next_token
+        if token is None:
+            break
+    assert flags == [(True, False)] * 2  # prep, feat; trainA and trainB are past depth 2
+
+
+@pytest.mark.parametrize("include_edges", [False, True])
+@pytest.mark.parametrize("direction", list(Direction))
+def test_a_cycle_back_into_the_walk_is_not_a_cut_off(
+    store: LineageStore, direction: Direction, include_edges: bool
+) -> None:
+    a, b, c = (Artifact.new(f"s3://loop/{n}", "DataSet") for n in "abc")
+    store.write(
+        [a, b, c],
+        [
+            Association(a.arn, b.arn, "DerivedFrom"),
+            Association(b.arn, c.arn, "DerivedFrom"),
+            Association(c.arn, a.arn, "DerivedFrom"),
+        ],
+    )
+
+    def cut(depth: int) -> bool:
+        query = LineageQuery(
+            start_arns=(a.arn,), direction=direction, max_depth=depth, include_edges=include_edges
+        )
+        return store.query(query).depth_cut_off
+
+    # Every vertex is reached at depth 2 (1 for an undirected walk); what lies beyond
+    # the frontier then leads back into the walk.
+    reach = 1 if direction is Direction.BOTH else 2
+    assert cut(reach - 1)
+    assert not cut(reach)
+    assert not cut(reach + 5)
+
+
+def test_hidden_lineage_is_flagged_only_for_the_account_that_cannot_see_it(
+    store_url: str,
+) -> None:
+    me, other = "000000000000", "111111111111"
+    with connect(store_url) as mine:
+        g = ml_graph(mine)
+        mine.share(other)  # the other team may link its lineage to ours
+    with connect(store_url, account=other) as theirs:
+        theirs.accept(me)
+        secret = theirs.create_artifact("s3://their-bucket/secret.csv", "DataSet")
+        theirs.add_association(secret.arn, g.arn["prep"], "ContributedTo")
+        # They see everything on the path: nothing is hidden from them.
+        seen = theirs.query(q(g, "modelA", direction="Ascendants", include_edges=True))
+        assert secret.arn in seen.arns()
+        assert not seen.visibility_cut_off and not seen.cut_off
+
+    with connect(store_url) as mine:
+        for include_edges in (False, True):
+            up = mine.query(q(g, "modelA", direction="Ascendants", include_edges=include_edges))
+            assert up.visibility_cut_off and up.cut_off
+            assert not up.depth_cut_off
+            assert secret.arn not in up.arns()
+            assert secret.arn not in {e.source_arn for e in up.edges}
+            assert "their-bucket" not in repr(up)  # a flag, never the hidden entity
+        # Walks that never touch the hidden entity are not flagged.
+        down = mine.query(q(g, "modelA", direction="Descendants", include_edges=True))
+        assert not down.visibility_cut_off
+        short = mine.query(q(g, "modelA", direction="Ascendants", max_depth=2))
+        assert not short.visibility_cut_off  # prep is 3 hops up: not walked
+        assert short.depth_cut_off
+        # Once the other team shares its lineage and we accept, nothing is hidden.
+        with connect(store_url, account=other) as theirs:
+            theirs.share(me)
+        mine.accept(other)
+        now = mine.query(q(g, "modelA", direction="Ascendants", include_edges=True))
+        assert secret.arn in now.arns() and not now.cut_off
+
+
 # -- idempotent creates ------------------------------------------------------------------------
 
 
