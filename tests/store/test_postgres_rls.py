@@ -112,7 +112,8 @@ def test_forced_rls_on_every_table(cluster: dict[str, Any]) -> None:
     with _raw(cluster["admin"]) as conn:
         rows = conn.execute(
             "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, "
-            "pg_get_userbyid(c.relowner) FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace "
+            "pg_get_userbyid(c.relowner) FROM pg_class c "
+            "WHERE c.relnamespace = current_schema()::regnamespace "
             "AND c.relkind = 'r' AND c.relname LIKE 'lineage_%' AND c.relname <> "
             "'lineage_alembic_version' ORDER BY 1"
         ).fetchall()
