@@ -259,8 +259,14 @@ class SqlStore(LineageStore):
                     self.account = self._acting_account(conn, account)
                     if self.role is not None:
                         conn.exec_driver_sql(f"SET LOCAL ROLE {self.role}")
-                problem = schema_problem(read_revision(conn))
+                revision = read_revision(conn)
+                problem = schema_problem(revision)
                 if problem is not None:
+                    if revision is None and not self._sqlite and not self.unrestricted:
+                        problem += (
+                            f", or the role {self.role or self.login} has no access to it "
+                            "(see provision_account_role)"
+                        )
                     raise StoreError(f"cannot use the lineage store {self._where()}: {problem}")
                 conn.rollback()
         except BaseException:
