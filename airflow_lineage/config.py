@@ -112,9 +112,9 @@ def _airflow_option(name: str) -> str | None:
         from airflow.configuration import conf
 
         got = conf.get(SECTION, name, fallback=None)
-        # Airflow fills in the provider's documented defaults; ours are templates
-        # ("{AIRFLOW_HOME}/...") that the functions below resolve themselves.
-        if got in (None, "") or got == OPTIONS[name]["default"]:
+        # Airflow fills in the provider's documented defaults (templates such as
+        # "{AIRFLOW_HOME}/..." expanded): only a value someone set is an answer here.
+        if got in (None, "") or got == conf.get_default_value(SECTION, name):
             return None
         return str(got)
     return _config_file().get(name) or None

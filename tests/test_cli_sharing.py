@@ -16,7 +16,7 @@ def test_share_accept_query_revoke(tmp_path: Path, capsys: pytest.CaptureFixture
     from airflow_lineage import connect
 
     url = f"sqlite:///{tmp_path / 'l.db'}"
-    with connect(url, account=A) as a:
+    with connect(url, account=A, create=True) as a:
         raw = a.create_artifact("s3://a/raw.csv", "DataSet")
         features = a.create_artifact("s3://a/features.csv", "DataSet")
         prep = a.create_action("prep", "DataPreparation", "u")

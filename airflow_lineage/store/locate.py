@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -244,9 +245,15 @@ def _metastore_connection(conn_id: str) -> Any | None:
     from airflow.sdk.exceptions import AirflowNotFoundException
 
     try:
+        from airflow.configuration import conf
         from airflow.models.connection import Connection
     except ImportError:  # a task-only install without the core package
         return None
+    database = str(conf.get("database", "sql_alchemy_conn", fallback="") or "")
+    if database.startswith("sqlite:///"):
+        path = database.split("sqlite:///", 1)[1].split("?", 1)[0]
+        if not os.path.exists(path):  # no Airflow database: asking would create one
+            return None
     try:
         return Connection.get_connection_from_secrets(conn_id)
     except AirflowNotFoundException:
