@@ -63,7 +63,7 @@ def test_opening_a_missing_store_creates_nothing(tmp_path: Path) -> None:
 
 
 def test_an_empty_database_is_not_a_store(pg_schema_url: str) -> None:
-    with pytest.raises(StoreError, match="holds no lineage store yet.*db upgrade"):
+    with pytest.raises(StoreError, match=r"holds no lineage store yet.*db upgrade"):
         connect(pg_schema_url)
     assert current(pg_schema_url) is None
     engine = sa.create_engine(pg_schema_url)
