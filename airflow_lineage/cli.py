@@ -382,8 +382,10 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument(
         "--rehome",
         action="store_true",
-        help="move every record into the target store's account and region (e.g. from "
-        "the local store, region 'local', into SageMaker)",
+        help="copy every record into the target store's account and region (e.g. from "
+        "the local store, region 'local', into SageMaker); each association keeps the "
+        "account that added it (edges added by another account need --admin), and each "
+        "copy whose original the store holds is linked to it with SameAs",
     )
     i.set_defaults(func=_cmd_import)
 
@@ -914,11 +916,7 @@ def _read(file: str | None) -> tuple[list[Entity], list[Association], dict[str, 
 
 def _rehomed_key(key: str, store: LineageStore) -> str:
     """Return a line-map key (an ARN, or "source destination") in the store's account."""
-    moved = []
-    for arn in key.split(" "):
-        parsed = Arn.parse(arn)
-        moved.append(str(Arn(store.region, store.account, parsed.resource, parsed.resource_id)))
-    return " ".join(moved)
+    return " ".join(records.moved_arn(arn, store.account, store.region) for arn in key.split(" "))
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
@@ -926,11 +924,16 @@ def _cmd_import(args: argparse.Namespace) -> int:
     source = args.file if args.file not in (None, "-") else "standard input"
     entities, associations, lines = _read(args.file)
     with _open_store(args) as store:
+        links: list[Association] = []
         if args.rehome:
+            originals = [e.arn for e in entities]
             moved = list(records.rehome([*entities, *associations], store.account, store.region))
             entities = [e for e in moved if not isinstance(e, Association)]
             associations = [a for a in moved if isinstance(a, Association)]
             lines = {_rehomed_key(k, store): v for k, v in lines.items()}
+            # Each copy is linked to its original where the store holds (and shows) it.
+            held = store.get_many(originals)
+            links = records.same_as_links(held, store.account, store.region)
         in_file = {e.arn for e in entities}
         outside = {a.source_arn for a in associations} | {a.destination_arn for a in associations}
         present = store.get_many(sorted(in_file | outside))
@@ -946,13 +949,15 @@ def _cmd_import(args: argparse.Namespace) -> int:
                         "in the file or in the store; nothing was imported"
                     )
         existing = sum(e.arn in present for e in entities)
-        store.write(entities, associations, upsert=not args.keep_existing)
+        store.write(entities, [*associations, *links], upsert=not args.keep_existing)
     message = (
         f"imported {len(entities)} entities and {len(associations)} associations from {source}"
     )
     if existing:
         kept = "each was kept as it is" if args.keep_existing else "the newer version of each won"
         message += f" ({existing} entities were in the store already; {kept})"
+    if links:
+        message += f"; linked {len(links)} copies to their originals (SameAs)"
     _note(message)
     return 0
 
