@@ -123,14 +123,16 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_fixture_setup(fixturedef: pytest.FixtureDef[Any], request: Any) -> Any:
-    """Create the embedded store a ``lineage_home`` fixture points capture at.
+    """Create the embedded store that ``lineage_home`` (capture) or ``api_client`` (the
+    UI) points at.
 
-    Capture never creates a store (task processes run no DDL); a deployment runs
-    ``airflow db migrate``. Tests that give capture a fresh store per test create it
-    here, once the fixture has set the configuration.
+    Capture and the UI never create a store (task processes run no DDL); a deployment
+    runs ``airflow db migrate``. Those fixtures set the configuration to a fresh store
+    per test (module); it is created here once they have. (Those conftest files may
+    call ``create_store`` themselves instead.)
     """
     result = yield
-    if fixturedef.argname == "lineage_home":
+    if fixturedef.argname in ("lineage_home", "api_client"):
         from airflow_lineage import config
 
         for fn in vars(config).values():
