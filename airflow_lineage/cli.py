@@ -455,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _open_store(args: argparse.Namespace) -> Iterator[LineageStore]:
     """Open the store the options name and close it afterwards."""
     if getattr(args, "admin", False):
-        store = connect_admin(args.store, account=args.account)
+        store = connect_admin(args.store, account=args.account)  # the admin connection first
     else:
         store = connect(args.store, account=args.account)
     try:
@@ -1039,7 +1039,7 @@ def _cmd_db(args: argparse.Namespace) -> int:
     from airflow_lineage.store import current, locate, upgrade
     from airflow_lineage.store.schema import SCHEMA_REVISION
 
-    where = locate(args.store)
+    where = locate(args.store, admin=True)
     if where.url.startswith("sagemaker://"):
         raise ValueError(f"{where.describe()}: SageMaker has no schema to migrate")
     if args.action == "upgrade":

@@ -25,6 +25,7 @@ from pathlib import Path
 __all__ = [
     "OPTIONS",
     "SECTION",
+    "admin_conn_id",
     "airflow_home",
     "capture_timeout",
     "conn_id",
@@ -47,6 +48,14 @@ OPTIONS: dict[str, dict[str, str]] = {
         "description": "The lineage connection; without it the embedded SQLite store is used.",
         "type": "string",
         "default": "lineage_default",
+    },
+    "admin_conn_id": {
+        "description": "The connection that creates and migrates the store (airflow db "
+        "migrate, airflow-lineage db upgrade) and opens it unrestricted (--admin): a login "
+        "that owns the lineage tables (a superuser or BYPASSRLS role for --admin). Without "
+        "it those use the lineage connection.",
+        "type": "string",
+        "default": "lineage_admin",
     },
     "store_url": {
         "description": "SQLAlchemy URL of the store used when the connection does not exist.",
@@ -178,6 +187,12 @@ def push_xcom() -> str:
 def conn_id() -> str:
     """Return ``[ml_lineage] conn_id``."""
     return _option("conn_id") or OPTIONS["conn_id"]["default"]
+
+
+@cache
+def admin_conn_id() -> str:
+    """Return ``[ml_lineage] admin_conn_id``."""
+    return _option("admin_conn_id") or OPTIONS["admin_conn_id"]["default"]
 
 
 @cache

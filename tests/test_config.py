@@ -184,3 +184,21 @@ def test_a_postgres_connection_is_built_from_its_fields(
     assert url.query == {"options": "-csearch_path=team_b"}
     assert "p@ss" not in where.describe() and "***" in where.describe()
     assert "p@ss" not in repr(where)
+
+
+def test_the_admin_connection_comes_first_for_migrating_and_admin_access(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    account = {"conn_type": "lineage", "host": "db", "login": "lineage_acct_222222222222"}
+    owner = {"conn_type": "lineage", "host": "db", "login": "lineage_owner"}
+    monkeypatch.setenv("AIRFLOW_CONN_LINEAGE_DEFAULT", json.dumps(account))
+    assert locate(admin=True).reason == "the connection 'lineage_default'"  # no admin one
+    monkeypatch.setenv("AIRFLOW_CONN_LINEAGE_ADMIN", json.dumps(owner))
+    assert locate().account == "222222222222"  # opening: the lineage connection
+    where = locate(admin=True)
+    assert (where.reason, where.account) == ("the admin connection 'lineage_admin'", None)
+    assert "lineage_owner@db" in where.url
+    assert locate("sqlite:///x.db", admin=True).source is Source.EXPLICIT
+    monkeypatch.setenv("AIRFLOW_CONN_LINEAGE_ADMIN", json.dumps(account))
+    with pytest.raises(ValueError, match="admin connection but logs in as lineage_acct_"):
+        locate(admin=True)

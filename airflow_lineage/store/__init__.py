@@ -75,13 +75,14 @@ def connect_admin(
     For backup, restore, moving lineage between backends and provisioning account roles.
     On PostgreSQL the login must be a superuser or have ``BYPASSRLS``: row-level
     security is forced on every lineage table, so no other login can see past its
-    account, whatever it asks for.
+    account, whatever it asks for. Without ``url`` the admin connection
+    (``[ml_lineage] admin_conn_id``) comes first, then the rules of :func:`locate`.
 
     :param account: the account new entities and edges are created in when their records
         do not say (default: the login's, else ``000000000000``).
     :raises AccessDeniedError: the login does not bypass row-level security.
     """
-    where = locate(url, conn_id=conn_id)
+    where = locate(url, conn_id=conn_id, admin=True)
     if where.url.startswith("sagemaker://"):
         raise ValueError("connect_admin opens SQL stores; SageMaker access is its IAM role's")
     return _open(where, account, region, timeout, False, admin=True)

@@ -7,7 +7,8 @@ waits for the lineage store to be current too.
 
 Unlike Airflow's base class, which assumes its tables live in Airflow's metadata
 database, the store is wherever :func:`airflow_lineage.store.locate` finds it: the
-lineage connection, ``[ml_lineage] store_url`` or ``$AIRFLOW_HOME/lineage.db``.
+admin connection (``[ml_lineage] admin_conn_id``, a login that owns the lineage tables),
+the lineage connection, ``[ml_lineage] store_url`` or ``$AIRFLOW_HOME/lineage.db``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class LineageDBManager(BaseDBManager):
         from airflow_lineage.store.locate import locate
         from airflow_lineage.store.migrate import upgrade
 
-        where = locate()
+        where = locate(admin=True)
         if where.url.startswith("sagemaker://"):
             self.log.info("The lineage store is SageMaker (%s): no schema to migrate", where.reason)
             return
@@ -80,7 +81,7 @@ class LineageDBManager(BaseDBManager):
         from airflow_lineage.store.locate import locate
         from airflow_lineage.store.schema import SCHEMA_REVISION
 
-        if locate().url.startswith("sagemaker://"):
+        if locate(admin=True).url.startswith("sagemaker://"):
             return True
         return bool(self.get_current_revision() == SCHEMA_REVISION)
 

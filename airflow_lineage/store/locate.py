@@ -8,6 +8,10 @@ In this order, the first that applies wins:
 3. the option ``[ml_lineage] store_url``;
 4. the embedded default, the SQLite file ``$AIRFLOW_HOME/lineage.db``.
 
+Creating, migrating and unrestricted access (``admin=True``) first look for the admin
+connection, ``[ml_lineage] admin_conn_id`` (default ``lineage_admin``): it logs in as the
+role that owns the lineage tables, which account logins are not.
+
 A connection named explicitly (a DAG's ``params.lineage_conn_id``) must exist; only the
 configured default connection may be absent.
 
@@ -23,7 +27,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -93,12 +97,17 @@ class StoreLocation:
         return f"StoreLocation({self.display_url!r}, source={self.source.value!r})"
 
 
-def locate(url: str | None = None, *, conn_id: str | None = None) -> StoreLocation:
+def locate(
+    url: str | None = None, *, conn_id: str | None = None, admin: bool = False
+) -> StoreLocation:
     """Return the store to open, and why (see the module's rule).
 
     :param url: an explicit SQLAlchemy or ``sagemaker://`` URL; it wins.
     :param conn_id: an explicit lineage connection; it must exist. Default: the
         configured ``[ml_lineage] conn_id``, used when it exists.
+    :param admin: find the store to migrate or open unrestricted: the admin connection
+        (``[ml_lineage] admin_conn_id``, default ``lineage_admin``) comes first, when it
+        exists, before the lineage connection.
     :raises ValueError: the URL or the connection is malformed, or a connection named
         explicitly does not exist.
     """
@@ -106,6 +115,12 @@ def locate(url: str | None = None, *, conn_id: str | None = None) -> StoreLocati
         if not isinstance(url, str):
             raise TypeError(f"url must be a string, not {type(url).__name__}")
         return StoreLocation(url, Source.EXPLICIT, "given explicitly")
+    if admin and conn_id is None:
+        admin_id = config.admin_conn_id()
+        found = _airflow_connection(admin_id)
+        if found is not None:
+            where = from_connection(found, admin_id, admin=True)
+            return replace(where, reason=f"the admin connection {admin_id!r}")
     default_id = config.conn_id()
     chosen = conn_id or default_id
     conn = _airflow_connection(chosen)
@@ -124,7 +139,7 @@ def locate(url: str | None = None, *, conn_id: str | None = None) -> StoreLocati
     )
 
 
-def from_connection(conn: Any, conn_id: str) -> StoreLocation:
+def from_connection(conn: Any, conn_id: str, *, admin: bool = False) -> StoreLocation:
     """Return the store an Airflow connection describes.
 
     :param conn: an Airflow ``Connection`` (SDK or core).
@@ -197,6 +212,11 @@ def from_connection(conn: Any, conn_id: str) -> StoreLocation:
                 {"options": f"{options} -csearch_path={search_path}".strip()}
             )
         own = role_account(str(parsed.username))
+        if own is not None and admin:
+            raise ValueError(
+                f"{where} is the admin connection but logs in as {parsed.username}, an "
+                "account's role; log in as the role that owns the lineage tables"
+            )
         if own is not None:
             if account is not None and account != own:
                 raise ValueError(

@@ -119,7 +119,7 @@ def _engine(url: str | None, conn_id: str | None) -> tuple[Engine, str]:
     from airflow_lineage.store.locate import locate
     from airflow_lineage.store.sql import make_engine
 
-    where = locate(url, conn_id=conn_id)
+    where = locate(url, conn_id=conn_id, admin=True)
     if where.url.startswith("sagemaker://"):
         raise ValueError(f"{where.describe()}: SageMaker has no schema to migrate")
     return make_engine(where.url, 60.0, create=True), where.describe()
@@ -132,7 +132,7 @@ def upgrade(url: str | None = None, *, conn_id: str | None = None) -> tuple[str 
     lineage tables get row-level security forced on them (see migration 0003).
 
     :param url: the store; default: the one :func:`~airflow_lineage.store.locate.locate`
-        finds.
+        finds, the admin connection first.
     :param conn_id: a lineage connection to find it by instead.
     :return: the revisions before (None: a new store) and after.
     :raises StoreError: the database cannot be reached or migrated.
@@ -154,7 +154,7 @@ def current(url: str | None = None, *, conn_id: str | None = None) -> str | None
     from airflow_lineage.store.locate import locate
     from airflow_lineage.store.sql import make_engine, sqlite_path
 
-    where = locate(url, conn_id=conn_id)
+    where = locate(url, conn_id=conn_id, admin=True)
     path = sqlite_path(where.url)
     if path is not None and not path.exists():
         return None

@@ -329,3 +329,32 @@ def test_a_wrong_password_is_refused_by_a_server_that_checks_passwords(
         assert a.account == A
     with pytest.raises(StoreError, match="password authentication failed"):
         connect(login_url(scram_postgres, f"lineage_acct_{A}", "wrong"), timeout=5)
+
+
+def test_a_deployment_migrates_as_the_owner_and_captures_as_the_account(
+    cluster: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_lineage import config
+    from airflow_lineage.store import current
+
+    u = make_url(cluster["admin"])
+    fields = {"conn_type": "lineage", "host": u.host, "port": u.port, "schema": u.database}
+    extra = {"extra": {"search_path": _schema(cluster["admin"])}}
+    account_b = {**fields, "login": f"lineage_acct_{B}", "password": PASSWORDS[B], **extra}
+    monkeypatch.setenv("AIRFLOW_CONN_LINEAGE_DEFAULT", json.dumps(account_b))
+    for fn in vars(config).values():
+        if hasattr(fn, "cache_clear"):
+            fn.cache_clear()
+    # B's login reads the revision (db check) but cannot migrate: not the tables' owner.
+    assert current() == "0003"
+    with pytest.raises(AccessDeniedError, match="BYPASSRLS"):
+        connect_admin()
+    # The admin connection (the superuser here) is what migrations and --admin use.
+    admin = {**fields, "login": u.username, **extra}
+    monkeypatch.setenv("AIRFLOW_CONN_LINEAGE_ADMIN", json.dumps(admin))
+    assert upgrade() == ("0003", "0003")
+    _populate(cluster)
+    with connect() as b, connect_admin() as everyone:
+        assert b.account == B
+        assert {e.account for e in b.export() if isinstance(e, Artifact)} == {B}
+        assert {e.account for e in everyone.export() if isinstance(e, Artifact)} == {A, B}
