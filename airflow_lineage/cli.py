@@ -8,6 +8,11 @@ A thin layer over the Python API (:func:`airflow_lineage.connect`)::
     airflow-lineage show NAME_OR_ARN
     airflow-lineage export -o lineage.jsonl
     airflow-lineage import lineage.jsonl
+    airflow-lineage db upgrade
+
+Without ``--store`` the store is found as :func:`airflow_lineage.store.locate` says (the
+lineage connection, ``[ml_lineage] store_url``, ``$AIRFLOW_HOME/lineage.db``); a store
+that does not exist is reported, never created, except by ``db upgrade``.
 
 Exit status: 0 on success, 1 when an entity is not found or the store fails, 2 for bad
 usage or bad input. Expected errors print ``airflow-lineage: error: <message>`` on
@@ -41,7 +46,7 @@ from airflow_lineage.model import (
     Vertex,
 )
 from airflow_lineage.query import DEFAULT_DEPTH, MAX_DEPTH, LineageFilter, LineageQuery
-from airflow_lineage.store import LineageStore, connect
+from airflow_lineage.store import LineageStore, connect, connect_admin
 
 __all__ = ["build_parser", "main", "parse_when"]
 
@@ -157,8 +162,9 @@ def _add_store_options(parser: argparse.ArgumentParser, *, default: Any) -> None
         "--store",
         metavar="URL",
         default=default,
-        help="SQLAlchemy URL of the lineage store (default: [lineage] store_url, "
-        "else the SQLite file $AIRFLOW_HOME/lineage.db)",
+        help="SQLAlchemy URL of the lineage store (default: the lineage connection "
+        "[ml_lineage] conn_id, else [ml_lineage] store_url, else the SQLite file "
+        "$AIRFLOW_HOME/lineage.db)",
     )
     parser.add_argument(
         "--account",
@@ -166,8 +172,15 @@ def _add_store_options(parser: argparse.ArgumentParser, *, default: Any) -> None
         dest="account",
         metavar="ID",
         default=default,
-        help="the 12-digit account the store acts as: what it may see and write "
-        "(default: 000000000000)",
+        help="the 12-digit account to act as: on PostgreSQL the login's own (or a role "
+        "the login holds); on SQLite whose view to apply (default: 000000000000)",
+    )
+    parser.add_argument(
+        "--admin",
+        action="store_true",
+        default=default if default is argparse.SUPPRESS else False,
+        help="unrestricted access to every account's lineage (backup, restore, moving "
+        "lineage; on PostgreSQL the login must be a superuser or BYPASSRLS)",
     )
 
 
@@ -369,8 +382,10 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument(
         "--rehome",
         action="store_true",
-        help="move every record into the target store's account and region (e.g. from "
-        "the local store, region 'local', into SageMaker)",
+        help="copy every record into the target store's account and region (e.g. from "
+        "the local store, region 'local', into SageMaker); each association keeps the "
+        "account that added it (edges added by another account need --admin), and each "
+        "copy whose original the store holds is linked to it with SameAs",
     )
     i.set_defaults(func=_cmd_import)
 
@@ -415,12 +430,26 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="list or replay lineage records that capture could not write",
         description="Task runs whose lineage could not reach the store keep it in the "
-        "outbox ([lineage] outbox_dir). 'replay' writes the records in order (idempotent: "
+        "outbox ([ml_lineage] outbox_dir). 'replay' writes the records in order (idempotent: "
         "nothing is duplicated) and removes each one once it is committed.",
     )
     o.add_argument("action", choices=["list", "replay"])
-    o.add_argument("--dir", metavar="DIR", help="the outbox folder (default: [lineage] outbox_dir)")
+    o.add_argument(
+        "--dir", metavar="DIR", help="the outbox folder (default: [ml_lineage] outbox_dir)"
+    )
     o.set_defaults(func=_cmd_outbox)
+
+    d = sub.add_parser(
+        "db",
+        parents=[common],
+        help="create or upgrade the lineage store's schema, or show its revision",
+        description="'upgrade' creates the lineage store, or migrates it to this version's "
+        "schema (run it as the role that owns the lineage tables; 'airflow db migrate' "
+        "runs it too). 'current' prints the store's revision. 'check' exits 0 when the "
+        "store is current, 1 otherwise. Task processes never change the schema.",
+    )
+    d.add_argument("action", choices=["upgrade", "current", "check"])
+    d.set_defaults(func=_cmd_db)
     return parser
 
 
@@ -430,7 +459,10 @@ def build_parser() -> argparse.ArgumentParser:
 @contextmanager
 def _open_store(args: argparse.Namespace) -> Iterator[LineageStore]:
     """Open the store the options name and close it afterwards."""
-    store = connect(args.store, account=args.account)
+    if getattr(args, "admin", False):
+        store = connect_admin(args.store, account=args.account)  # the admin connection first
+    else:
+        store = connect(args.store, account=args.account)
     try:
         yield store
     finally:
@@ -905,11 +937,7 @@ def _read(file: str | None) -> tuple[list[Entity], list[Association], dict[str, 
 
 def _rehomed_key(key: str, store: LineageStore) -> str:
     """Return a line-map key (an ARN, or "source destination") in the store's account."""
-    moved = []
-    for arn in key.split(" "):
-        parsed = Arn.parse(arn)
-        moved.append(str(Arn(store.region, store.account, parsed.resource, parsed.resource_id)))
-    return " ".join(moved)
+    return " ".join(records.moved_arn(arn, store.account, store.region) for arn in key.split(" "))
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
@@ -917,11 +945,16 @@ def _cmd_import(args: argparse.Namespace) -> int:
     source = args.file if args.file not in (None, "-") else "standard input"
     entities, associations, lines = _read(args.file)
     with _open_store(args) as store:
+        links: list[Association] = []
         if args.rehome:
+            originals = [e.arn for e in entities]
             moved = list(records.rehome([*entities, *associations], store.account, store.region))
             entities = [e for e in moved if not isinstance(e, Association)]
             associations = [a for a in moved if isinstance(a, Association)]
             lines = {_rehomed_key(k, store): v for k, v in lines.items()}
+            # Each copy is linked to its original where the store holds (and shows) it.
+            held = store.get_many(originals)
+            links = records.same_as_links(held, store.account, store.region)
         in_file = {e.arn for e in entities}
         outside = {a.source_arn for a in associations} | {a.destination_arn for a in associations}
         present = store.get_many(sorted(in_file | outside))
@@ -937,13 +970,15 @@ def _cmd_import(args: argparse.Namespace) -> int:
                         "in the file or in the store; nothing was imported"
                     )
         existing = sum(e.arn in present for e in entities)
-        store.write(entities, associations, upsert=not args.keep_existing)
+        store.write(entities, [*associations, *links], upsert=not args.keep_existing)
     message = (
         f"imported {len(entities)} entities and {len(associations)} associations from {source}"
     )
     if existing:
         kept = "each was kept as it is" if args.keep_existing else "the newer version of each won"
         message += f" ({existing} entities were in the store already; {kept})"
+    if links:
+        message += f"; linked {len(links)} copies to their originals (SameAs)"
     _note(message)
     return 0
 
@@ -1010,6 +1045,38 @@ def _cmd_outbox(args: argparse.Namespace) -> int:
         result = outbox.replay(store)
     _note(f"replayed {result.replayed} record(s) from {outbox.directory}; {result.pending} waiting")
     return 0
+
+
+# -- db --------------------------------------------------------------------------------
+
+
+def _cmd_db(args: argparse.Namespace) -> int:
+    """Run ``airflow-lineage db upgrade|current|check``."""
+    from airflow_lineage.store import current, locate, upgrade
+    from airflow_lineage.store.schema import SCHEMA_REVISION
+
+    where = locate(args.store, admin=True)
+    if where.url.startswith("sagemaker://"):
+        raise ValueError(f"{where.describe()}: SageMaker has no schema to migrate")
+    if args.action == "upgrade":
+        before, after = upgrade(where.url)
+        if before == after:
+            _note(f"{where.describe()} is current (revision {after})")
+        else:
+            _note(f"upgraded {where.describe()} from revision {before or 'none'} to {after}")
+        return 0
+    revision = current(where.url)
+    if args.action == "current":
+        _out(revision or "none")
+        _note(f"store: {where.describe()}")
+        return 0
+    if revision == SCHEMA_REVISION:
+        _note(f"{where.describe()} is current (revision {revision})")
+        return 0
+    from airflow_lineage.store.migrate import schema_problem
+
+    _note(f"{where.describe()}: {schema_problem(revision)}")
+    return 1
 
 
 # -- entry point ---------------------------------------------------------------------

@@ -1,25 +1,40 @@
 """Every configuration option airflow-lineage reads, one cached function per option.
 
-Options live in Airflow's ``[lineage]`` section, so they can be set in ``airflow.cfg``
-or, as for any Airflow option, as ``AIRFLOW__LINEAGE__<OPTION>`` environment variables.
-The core library reads the environment only, so it runs without Airflow installed.
+Options live in their own section, ``[ml_lineage]`` (Airflow core owns ``[lineage]``
+since 3.2), so they can be set in ``airflow.cfg`` or, as for any Airflow option, as
+``AIRFLOW__ML_LINEAGE__<OPTION>`` environment variables. Where an option is looked up:
+
+1. the environment variable ``AIRFLOW__ML_LINEAGE__<OPTION>``;
+2. Airflow's configuration, when Airflow has loaded it in this process already (a task,
+   the scheduler, the api-server), else the ``[ml_lineage]`` section of ``airflow.cfg``
+   (``$AIRFLOW_CONFIG``, default ``$AIRFLOW_HOME/airflow.cfg``) read as a plain file, so
+   that the command line tool sees the same settings without importing Airflow;
+3. the deprecated ``AIRFLOW__LINEAGE__<OPTION>`` variable of releases before 0.2 (it
+   warns);
+4. the default in :data:`OPTIONS`.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import warnings
 from functools import cache
 from pathlib import Path
 
 __all__ = [
     "OPTIONS",
+    "SECTION",
+    "admin_conn_id",
     "airflow_home",
     "capture_timeout",
     "conn_id",
     "default_store_url",
+    "embedded_store_url",
     "enabled",
     "outbox_dir",
     "push_xcom",
+    "store_url",
     "strict",
 ]
 
@@ -33,6 +48,14 @@ OPTIONS: dict[str, dict[str, str]] = {
         "description": "The lineage connection; without it the embedded SQLite store is used.",
         "type": "string",
         "default": "lineage_default",
+    },
+    "admin_conn_id": {
+        "description": "The connection that creates and migrates the store (airflow db "
+        "migrate, airflow-lineage db upgrade) and opens it unrestricted (--admin): a login "
+        "that owns the lineage tables (a superuser or BYPASSRLS role for --admin). Without "
+        "it those use the lineage connection.",
+        "type": "string",
+        "default": "lineage_admin",
     },
     "store_url": {
         "description": "SQLAlchemy URL of the store used when the connection does not exist.",
@@ -64,22 +87,66 @@ OPTIONS: dict[str, dict[str, str]] = {
         "default": "{AIRFLOW_HOME}/lineage-outbox",
     },
 }
-"""Every ``[lineage]`` option, documented once (the provider info reuses this)."""
+"""Every ``[ml_lineage]`` option, documented once (the provider info reuses this)."""
+
+SECTION = "ml_lineage"
+"""Our section of Airflow's configuration."""
+
+_LEGACY_SECTION = "lineage"
 
 
 def _option(name: str) -> str | None:
-    """Return an option from the environment, else from Airflow's config when loaded."""
-    value = os.environ.get(f"AIRFLOW__LINEAGE__{name.upper()}")
+    """Return an option's configured value, or None when it is not set anywhere."""
+    value = os.environ.get(f"AIRFLOW__{SECTION.upper()}__{name.upper()}")
     if value:
         return value
-    import sys
+    value = _airflow_option(name)
+    if value:
+        return value
+    legacy = os.environ.get(f"AIRFLOW__{_LEGACY_SECTION.upper()}__{name.upper()}")
+    if legacy:
+        warnings.warn(
+            f"AIRFLOW__LINEAGE__{name.upper()} is deprecated: Airflow core owns the "
+            f"[lineage] section; set AIRFLOW__ML_LINEAGE__{name.upper()} instead",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return legacy
+    return None
 
-    if "airflow.configuration" in sys.modules:  # never import Airflow just to read config
+
+def _airflow_option(name: str) -> str | None:
+    """Return ``[ml_lineage] name`` from Airflow's loaded config, else from airflow.cfg."""
+    if "airflow.configuration" in sys.modules:  # loaded already: it knows every source
         from airflow.configuration import conf
 
-        got = conf.get("lineage", name, fallback=None)
-        return str(got) if got not in (None, "") else None
-    return None
+        got = conf.get(SECTION, name, fallback=None)
+        # Airflow fills in the provider's documented defaults (templates such as
+        # "{AIRFLOW_HOME}/..." expanded): only a value someone set is an answer here.
+        if got in (None, "") or got == conf.get_default_value(SECTION, name):
+            return None
+        return str(got)
+    return _config_file().get(name) or None
+
+
+@cache
+def _config_file() -> dict[str, str]:
+    """Return the ``[ml_lineage]`` section of ``airflow.cfg`` (empty when there is none).
+
+    Read as a plain file, as Airflow does: no interpolation, ``#`` and ``;`` comments.
+    """
+    import configparser
+
+    raw = os.environ.get("AIRFLOW_CONFIG")
+    path = Path(raw).expanduser() if raw else airflow_home() / "airflow.cfg"
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    try:
+        parser.read(path, encoding="utf-8")
+    except (OSError, configparser.Error) as e:
+        raise ValueError(f"cannot read the Airflow configuration {path}: {e}") from e
+    if not parser.has_section(SECTION):
+        return {}
+    return {k: v.strip() for k, v in parser.items(SECTION)}
 
 
 def _bool(name: str) -> bool:
@@ -90,54 +157,60 @@ def _bool(name: str) -> bool:
         return True
     if raw.strip().lower() in ("0", "false", "no", "off"):
         return False
-    raise ValueError(f"[lineage] {name} must be a boolean, got {raw!r}")
+    raise ValueError(f"[ml_lineage] {name} must be a boolean, got {raw!r}")
 
 
 @cache
 def enabled() -> bool:
-    """Return ``[lineage] enabled``: whether task runs are recorded."""
+    """Return ``[ml_lineage] enabled``: whether task runs are recorded."""
     return _bool("enabled")
 
 
 @cache
 def strict() -> bool:
-    """Return ``[lineage] strict``: whether a capture failure fails the task."""
+    """Return ``[ml_lineage] strict``: whether a capture failure fails the task."""
     return _bool("strict")
 
 
 @cache
 def push_xcom() -> str:
-    """Return ``[lineage] push_xcom``: ``auto``, ``always`` or ``never``."""
+    """Return ``[ml_lineage] push_xcom``: ``auto``, ``always`` or ``never``."""
     raw = (_option("push_xcom") or OPTIONS["push_xcom"]["default"]).strip().lower()
     aliases = {"true": "always", "false": "never"}
     value = aliases.get(raw, raw)
     if value not in ("auto", "always", "never"):
-        raise ValueError(f"[lineage] push_xcom must be auto, always or never; got {raw!r}")
+        raise ValueError(f"[ml_lineage] push_xcom must be auto, always or never; got {raw!r}")
     return value
 
 
 @cache
 def conn_id() -> str:
-    """Return ``[lineage] conn_id``."""
+    """Return ``[ml_lineage] conn_id``."""
     return _option("conn_id") or OPTIONS["conn_id"]["default"]
 
 
 @cache
+def admin_conn_id() -> str:
+    """Return ``[ml_lineage] admin_conn_id``."""
+    return _option("admin_conn_id") or OPTIONS["admin_conn_id"]["default"]
+
+
+@cache
 def capture_timeout() -> float:
-    """Return ``[lineage] capture_timeout`` in seconds."""
+    """Return ``[ml_lineage] capture_timeout`` in seconds."""
     raw = _option("capture_timeout") or OPTIONS["capture_timeout"]["default"]
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"[lineage] capture_timeout must be a number, got {raw!r}") from None
+        raise ValueError(f"[ml_lineage] capture_timeout must be a number, got {raw!r}") from None
     if value <= 0:
-        raise ValueError(f"[lineage] capture_timeout must be positive, got {value}")
+        raise ValueError(f"[ml_lineage] capture_timeout must be positive, got {value}")
     return value
 
 
 @cache
 def outbox_dir() -> Path:
-    """Return ``[lineage] outbox_dir``."""
+    """Return ``[ml_lineage] outbox_dir``."""
     raw = _option("outbox_dir")
     return Path(raw).expanduser() if raw else airflow_home() / "lineage-outbox"
 
@@ -150,5 +223,16 @@ def airflow_home() -> Path:
 
 @cache
 def default_store_url() -> str:
-    """Return ``[lineage] store_url``, or the embedded SQLite file under AIRFLOW_HOME."""
-    return _option("store_url") or f"sqlite:///{airflow_home() / 'lineage.db'}"
+    """Return ``[ml_lineage] store_url``, or the embedded SQLite file under AIRFLOW_HOME."""
+    return store_url() or embedded_store_url()
+
+
+@cache
+def store_url() -> str | None:
+    """Return ``[ml_lineage] store_url`` when it is set, else None."""
+    return _option("store_url")
+
+
+def embedded_store_url() -> str:
+    """Return the URL of the embedded default store, ``$AIRFLOW_HOME/lineage.db``."""
+    return f"sqlite:///{airflow_home() / 'lineage.db'}"

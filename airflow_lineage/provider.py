@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from airflow_lineage import __version__
-from airflow_lineage.config import OPTIONS
+from airflow_lineage.config import OPTIONS, SECTION
 
 __all__ = ["get_provider_info"]
 
@@ -28,16 +28,20 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "Backend",
                         "schema": {
                             "type": ["string", "null"],
-                            "enum": ["sql", None],
+                            "enum": ["sql", "sagemaker", None],
                             "default": "sql",
                         },
                     },
+                    "search_path": {
+                        "label": "PostgreSQL schema of the lineage tables",
+                        "schema": {"type": ["string", "null"]},
+                    },
                     "url": {
-                        "label": "Store URL (SQLAlchemy)",
+                        "label": "Store URL without a password (e.g. a SQLite file)",
                         "schema": {"type": ["string", "null"]},
                     },
                     "account": {
-                        "label": "Account (12 digits)",
+                        "label": "Account (SQLite, SageMaker; PostgreSQL: the login's)",
                         "schema": {"type": ["string", "null"], "pattern": "^[0-9]{12}$"},
                     },
                     "region": {"label": "Region", "schema": {"type": ["string", "null"]}},
@@ -47,9 +51,16 @@ def get_provider_info() -> dict[str, Any]:
                     },
                 },
                 "ui-field-behaviour": {
-                    "hidden-fields": ["schema", "port", "login", "password", "host", "extra"],
-                    "relabeling": {},
-                    "placeholders": {"url": "sqlite:////opt/airflow/lineage.db"},
+                    "hidden-fields": ["extra"],
+                    "relabeling": {
+                        "host": "PostgreSQL host",
+                        "schema": "Database",
+                        "login": "Login (the account's role, lineage_acct_<account>)",
+                    },
+                    "placeholders": {
+                        "login": "lineage_acct_111111111111",
+                        "url": "sqlite:////opt/airflow/lineage.db",
+                    },
                 },
             }
         ],
@@ -63,8 +74,9 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["software"],
             }
         ],
+        "db-managers": ["airflow_lineage.store.db_manager.LineageDBManager"],
         "config": {
-            "lineage": {
+            SECTION: {
                 "description": "Automatic ML lineage capture (airflow-lineage).",
                 "options": {
                     name: {

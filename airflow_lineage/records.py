@@ -37,9 +37,11 @@ from airflow_lineage.model import (
     Arn,
     Artifact,
     Association,
+    AssociationType,
     Context,
     Entity,
     SourceType,
+    utcnow,
 )
 
 __all__ = [
@@ -51,8 +53,10 @@ __all__ = [
     "from_record",
     "load",
     "load_all",
+    "moved_arn",
     "parse_time",
     "rehome",
+    "same_as_links",
     "to_record",
 ]
 
@@ -369,25 +373,43 @@ def association_key(item: Association) -> str:
 def rehome(
     items: Iterable[Entity | Association], account: str, region: str
 ) -> Iterator[Entity | Association]:
-    """Yield the items as they would be in another account and region.
+    """Yield copies of the items as they would be in another account and region.
 
     ARNs keep their resource ids (an artifact's id does not depend on its account), so
-    the graph is the same; associations lose the account that added them, which becomes
-    whoever writes them.
+    the graph is the same. Each association keeps the account that added it: a copy
+    does not rewrite who made the edge (writing an edge another account added takes the
+    admin entry point, ``connect_admin``). Link each copy to its original with
+    :func:`same_as_links`.
     """
     Arn(region, account, "lineage-group", "x")  # validates both
-
-    def move(arn: str) -> str:
-        parsed = Arn.parse(arn)
-        return str(Arn(region, account, parsed.resource, parsed.resource_id, parsed.partition))
 
     for item in items:
         if isinstance(item, Association):
             yield dataclasses.replace(
                 item,
-                source_arn=move(item.source_arn),
-                destination_arn=move(item.destination_arn),
-                account=None,
+                source_arn=moved_arn(item.source_arn, account, region),
+                destination_arn=moved_arn(item.destination_arn, account, region),
             )
         else:
-            yield dataclasses.replace(item, arn=move(item.arn))
+            yield dataclasses.replace(item, arn=moved_arn(item.arn, account, region))
+
+
+def moved_arn(arn: str, account: str, region: str) -> str:
+    """Return ``arn`` as it is in another account and region (same resource id)."""
+    parsed = Arn.parse(arn)
+    return str(Arn(region, account, parsed.resource, parsed.resource_id, parsed.partition))
+
+
+def same_as_links(
+    originals: Iterable[str], account: str, region: str, *, created: datetime | None = None
+) -> list[Association]:
+    """Return a ``SameAs`` association from each original entity to its rehomed copy.
+
+    Originals already in ``account`` and ``region`` are their own copy: no link.
+    """
+    links = []
+    for arn in originals:
+        copy = moved_arn(arn, account, region)
+        if copy != arn:
+            links.append(Association(arn, copy, AssociationType.SAME_AS, created or utcnow()))
+    return links

@@ -5,8 +5,9 @@ is an invitation until the consumer accepts it, and the owner can revoke it. A c
 sees its own lineage and that of every account whose group it accepted and that was not
 revoked; it changes only its own entities, and may associate any two entities it sees.
 
-On PostgreSQL the database enforces the same rule with one role per account
-(``lineage_acct_<account>``) and row-level security (see migration 0002);
+On PostgreSQL the database enforces the same rule: each account is a login role
+(``lineage_acct_<account>``) and row-level security, forced on every lineage table
+(migrations 0002 and 0003), decides what a session of that role sees and changes;
 :func:`provision_account_role` creates such a role.
 """
 
@@ -30,6 +31,7 @@ __all__ = [
     "account_role",
     "lineage_group_policy",
     "provision_account_role",
+    "role_account",
 ]
 
 LINEAGE_GROUP_ACTIONS = (
@@ -104,23 +106,38 @@ def role_account(role: str) -> str | None:
     return m[1] if m else None
 
 
-def provision_account_role(conn: Any, account: str, *, grant_to: str | None = None) -> str:
-    """Create (if need be) and grant the PostgreSQL role of ``account``; return its name.
+def provision_account_role(
+    conn: Any, account: str, *, password: str | None = None, grant_to: str | None = None
+) -> str:
+    """Create (or update) the PostgreSQL login role of ``account`` and grant it what
+    row-level security needs; return its name.
 
-    ``conn`` is a SQLAlchemy connection of the role that owns the lineage tables, in a
-    transaction; the tables are those of the connection's current schema. The role is
-    NOLOGIN: ``grant_to`` (a login role) may then ``SET ROLE`` to it.
+    The role ``lineage_acct_<account>`` is the account: the lineage connection of that
+    account logs in as it. It gets ``LOGIN NOINHERIT NOBYPASSRLS``, no other privilege,
+    and ``password`` when one is given (else an existing password is kept). ``grant_to``
+    (another login role) may also be made a member, which lets that login act as the
+    account with ``connect(url, account=...)``.
+
+    ``conn`` is a SQLAlchemy connection, in a transaction, of a role that owns the
+    lineage tables and may create roles; the tables are those of its current schema.
+
+    :raises ValueError: the account, password or ``grant_to`` is malformed.
     """
     import sqlalchemy as sa
 
     role = account_role(account)
     if grant_to is not None and not _LOGIN_RE.fullmatch(grant_to):
         raise ValueError(f"grant_to {grant_to!r} is not a plain PostgreSQL role name")
+    if password is not None and (not isinstance(password, str) or not password or "\0" in password):
+        raise ValueError("password must be a non-empty string without NUL characters")
+    # A role's password cannot be a bound parameter; a standard string literal with
+    # its quotes doubled is exact (standard_conforming_strings is on since PG 9.1).
+    secret = "" if password is None else " PASSWORD '" + password.replace("'", "''") + "'"
     # Roles are cluster-wide: serialise their creation between concurrent provisioners.
     conn.execute(sa.text("SELECT pg_advisory_xact_lock(727246)"))
     exists = conn.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
-    if exists.scalar() is None:
-        conn.execute(sa.text(f"CREATE ROLE {role} NOLOGIN NOINHERIT"))
+    verb = "ALTER" if exists.scalar() is not None else "CREATE"
+    conn.exec_driver_sql(f"{verb} ROLE {role} LOGIN NOINHERIT NOBYPASSRLS{secret}")
     schema = conn.execute(sa.text("SELECT current_schema()")).scalar_one()
     ident = '"' + schema.replace('"', '""') + '"'
     for sql in (

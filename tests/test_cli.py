@@ -102,7 +102,7 @@ def build(url: str) -> dict[str, str]:
         ("model", "deploy", "ContributedTo"),
         ("deploy", "endpoint", "AssociatedWith"),
     ]
-    with connect(url) as store:
+    with connect(url, create=True) as store:
         store.write(
             ents.values(),
             [Association(arn[s], arn[d], AssociationType(kind), t(8)) for s, d, kind in edges],
@@ -572,6 +572,7 @@ def test_export_import_round_trip_is_byte_exact(
     assert exported.count(b"\n") == 15
 
     copy = f"sqlite:///{tmp_path / 'copy.db'}"
+    assert main(["--store", copy, "db", "upgrade"]) == 0  # a new store is an explicit step
     code, out, err = _run_with_stdin(capsys, exported.decode(), "--store", copy, "import")
     assert (code, out) == (0, "")
     assert err == "airflow-lineage: imported 8 entities and 7 associations from standard input\n"
@@ -618,6 +619,7 @@ def test_a_bad_file_imports_nothing(
 ) -> None:
     lines = _export_text(lineage.url).splitlines()
     target = f"sqlite:///{tmp_path / 'target.db'}"
+    assert main(["--store", target, "db", "upgrade"]) == 0
 
     at = next(i for i, line in enumerate(lines) if '"Produced"' in line)
     broken = [*lines[:at], lines[at].replace('"Produced"', '"Made"'), *lines[at + 1 :]]
@@ -673,13 +675,22 @@ def test_the_console_script(
     expected = lineage.run(capsys, *args)
     env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "home")}
     env.pop("AIRFLOW__LINEAGE__STORE_URL", None)
+    env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)  # it logs to stdout once Airflow loads
     done = subprocess.run(
         [str(script), "--store", lineage.url, *args], capture_output=True, text=True, env=env
     )
     assert (done.returncode, done.stdout, done.stderr) == expected
 
-    # without --store: the embedded SQLite file in $AIRFLOW_HOME
+    # without --store: the embedded SQLite file in $AIRFLOW_HOME, once it is created
     exported = _export_text(lineage.url)
+    done = subprocess.run([str(script), "db", "upgrade"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    home_db = tmp_path / "home" / "lineage.db"
+    assert done.stderr == (
+        f"airflow-lineage: upgraded sqlite:///{home_db} (the embedded default "
+        "$AIRFLOW_HOME/lineage.db; no connection 'lineage_default', no [ml_lineage] "
+        "store_url) from revision none to 0003\n"
+    )
     done = subprocess.run(
         [str(script), "import"], input=exported, text=True, env=env, capture_output=True
     )
@@ -715,6 +726,7 @@ def test_import_into_a_store_that_has_the_entities_keeps_the_newer_version(
         return deploy.status.value
 
     copy = f"sqlite:///{tmp_path / 'copy.db'}"
+    assert main(["--store", copy, "db", "upgrade"]) == 0
     assert main(["--store", copy, "import", str(old)]) == 0
     assert main(["--store", copy, "import", "--keep-existing", str(new)]) == 0
     assert capsys.readouterr().err.endswith(
@@ -727,3 +739,95 @@ def test_import_into_a_store_that_has_the_entities_keeps_the_newer_version(
     assert status(copy) == "Failed"
     assert main(["--store", copy, "export"]) == 0
     assert capsys.readouterr().out.encode() == new.read_bytes()
+
+
+# -- which store: one rule, said out loud ------------------------------------------------
+
+
+def _clean_env(home: Path) -> dict[str, str]:
+    """Return the environment of a fresh Airflow home with no lineage settings."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AIRFLOW__LINEAGE__", "AIRFLOW__ML_LINEAGE__", "AIRFLOW_CONN_"))
+        and k not in ("AIRFLOW_CONFIG", "AIRFLOW__CORE__UNIT_TEST_MODE")
+    }
+    env["AIRFLOW_HOME"] = str(home)
+    return env
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "airflow_lineage.cli", *args],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+
+
+def test_a_missing_store_is_named_with_why_and_not_created(tmp_path: Path) -> None:
+    env = _clean_env(tmp_path / "home")
+    done = _cli(env, "query", f"{ACCOUNT}:action/nope")
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"airflow-lineage: error: no lineage store at {tmp_path / 'home' / 'lineage.db'}: the "
+        "file does not exist; create it with `airflow-lineage db upgrade` (or `airflow db "
+        f"migrate`) [store sqlite:///{tmp_path / 'home' / 'lineage.db'} (the embedded default "
+        "$AIRFLOW_HOME/lineage.db; no connection 'lineage_default', no [ml_lineage] store_url)]\n"
+    )
+    assert not (tmp_path / "home" / "lineage.db").exists()
+    assert _cli(env, "db", "check").returncode == 1
+
+
+def test_the_cli_reads_the_lineage_connection_then_airflow_cfg(
+    lineage: Lineage, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    env = _clean_env(home)
+    args = ["query", "--name", "churn-endpoint", "--direction", "ascendants"]
+    # 1. airflow.cfg's [ml_lineage] store_url (read without importing Airflow)
+    (home / "airflow.cfg").write_text(
+        f"[core]\nload_examples = False\n\n[ml_lineage]\nstore_url = {lineage.url}\n"
+    )
+    done = _cli(env, *args)
+    assert done.returncode == 0, done.stderr
+    assert lineage.arn["raw"] in done.stdout
+    assert _cli(env, "db", "current").stderr == (
+        f"airflow-lineage: store: {lineage.url} ([ml_lineage] store_url; no connection "
+        "'lineage_default')\n"
+    )
+    # 2. the lineage connection wins over the option ...
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    assert main(["--store", other, "db", "upgrade"]) == 0
+    conn = {"conn_type": "lineage", "extra": {"url": other}}
+    env["AIRFLOW_CONN_LINEAGE_DEFAULT"] = json.dumps(conn)
+    done = _cli(env, *args)
+    assert done.returncode == 1
+    assert done.stderr == "airflow-lineage: error: no lineage entity is named 'churn-endpoint'\n"
+    assert _cli(env, "db", "current").stderr == (
+        f"airflow-lineage: store: {other} (the connection 'lineage_default')\n"
+    )
+    # 3. ... and an explicit URL over both; the env variable over airflow.cfg
+    assert _cli(env, "--store", lineage.url, *args).returncode == 0
+    del env["AIRFLOW_CONN_LINEAGE_DEFAULT"]
+    env["AIRFLOW__ML_LINEAGE__STORE_URL"] = other
+    assert "[ml_lineage] store_url" in _cli(env, "db", "current").stderr
+    assert _cli(env, *args).returncode == 1
+
+
+def test_db_upgrade_current_and_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    assert main(["--store", url, "db", "current"]) == 0
+    assert capsys.readouterr().out == "none\n"
+    assert main(["--store", url, "db", "check"]) == 1
+    assert "holds no lineage store yet" in capsys.readouterr().err
+    assert main(["--store", url, "db", "upgrade"]) == 0
+    assert capsys.readouterr().err == (
+        f"airflow-lineage: upgraded {url} (given explicitly) from revision none to 0003\n"
+    )
+    assert main(["--store", url, "db", "upgrade"]) == 0
+    assert capsys.readouterr().err == (
+        f"airflow-lineage: {url} (given explicitly) is current (revision 0003)\n"
+    )
+    assert main(["--store", url, "db", "check"]) == 0
+    assert main(["--store", url, "db", "current"]) == 0
+    assert capsys.readouterr().out == "0003\n"

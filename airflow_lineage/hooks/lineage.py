@@ -1,9 +1,13 @@
 """``LineageHook``: the lineage connection turned into a lineage store.
 
-The connection (type ``lineage``, default id ``lineage_default``) holds, in its extra:
-``backend`` (``sql`` or ``sagemaker``), ``url`` (a SQLAlchemy URL for ``sql``),
-``aws_conn_id`` (for ``sagemaker``; default ``aws_default``), ``account`` and ``region``.
-With no such connection the embedded SQLite store under ``$AIRFLOW_HOME`` is used.
+A PostgreSQL store is described by the connection's standard fields: host, port,
+schema (the database), login and password. The login is the account: each account
+logs in as its own role, ``lineage_acct_<12 digits>``. The extra may add ``search_path``
+(the PostgreSQL schema of the lineage tables), ``url`` (a SQLAlchemy URL without a
+password, e.g. ``sqlite:////opt/airflow/lineage.db``), ``backend`` (``sql`` or
+``sagemaker`` with ``aws_conn_id``), ``account`` (SQLite and SageMaker; on PostgreSQL
+it may only repeat the login's) and ``region``. Without the connection the store is
+found as :func:`airflow_lineage.store.locate` says.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any
 from airflow.sdk import BaseHook
 
 from airflow_lineage import config
-from airflow_lineage.store import LineageStore, connect
+from airflow_lineage.store import LineageStore, StoreLocation, connect, locate
 
 __all__ = ["LineageHook"]
 
@@ -24,7 +28,8 @@ log = logging.getLogger(__name__)
 class LineageHook(BaseHook):
     """Open the lineage store a lineage connection describes.
 
-    :param lineage_conn_id: the connection id; ``[lineage] conn_id`` by default.
+    :param lineage_conn_id: the connection id; ``[ml_lineage] conn_id`` by default. A
+        connection named here other than the configured one must exist.
     """
 
     conn_name_attr = "lineage_conn_id"
@@ -36,32 +41,21 @@ class LineageHook(BaseHook):
         super().__init__(**kwargs)
         self.lineage_conn_id = lineage_conn_id or config.conn_id()
 
+    def location(self) -> StoreLocation:
+        """Return the store this hook opens, and why it is that one."""
+        return locate(conn_id=self.lineage_conn_id)
+
     def store_settings(self) -> dict[str, str | None]:
-        """Return backend, url, account and region from the connection (or the defaults)."""
-        from airflow.sdk.exceptions import AirflowNotFoundException
+        """Return backend, url, account and region of the store this hook opens.
 
-        try:
-            conn = self.get_connection(self.lineage_conn_id)
-        except AirflowNotFoundException:
-            return {"backend": "sql", "url": None, "account": None, "region": None}
-        extra = conn.extra_dejson
-        backend = str(extra.get("backend") or "sql")
-        if backend not in ("sql", "sagemaker"):
-            raise ValueError(
-                f"connection {self.lineage_conn_id!r}: backend {backend!r} is not available; "
-                "use 'sql' or 'sagemaker'"
-            )
-        url = extra.get("url") or conn.host or None
-        if backend == "sagemaker":
-            from urllib.parse import urlencode
-
-            query = {"aws_conn_id": str(extra.get("aws_conn_id") or "aws_default")}
-            url = f"sagemaker://?{urlencode(query)}"
+        ``url`` carries the login's password; do not log it.
+        """
+        where = self.location()
         return {
-            "backend": backend,
-            "url": url,
-            "account": extra.get("account"),
-            "region": extra.get("region"),
+            "backend": "sagemaker" if where.url.startswith("sagemaker://") else "sql",
+            "url": where.url,
+            "account": where.account,
+            "region": where.region,
         }
 
     def get_conn(self, timeout: float | None = None) -> LineageStore:
@@ -69,13 +63,7 @@ class LineageHook(BaseHook):
 
         :param timeout: seconds a store call may wait for the database.
         """
-        settings = self.store_settings()
-        return connect(
-            settings["url"],
-            account=settings["account"],
-            region=settings["region"],
-            timeout=timeout,
-        )
+        return connect(conn_id=self.lineage_conn_id, timeout=timeout)
 
     def test_connection(self) -> tuple[bool, str]:
         """Open the store and list its lineage groups (the UI's Test button)."""

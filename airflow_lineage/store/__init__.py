@@ -1,50 +1,147 @@
-"""Lineage stores behind one interface, and :func:`connect` to open one by URL."""
+"""Lineage stores behind one interface; :func:`connect` opens the one the rules find.
+
+Every caller finds the store the same way (:func:`locate`): an explicit URL, else the
+lineage connection, else ``[ml_lineage] store_url``, else ``$AIRFLOW_HOME/lineage.db``.
+Opening never changes the schema: :func:`upgrade` (``airflow-lineage db upgrade``,
+``airflow db migrate``) creates and migrates stores. :func:`connect_admin` is the one
+way to see every account's lineage.
+"""
 
 from __future__ import annotations
 
-from airflow_lineage.config import default_store_url
-from airflow_lineage.model import DEFAULT_ACCOUNT, LOCAL_REGION
+from airflow_lineage.exceptions import StoreError
+from airflow_lineage.model import LOCAL_REGION
 from airflow_lineage.store.base import LineageStore, Page
+from airflow_lineage.store.locate import Source, StoreLocation, locate
 
-__all__ = ["LineageStore", "Page", "connect"]
+__all__ = [
+    "LineageStore",
+    "Page",
+    "Source",
+    "StoreLocation",
+    "connect",
+    "connect_admin",
+    "current",
+    "locate",
+    "upgrade",
+]
 
 
 def connect(
     url: str | None = None,
     *,
+    conn_id: str | None = None,
+    account: str | None = None,
+    region: str | None = None,
+    timeout: float | None = None,
+    create: bool = False,
+) -> LineageStore:
+    """Open a lineage store, found as :func:`locate` says.
+
+    :param url: a SQLAlchemy URL (``sqlite:///…``, ``postgresql://login:pw@host/db``) or
+        ``sagemaker://?region=us-east-1&aws_conn_id=aws_default&account=123456789012``
+        (Amazon SageMaker through an Airflow AWS connection; every query parameter
+        optional). ``None``: the lineage connection, ``[ml_lineage] store_url`` or the
+        embedded ``$AIRFLOW_HOME/lineage.db``, in that order.
+    :param conn_id: find the store through this lineage connection (it must exist).
+    :param account: the 12-digit account to act as. On PostgreSQL the account is the
+        login's role and this may only repeat it (or name a role the login holds); on
+        SQLite, one trust domain, it selects whose view the library applies (default
+        ``000000000000``).
+    :param region: the region entities are created in (default ``local``).
+    :param timeout: seconds a call may wait for the database (default 60).
+    :param create: create the store or upgrade its schema first (DDL: for scripts,
+        notebooks and tests; never in a task). Without it a store that is missing or at
+        an older revision is refused.
+    :raises ValueError: the URL, the connection or the account is malformed.
+    :raises AccessDeniedError: the login may not act as that account.
+    :raises StoreError: the database cannot be reached, or holds no store at the
+        current revision (the message names the store, why it was chosen, and the
+        command to run).
+    """
+    return _open(locate(url, conn_id=conn_id), account, region, timeout, create, admin=False)
+
+
+def connect_admin(
+    url: str | None = None,
+    *,
+    conn_id: str | None = None,
     account: str | None = None,
     region: str | None = None,
     timeout: float | None = None,
 ) -> LineageStore:
-    """Open a lineage store.
+    """Open a SQL store with unrestricted access to every account's lineage.
 
-    :param url: a SQLAlchemy URL (``sqlite:///…``, ``postgresql://…``); ``None`` opens
-        the embedded SQLite file (``$AIRFLOW_HOME/lineage.db`` unless
-        ``AIRFLOW__LINEAGE__STORE_URL`` says otherwise). A URL
-        ``sagemaker://?region=us-east-1&aws_conn_id=aws_default&account=123456789012``
-        opens Amazon SageMaker through the Airflow AWS connection (every query
-        parameter optional: the connection's region, ``aws_default``, the caller's
-        account); ``account``/``region`` arguments override the URL's.
-    :param account: the 12-digit account the store acts as (default ``000000000000``).
-    :param timeout: seconds a call may wait for the database (default 60).
-    :raises ValueError: the URL or the account is malformed.
+    For backup, restore, moving lineage between backends and provisioning account roles.
+    On PostgreSQL the login must be a superuser or have ``BYPASSRLS``: row-level
+    security is forced on every lineage table, so no other login can see past its
+    account, whatever it asks for. Without ``url`` the admin connection
+    (``[ml_lineage] admin_conn_id``) comes first, then the rules of :func:`locate`.
+
+    :param account: the account new entities and edges are created in when their records
+        do not say (default: the login's, else ``000000000000``).
+    :raises AccessDeniedError: the login does not bypass row-level security.
+    """
+    where = locate(url, conn_id=conn_id, admin=True)
+    if where.url.startswith("sagemaker://"):
+        raise ValueError("connect_admin opens SQL stores; SageMaker access is its IAM role's")
+    return _open(where, account, region, timeout, False, admin=True)
+
+
+def upgrade(url: str | None = None, *, conn_id: str | None = None) -> tuple[str | None, str]:
+    """Create the store :func:`locate` finds (or ``url``), or bring it to the current
+    schema revision; return the revisions before (None: it was new) and after.
+
+    What ``airflow-lineage db upgrade`` and ``airflow db migrate`` run. Run it as the role
+    that owns the lineage tables.
+
     :raises StoreError: the database cannot be reached or migrated.
     """
+    from airflow_lineage.store import migrate
+
+    return migrate.upgrade(url, conn_id=conn_id)
+
+
+def current(url: str | None = None, *, conn_id: str | None = None) -> str | None:
+    """Return the schema revision of the store :func:`locate` finds (or ``url``); None
+    when there is no lineage store there.
+
+    :raises StoreError: the database cannot be reached.
+    """
+    from airflow_lineage.store import migrate
+
+    return migrate.current(url, conn_id=conn_id)
+
+
+def _open(
+    where: StoreLocation,
+    account: str | None,
+    region: str | None,
+    timeout: float | None,
+    create: bool,
+    *,
+    admin: bool,
+) -> LineageStore:
+    """Open the store at ``where``; a failure to open names it and why it was chosen."""
     from airflow_lineage.store.sql import SqlStore
 
-    if url is not None and not isinstance(url, str):
-        raise TypeError(f"url must be a string, not {type(url).__name__}")
-    target = url or default_store_url()
-    if "://" not in target:
-        raise ValueError(f"store URL {target!r} is not a URL (e.g. sqlite:///lineage.db)")
-    if target.startswith("sagemaker://"):
-        return _sagemaker(target, account=account, region=region)
-    return SqlStore(
-        target,
-        account=account or DEFAULT_ACCOUNT,
-        region=region or LOCAL_REGION,
-        timeout=60.0 if timeout is None else timeout,
-    )
+    if where.url.startswith("sagemaker://"):
+        return _sagemaker(
+            where.url, account=account or where.account, region=region or where.region
+        )
+    try:
+        return SqlStore(
+            where.url,
+            account=account or where.account,
+            region=region or where.region or LOCAL_REGION,
+            timeout=60.0 if timeout is None else timeout,
+            create=create,
+            unrestricted=admin,
+        )
+    except StoreError as e:
+        if where.explicit:
+            raise
+        raise StoreError(f"{e} [store {where.describe()}]") from e
 
 
 def _sagemaker(url: str, *, account: str | None, region: str | None) -> LineageStore:

@@ -30,8 +30,8 @@ __all__ = [
     "shares",
 ]
 
-SCHEMA_REVISION = "0002"
-"""The Alembic head; stores at this revision skip Alembic entirely when they open."""
+SCHEMA_REVISION = "0003"
+"""The Alembic head: the only revision a store may be opened at (see ``migrate``)."""
 
 VERSION_TABLE = "lineage_alembic_version"
 """Our own version table, so the store can live in Airflow's metadata database."""

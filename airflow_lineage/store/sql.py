@@ -9,7 +9,6 @@ so they hold under concurrent writers too.
 from __future__ import annotations
 
 import base64
-import fcntl
 import hashlib
 import json
 import logging
@@ -62,9 +61,13 @@ from airflow_lineage.sharing import (
     role_account,
 )
 from airflow_lineage.store.base import LineageStore, Page, updated_entity
+from airflow_lineage.store.migrate import (
+    MIGRATE_COMMAND,
+    read_revision,
+    schema_problem,
+    upgrade_engine,
+)
 from airflow_lineage.store.schema import (
-    SCHEMA_REVISION,
-    VERSION_TABLE,
     associations,
     entities,
     lineage_groups,
@@ -72,7 +75,7 @@ from airflow_lineage.store.schema import (
 )
 from airflow_lineage.traversal import AttributeRow, QueryOutcome, run_query
 
-__all__ = ["SqlStore"]
+__all__ = ["SqlStore", "make_engine", "normalize_url", "sqlite_path"]
 
 log = logging.getLogger(__name__)
 
@@ -113,22 +116,97 @@ def _translated(action: str) -> Iterator[None]:
         raise StoreError(f"lineage store failed to {action}: {e.__class__.__name__}: {e}") from e
 
 
+def sqlite_path(url: str) -> Path | None:
+    """Return the file of a SQLite URL (None: not SQLite, or in memory)."""
+    parsed = make_url(normalize_url(url))
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    if not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database).expanduser()
+
+
+def make_engine(url: str, timeout: float, *, create: bool = False) -> Engine:
+    """Return an engine for a store URL with our timeouts and SQLite settings.
+
+    :param create: a SQLite file's folder may be created (only to create a store).
+    :raises StoreError: the driver is missing or the URL is unusable.
+    """
+    url = normalize_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        args: dict[str, Any] = {}
+        if parsed.get_backend_name() == "postgresql":
+            millis = int(timeout * 1000)
+            # Keep options the URL sets (e.g. a search_path) and add the timeouts.
+            given = parsed.query.get("options", "")
+            given = given if isinstance(given, str) else " ".join(given)
+            args = {
+                "connect_timeout": max(1, round(timeout)),
+                "options": f"{given} -c statement_timeout={millis} "
+                f"-c lock_timeout={millis}".strip(),
+            }
+        try:
+            return sa.create_engine(url, pool_pre_ping=True, connect_args=args)
+        except (SQLAlchemyError, ImportError) as e:
+            raise StoreError(f"cannot open lineage store {parsed!r}: {e}") from e
+    path = sqlite_path(url)
+    if path is not None:
+        if create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": timeout})
+    else:
+        engine = sa.create_engine(url, poolclass=sa.StaticPool)
+    busy_ms = int(timeout * 1000)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # We issue BEGIN ourselves: the driver's implicit BEGIN is DEFERRED, which
+        # makes concurrent writers fail on the lock upgrade instead of waiting.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute(f"PRAGMA busy_timeout={busy_ms}")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("lineage_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
 class SqlStore(LineageStore):
     """Lineage in a SQL database: an embedded SQLite file or a PostgreSQL server.
 
+    Open one with :func:`airflow_lineage.connect` (or, for unrestricted access,
+    :func:`airflow_lineage.store.connect_admin`) rather than directly.
+
     :param url: a SQLAlchemy URL, e.g. ``sqlite:////path/lineage.db`` or
-        ``postgresql+psycopg://user@host/db``.
-    :param account: the 12-digit account entities are created in.
+        ``postgresql+psycopg://lineage_acct_111111111111:secret@host/db``.
+    :param account: the 12-digit account the store acts as. On PostgreSQL an account
+        is a login: the store acts as the account whose role
+        (``lineage_acct_<account>``, see :func:`airflow_lineage.sharing.account_role`)
+        it logged in as, and ``account`` may only repeat it; a login that is no
+        account's role may name an account whose role it holds (the store then runs as
+        that role, ``SET ROLE``); without ``account`` such a login acts as
+        ``000000000000`` if it holds that role. Either way the database's row-level
+        security enforces what the account sees and changes. SQLite is one trust
+        domain: ``account`` (default ``000000000000``) selects whose view the library
+        applies, and anyone who can open the file may act as any account.
     :param timeout: seconds any one call may wait for the database (to connect, for a
         lock, for a statement) before it fails with :class:`StoreError`.
-    :param role: PostgreSQL only: run every statement as this role (``SET ROLE``), e.g.
-        ``lineage_acct_<account>`` (see :func:`airflow_lineage.sharing.account_role`),
-        so that the database's row-level security enforces what the account may see
-        and change. ``True`` means the account's role.
+    :param create: create the store, or upgrade it to the current revision, first (DDL;
+        see :func:`airflow_lineage.store.upgrade`). Without it a missing or older store
+        is refused with a :class:`StoreError` naming the command to run.
     :param unrestricted: see and write every account's lineage (backup, restore,
-        migration between backends), as the database owner may. Entities and edges
-        are still created as ``account``. On PostgreSQL row-level security still
-        applies to a ``role``.
+        migration between backends, provisioning). Entities and edges are still
+        created as ``account`` unless their records say otherwise. On PostgreSQL the
+        login must bypass row-level security (a superuser or ``BYPASSRLS``); use
+        :func:`airflow_lineage.store.connect_admin`.
 
     The store acts as ``account``: it sees its own lineage and that of accounts whose
     lineage group it accepted (:meth:`accept`) and that was not revoked; it creates,
@@ -139,141 +217,117 @@ class SqlStore(LineageStore):
         self,
         url: str,
         *,
-        account: str = DEFAULT_ACCOUNT,
+        account: str | None = None,
         region: str = LOCAL_REGION,
         timeout: float = 60.0,
-        role: str | bool | None = None,
+        create: bool = False,
         unrestricted: bool = False,
     ) -> None:
-        Arn(region, account, "lineage-group", DEFAULT_LINEAGE_GROUP)  # validates both
+        if account is not None:
+            account_role(account)  # validates it
+        Arn(region, DEFAULT_ACCOUNT, "lineage-group", DEFAULT_LINEAGE_GROUP)  # validates it
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        if role is True:
-            role = account_role(account)
-        if isinstance(role, str):
-            acting = role_account(role)
-            if acting is None:
-                raise ValueError(f"role {role!r} is not an account role (lineage_acct_<12 digits>)")
-            if acting != account:
-                raise ValueError(f"role {role!r} acts as account {acting}, not {account}")
-        self.account = account
         self.region = region
-        self.role = role or None
         self.unrestricted = bool(unrestricted)
         self.url = normalize_url(url)
-        self._engine = self._make_engine(self.url, float(timeout), self.role)
+        self.role: str | None = None  # the account role this store SETs, if any
+        self.login: str | None = None
+        path = sqlite_path(self.url)
+        if path is not None and not create and not path.exists():
+            raise StoreError(
+                f"no lineage store at {path}: the file does not exist; create it with "
+                f"`{MIGRATE_COMMAND}` (or `airflow db migrate`)"
+            )
+        self._engine = make_engine(self.url, float(timeout), create=create)
         self._sqlite = self._engine.dialect.name == "sqlite"
-        if self._sqlite and self.role:
-            raise ValueError("role= applies to PostgreSQL; SQLite has no roles")
         self._upserts: dict[str, Any] = {}
         self._known_groups: set[tuple[str, str]] = set()
         # snapshot -> (outcome, the accounts it could see; None: every account there was)
         self._results: OrderedDict[str, tuple[QueryOutcome, list[str] | None]] = OrderedDict()
         self._results_lock = threading.Lock()
-        with _translated("open the schema"):
-            self._migrate()
+        if create:
+            with _translated("create the store"):
+                upgrade_engine(self._engine)
+        try:
+            with _translated("open the store"), self._engine.connect() as conn:
+                # Who we are first (it needs no schema), then the one revision read, as
+                # the role the store will run as.
+                if self._sqlite:
+                    self.account = account or DEFAULT_ACCOUNT
+                else:
+                    self.account = self._acting_account(conn, account)
+                    if self.role is not None:
+                        conn.exec_driver_sql(f"SET LOCAL ROLE {self.role}")
+                revision = read_revision(conn)
+                problem = schema_problem(revision)
+                if problem is not None:
+                    if revision is None and not self._sqlite and not self.unrestricted:
+                        problem += (
+                            f", or the role {self.role or self.login} has no access to it "
+                            "(see provision_account_role)"
+                        )
+                    raise StoreError(f"cannot use the lineage store {self._where()}: {problem}")
+                conn.rollback()
+        except BaseException:
+            self._engine.dispose()
+            raise
+        if self.role is not None:
+            # Connections already pooled ran without it: start the pool afresh.
+            self._engine.dispose()
+            event.listen(self._engine, "connect", self._set_role)
 
-    # -- engine and schema ------------------------------------------------------------
+    def _where(self) -> str:
+        return self._engine.url.render_as_string(hide_password=True)
 
-    @staticmethod
-    def _make_engine(url: str, timeout: float, role: str | None = None) -> Engine:
-        parsed = make_url(url)
-        if parsed.get_backend_name() != "sqlite":
-            args: dict[str, Any] = {}
-            if parsed.get_backend_name() == "postgresql":
-                millis = int(timeout * 1000)
-                # Keep options the URL sets (e.g. a search_path) and add the timeouts.
-                given = parsed.query.get("options", "")
-                given = given if isinstance(given, str) else " ".join(given)
-                args = {
-                    "connect_timeout": max(1, round(timeout)),
-                    "options": f"{given} -c statement_timeout={millis} "
-                    f"-c lock_timeout={millis}".strip(),
-                }
-            try:
-                engine = sa.create_engine(url, pool_pre_ping=True, connect_args=args)
-            except (SQLAlchemyError, ImportError) as e:
-                raise StoreError(f"cannot open lineage store {parsed!r}: {e}") from e
-            if role is not None:
+    def _acting_account(self, conn: Connection, account: str | None) -> str:
+        """Return the account a PostgreSQL login acts as, choosing its role if need be."""
+        login, bypass = conn.exec_driver_sql(
+            "SELECT session_user, rolsuper OR rolbypassrls FROM pg_roles "
+            "WHERE rolname = session_user"
+        ).one()
+        self.login = str(login)
+        own = role_account(self.login)
+        if self.unrestricted:
+            if not bypass:
+                raise AccessDeniedError(
+                    f"login {login} may not open the lineage store {self._where()} "
+                    "unrestricted: row-level security is forced on every lineage table, so "
+                    "only a superuser or a BYPASSRLS role sees every account's lineage"
+                )
+            return account or own or DEFAULT_ACCOUNT
+        if own is not None:
+            if account is not None and account != own:
+                raise AccessDeniedError(
+                    f"login {login} is the role of account {own}; it cannot act as account "
+                    f"{account} (an account is the role you log in as: log in as "
+                    f"{account_role(account)})"
+                )
+            return own
+        wanted = account or DEFAULT_ACCOUNT
+        role = account_role(wanted)
+        held = conn.execute(
+            sa.text(
+                "SELECT pg_has_role(session_user, oid, 'MEMBER') FROM pg_roles WHERE rolname = :r"
+            ),
+            {"r": role},
+        ).scalar()
+        if not held:
+            why = "that role does not exist" if held is None else "it does not hold that role"
+            raise AccessDeniedError(
+                f"login {login} cannot act as account {wanted} in the lineage store "
+                f"{self._where()}: {why}. On PostgreSQL an account is a login: log in as "
+                f"{role} (see provision_account_role), or use connect_admin() for "
+                "unrestricted access"
+            )
+        self.role = role
+        return wanted
 
-                @event.listens_for(engine, "connect")
-                def _set_role(dbapi_conn: Any, _record: Any) -> None:
-                    # Committed, so that no rollback of the pool takes the role back.
-                    with dbapi_conn.cursor() as cur:
-                        cur.execute(f"SET ROLE {role}")  # validated: lineage_acct_<digits>
-                    dbapi_conn.commit()
-
-            return engine
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(url, connect_args={"timeout": timeout})
-        else:
-            engine = sa.create_engine(url, poolclass=sa.StaticPool)
-        busy_ms = int(timeout * 1000)
-
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-            # We issue BEGIN ourselves: the driver's implicit BEGIN is DEFERRED, which
-            # makes concurrent writers fail on the lock upgrade instead of waiting.
-            dbapi_conn.isolation_level = None
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute(f"PRAGMA busy_timeout={busy_ms}")
-            cur.close()
-
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn: Connection) -> None:
-            write = conn.get_execution_options().get("lineage_write", False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
-
-        return engine
-
-    def _migrate(self) -> None:
-        with self._engine.connect() as conn:
-            if self._revision(conn) == SCHEMA_REVISION:
-                return
-        with self._migration_lock(), self._engine.begin() as conn:
-            if self._revision(conn) == SCHEMA_REVISION:
-                return
-            from alembic.command import upgrade
-            from alembic.config import Config  # lazy: only a new or old store needs it
-
-            cfg = Config()
-            cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-            cfg.attributes["connection"] = conn
-            upgrade(cfg, "head")
-
-    @staticmethod
-    def _revision(conn: Connection) -> str | None:
-        if not sa.inspect(conn).has_table(VERSION_TABLE):
-            return None
-        return conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
-
-    @contextmanager
-    def _migration_lock(self) -> Iterator[None]:
-        """Serialise schema creation between processes opening a new store at once."""
-        database = self._engine.url.database
-        if self._sqlite and database and database != ":memory:":
-            lock_path = Path(database).expanduser().with_suffix(".migrate.lock")
-            with open(lock_path, "w") as fh:
-                fcntl.flock(fh, fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(fh, fcntl.LOCK_UN)
-        elif not self._sqlite:
-            with self._engine.connect() as conn:
-                conn.execute(sa.text("SELECT pg_advisory_lock(727245)"))
-                conn.commit()
-                try:
-                    yield
-                finally:
-                    conn.execute(sa.text("SELECT pg_advisory_unlock(727245)"))
-                    conn.commit()
-        else:
-            yield
+    def _set_role(self, dbapi_conn: Any, _record: Any) -> None:
+        # Committed, so that no rollback of the pool takes the role back.
+        with dbapi_conn.cursor() as cur:
+            cur.execute(f"SET ROLE {self.role}")  # validated: lineage_acct_<digits>
+        dbapi_conn.commit()
 
     @contextmanager
     def _write_tx(self) -> Iterator[Connection]:
@@ -294,7 +348,13 @@ class SqlStore(LineageStore):
         self._engine.dispose()
 
     def __repr__(self) -> str:
-        return f"SqlStore({self._engine.url!r}, account={self.account!r})"
+        where = make_url(self.url).render_as_string(hide_password=True)
+        return f"SqlStore({where!r}, account={getattr(self, 'account', None)!r})"
+
+    @property
+    def _enforced(self) -> bool:
+        """Whether the database itself limits this store to its account (PostgreSQL RLS)."""
+        return not self._sqlite and not self.unrestricted
 
     # -- visibility ----------------------------------------------------------------------
 
@@ -610,6 +670,7 @@ class SqlStore(LineageStore):
                 count = conn.execute(
                     sa.select(sa.func.count()).select_from(associations).where(touching)
                 ).scalar_one()
+                seen = count
                 if count:
                     src = entities.alias("src")
                     dst = entities.alias("dst")
@@ -626,12 +687,37 @@ class SqlStore(LineageStore):
                             self._visible_clause(dst.c.account),
                         )
                     ).scalar_one()
-                    hidden = " and associations with lineage it cannot see" if count > seen else ""
+                # Under row-level security the count above covers only visible edges;
+                # whether hidden ones exist shows only as the foreign key refusing.
+                hidden = count > seen or (self._enforced and self._edges_hidden(conn, id_))
+                if count or hidden:
+                    also = " and associations with lineage it cannot see" if hidden else ""
                     raise AssociationsExistError(
-                        f"{arn} still has {seen} association(s){hidden}; delete them first "
+                        f"{arn} still has {seen} association(s){also}; delete them first "
                         "or pass disassociate=True"
                     )
+            try:
+                with conn.begin_nested():
+                    conn.execute(entities.delete().where(entities.c.id == id_))
+            except sa.exc.IntegrityError:
+                raise AssociationsExistError(
+                    f"{arn} still has associations added by accounts whose lineage this "
+                    f"account ({self.account}) cannot see; they must be deleted by them"
+                ) from None
+
+    @staticmethod
+    def _edges_hidden(conn: Connection, id_: int) -> bool:
+        """Return True when edges this session cannot see still reference entity ``id_``."""
+        touching = sa.or_(associations.c.source_id == id_, associations.c.destination_id == id_)
+        probe = conn.begin_nested()
+        try:
+            conn.execute(associations.delete().where(touching))
             conn.execute(entities.delete().where(entities.c.id == id_))
+        except sa.exc.IntegrityError:
+            return True
+        finally:
+            probe.rollback()
+        return False
 
     def delete_association(self, source_arn: str, destination_arn: str) -> None:
         """Delete the association between two entities."""
@@ -1098,18 +1184,24 @@ class SqlStore(LineageStore):
             consumers = [c for c in consumers if c == self.account]  # not the owner's others
         return lineage_group_policy(group.arn, list(consumers))
 
-    def provision_account_role(self, account: str, *, grant_to: str | None = None) -> str:
-        """PostgreSQL: create the role of ``account`` with the grants row-level security
-        needs, optionally granted to the login role ``grant_to``; return its name.
+    def provision_account_role(
+        self, account: str, *, password: str | None = None, grant_to: str | None = None
+    ) -> str:
+        """PostgreSQL: create the login role of ``account`` with the grants row-level
+        security needs (see :func:`airflow_lineage.sharing.provision_account_role`);
+        return its name.
 
-        Run it on a store opened by the role that owns the lineage tables.
+        Run it on a store opened with :func:`~airflow_lineage.store.connect_admin` by a
+        role that owns the lineage tables and may create roles.
+
+        :raises ValueError: the store is SQLite, which has no roles.
         """
         if self._sqlite:
             raise ValueError("account roles are a PostgreSQL feature; SQLite has no roles")
         from airflow_lineage.sharing import provision_account_role
 
         with _translated("provision an account role"), self._engine.begin() as conn:
-            return provision_account_role(conn, account, grant_to=grant_to)
+            return provision_account_role(conn, account, password=password, grant_to=grant_to)
 
     def export(self) -> Iterator[Entity | Association]:
         """Yield every entity, then every association, from one consistent snapshot."""

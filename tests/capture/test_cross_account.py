@@ -4,6 +4,10 @@ Each DAG records into its own account through its own lineage connection (DAG pa
 ``lineage_conn_id``). Once A shares its lineage group and B accepts, B's one query from
 its model reaches A's raw data, and B's deployment gate (trusting A) passes; after A
 revokes, B's query stops at B's border.
+
+On PostgreSQL each connection logs in as its account's role (host, port, schema, login,
+password; ``AIRFLOW_CONN_*`` JSON), so the database itself keeps the accounts apart. On
+SQLite, one trust domain, the connection's extra names the account.
 """
 
 from __future__ import annotations
@@ -14,21 +18,63 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from airflow_lineage import LineageQuery, connect
+from airflow_lineage.store import connect_admin
 
+from ..conftest import create_store
 from .conftest import reset_lineage_settings
 
 pytestmark = pytest.mark.slow
 
 A, B = "111111111111", "222222222222"
+PASSWORDS = {A: "team-a-pw", B: "team-b-pw"}
 
 
+def _stores(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """Create the shared store; define each team's connection; return each team's URL."""
+    if backend == "sqlite":
+        url = create_store(f"sqlite:///{tmp_path / 'shared.db'}")
+        for name, account in (("LINEAGE_TEAM_A", A), ("LINEAGE_TEAM_B", B)):
+            conn = {"conn_type": "lineage", "extra": {"url": url, "account": account}}
+            monkeypatch.setenv(f"AIRFLOW_CONN_{name}", json.dumps(conn))
+        return {A: url, B: url}
+    admin_url = create_store(str(request.getfixturevalue("pg_schema_url")), accounts=())
+    with connect_admin(admin_url) as admin:
+        for account in (A, B):
+            admin.provision_account_role(account, password=PASSWORDS[account])  # type: ignore[attr-defined]
+    u = make_url(admin_url)
+    search_path = str(u.query["options"]).split("search_path=")[1]
+    urls = {}
+    for name, account in (("LINEAGE_TEAM_A", A), ("LINEAGE_TEAM_B", B)):
+        login = f"lineage_acct_{account}"
+        conn = {
+            "conn_type": "lineage",
+            "host": u.host,
+            "port": u.port,
+            "schema": u.database,
+            "login": login,
+            "password": PASSWORDS[account],
+            "extra": {"search_path": search_path},
+        }
+        monkeypatch.setenv(f"AIRFLOW_CONN_{name}", json.dumps(conn))
+        urls[account] = u.set(username=login, password=PASSWORDS[account]).render_as_string(
+            hide_password=False
+        )
+    return urls
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_a_training_dag_in_b_uses_features_shared_by_a(
+    backend: str,
     lineage_home: Path,
     run_dag: Callable[..., Any],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     import pendulum
     from airflow.sdk import DAG
@@ -36,10 +82,7 @@ def test_a_training_dag_in_b_uses_features_shared_by_a(
     from airflow_lineage.operators.gate import LineageGateOperator
     from airflow_lineage.operators.steps import Data, ml_step
 
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
-    for name, account in (("LINEAGE_TEAM_A", A), ("LINEAGE_TEAM_B", B)):
-        conn = {"conn_type": "lineage", "extra": {"url": url, "account": account}}
-        monkeypatch.setenv(f"AIRFLOW_CONN_{name}", json.dumps(conn))
+    urls = _stores(backend, tmp_path, request, monkeypatch)
     reset_lineage_settings()
     raw = tmp_path / "raw.csv"
     raw.write_text("x,y\n1,0\n2,1\n")
@@ -87,7 +130,7 @@ def test_a_training_dag_in_b_uses_features_shared_by_a(
         train() >> gate
 
     assert run_dag(prep_dag).state == "success"
-    with connect(url, account=A) as a, connect(url, account=B) as b:
+    with connect(urls[A], account=A) as a, connect(urls[B], account=B) as b:
         a.share(B)
         b.accept(A)
     run = run_dag(train_dag)
@@ -96,7 +139,7 @@ def test_a_training_dag_in_b_uses_features_shared_by_a(
         "gate": "success",
     }
 
-    with connect(url, account=B) as b:
+    with connect(urls[B], account=B) as b:
         (mine,) = b.list_entities("Artifact", source_uri=model.uri).items
         assert mine.account == B
         query = LineageQuery(start_arns=(mine.arn,), direction="Ascendants", include_edges=True)
@@ -111,8 +154,9 @@ def test_a_training_dag_in_b_uses_features_shared_by_a(
         }
         edges = {e.association_type.value for e in b.query(query).edges}
         assert "SameAs" in edges
-    with connect(url, account=A) as a:
+    with connect(urls[A], account=A) as a:
         a.revoke(B)
-    with connect(url, account=B) as b:
+        assert len(a.list_entities("Artifact").items) == 2  # A's raw data and features
+    with connect(urls[B], account=B) as b:
         after = {v.arn.split(":")[4] for v in b.query(query).vertices}
         assert after == {B}
