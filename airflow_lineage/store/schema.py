@@ -30,7 +30,7 @@ __all__ = [
     "shares",
 ]
 
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 """The Alembic head: the only revision a store may be opened at (see ``migrate``)."""
 
 VERSION_TABLE = "lineage_alembic_version"

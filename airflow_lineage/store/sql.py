@@ -1299,7 +1299,13 @@ class _SqlGraph:
         # Does a walked vertex touch an entity the caller cannot see? Asked only when the
         # caller sees less than the store holds; the answer is one row or none.
         self._hidden: dict[str, str] = {}
-        if self.accounts is not None:
+        if store._enforced:
+            # Row-level security hides those edges from this very session: ask the
+            # database's probe, which answers yes/no for this account's own vertices only
+            # (migration 0004). A probe that cannot answer raises; the query fails closed.
+            probe = "SELECT 1 WHERE lineage_touches_hidden(%(ids)s::bigint[], %(walk)s::text)"
+            self._hidden = dict.fromkeys(("Descendants", "Ascendants", "Both"), probe)
+        elif self.accounts is not None:
             unseen = (
                 "e.account NOT IN (SELECT value FROM json_each(:accounts))"
                 if self._sqlite
@@ -1314,9 +1320,9 @@ class _SqlGraph:
                 "Both": f"SELECT 1 WHERE {down_h} OR {up_h}",
             }
 
-    def _run(self, sql: str, values: Sequence[Any]) -> list[Any]:
+    def _run(self, sql: str, values: Sequence[Any], walk: str | None = None) -> list[Any]:
         param = json.dumps(list(values)) if self._sqlite else list(values)
-        self._cursor.execute(sql, {"ids": param, "accounts": self._accounts})
+        self._cursor.execute(sql, {"ids": param, "accounts": self._accounts, "walk": walk})
         return list(self._cursor.fetchall())
 
     def resolve(self, arns: Sequence[str]) -> dict[str, int]:
@@ -1338,7 +1344,7 @@ class _SqlGraph:
     def hidden(self, keys: Sequence[int], direction: str) -> bool:
         if not self._hidden or not keys:
             return False
-        return bool(self._run(self._hidden[direction], keys))
+        return bool(self._run(self._hidden[direction], keys, str(direction)))
 
 
 def _list_digest(parts: list[Any]) -> str:

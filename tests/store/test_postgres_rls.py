@@ -55,7 +55,7 @@ def cluster(pg_schema_url: str) -> Iterator[dict[str, Any]]:
         conn.execute(sa.text(f"GRANT USAGE, CREATE ON SCHEMA {schema} TO {owner}"))
     owner_url = login_url(pg_schema_url, owner)
     try:
-        assert upgrade(owner_url) == (None, "0003")
+        assert upgrade(owner_url) == (None, "0004")
         with connect_admin(pg_schema_url) as admin:  # the superuser
             for acct in (A, B):
                 role = admin.provision_account_role(acct, password=PASSWORDS[acct])  # type: ignore[attr-defined]
@@ -318,6 +318,53 @@ def test_sharing_opens_reads_only_and_revoking_closes_them(cluster: dict[str, An
         assert len(a.list_associations().items) == 1
 
 
+def test_a_walk_into_hidden_lineage_is_flagged_under_forced_rls(cluster: dict[str, Any]) -> None:
+    """B's own session cannot see edges to A's lineage; the database's probe still tells
+    B's queries that their walk was cut off, and tells nobody anything more."""
+    arns = _populate(cluster)
+    up = LineageQuery(start_arns=[arns["model"]], direction=Direction.ASCENDANTS)
+    with connect(cluster["urls"][A]) as a, connect(cluster["urls"][B]) as b:
+        assert not b.query(up).visibility_cut_off  # nothing of A's touches B's model yet
+        a.share(B)
+        b.accept(A)
+        b.add_association(arns["prep"], arns["model"], "Produced")
+        seen = b.query(up)
+        assert {v.arn for v in seen.vertices} == {arns["raw"], arns["prep"]}
+        assert not seen.visibility_cut_off
+        a.revoke(B)
+        cut = b.query(up)  # the edge B added now leads into lineage B cannot see
+        assert cut.vertices == () and cut.visibility_cut_off and cut.cut_off
+        # A sees its side whole; the walk from A's raw data reaches nothing of B's.
+        down = LineageQuery(start_arns=[arns["raw"]], direction=Direction.DESCENDANTS)
+        assert a.query(down).visibility_cut_off  # B's model is past A's prep, hidden from A
+    with _raw(cluster["urls"][B]) as conn:
+        ids = [r[0] for r in conn.execute("SELECT id FROM lineage_entities").fetchall()]
+        assert conn.execute(
+            "SELECT lineage_touches_hidden(%s::bigint[], 'Ascendants')", (ids,)
+        ).fetchone()[0]
+    with _raw(cluster["admin"]) as conn:  # every id, A's included
+        every = [r[0] for r in conn.execute("SELECT id FROM lineage_entities").fetchall()]
+        a_only = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM lineage_entities WHERE account = %s", (A,)
+            ).fetchall()
+        ]
+    with _raw(cluster["urls"][B]) as conn:
+        # A's ids are ignored: B cannot probe lineage it cannot see.
+        probe = "SELECT lineage_touches_hidden(%s::bigint[], %s)"
+        for walk in ("Ascendants", "Descendants", "Both"):
+            assert conn.execute(probe, (a_only, walk)).fetchone()[0] is False
+        with pytest.raises(psycopg.Error, match="unknown walk"):
+            conn.execute(probe, (every, "Sideways"))
+    with _raw(cluster["owner_url"]) as conn:
+        # The owner's own sessions still see nothing, and get no answer from the probe.
+        for table in TABLES:
+            assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
+        with pytest.raises(psycopg.Error, match="acts as no account"):
+            conn.execute("SELECT lineage_touches_hidden(%s::bigint[], 'Both')", (every,))
+
+
 @pytest.mark.slow
 def test_a_wrong_password_is_refused_by_a_server_that_checks_passwords(
     scram_postgres: str,
@@ -346,13 +393,13 @@ def test_a_deployment_migrates_as_the_owner_and_captures_as_the_account(
         if hasattr(fn, "cache_clear"):
             fn.cache_clear()
     # B's login reads the revision (db check) but cannot migrate: not the tables' owner.
-    assert current() == "0003"
+    assert current() == "0004"
     with pytest.raises(AccessDeniedError, match="BYPASSRLS"):
         connect_admin()
     # The admin connection (the superuser here) is what migrations and --admin use.
     admin = {**fields, "login": u.username, **extra}
     monkeypatch.setenv("AIRFLOW_CONN_LINEAGE_ADMIN", json.dumps(admin))
-    assert upgrade() == ("0003", "0003")
+    assert upgrade() == ("0004", "0004")
     _populate(cluster)
     with connect() as b, connect_admin() as everyone:
         assert b.account == B
