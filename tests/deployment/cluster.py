@@ -264,6 +264,19 @@ class Deployment:
         :raises DeploymentError: a step failed or timed out (with the services' log tails).
         """
         t0 = time.monotonic()
+        self.prepare()
+        for service in SERVICES:
+            self._spawn(service)
+        self.wait_healthy(deadline=t0 + self.start_timeout)
+        self._token = self._get_token()
+        self.timings["start_s"] = time.monotonic() - t0
+
+    def prepare(self) -> None:
+        """Create the folders and databases, migrate them; start no service.
+
+        :raises DeploymentError: migrating a database failed or timed out.
+        """
+        t0 = time.monotonic()
         for folder in (self.home, self.dags_folder, self.logs):
             folder.mkdir(parents=True, exist_ok=True)
         for path in self.dags:
@@ -281,11 +294,6 @@ class Deployment:
         self.timings["migrate_s"] = time.monotonic() - t0
         if self.with_lineage_store:
             prepare_lineage_store(self.lineage_url, self.env)
-        for service in SERVICES:
-            self._spawn(service)
-        self.wait_healthy(deadline=t0 + self.start_timeout)
-        self._token = self._get_token()
-        self.timings["start_s"] = time.monotonic() - t0
 
     def _spawn(self, service: str) -> None:
         log = open(self.logs / f"{service}.log", "ab")  # noqa: SIM115 (the child owns it)
