@@ -20,6 +20,7 @@ named and set up).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -282,6 +283,9 @@ class Deployment:
         for path in self.dags:
             (self.dags_folder / path.name).symlink_to(path)
         self.env = self._environment()
+        # Should the caller never reach stop() (an interrupted run), still end every
+        # process and drop the databases when the interpreter exits.
+        atexit.register(self._stop_quietly)
         for db in (self.metadata_db, *([self.lineage_db] if self.with_lineage_store else [])):
             _pg_admin(f'CREATE DATABASE "{db}"')
             self._databases.append(db)
@@ -376,6 +380,11 @@ class Deployment:
         if left:
             raise DeploymentError(f"processes of deployment {self.id} survived: {left}")
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def _stop_quietly(self) -> None:
+        with contextlib.suppress(Exception):
+            if self.procs or self._databases or self.survivors():
+                self.stop()
 
     def _stop_service(self, service: str) -> None:
         """Stop one service's process group (and any descendant that left it)."""
