@@ -9,6 +9,7 @@ on the real server, and the roles it makes see only their own account's lineage.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -23,7 +24,14 @@ import yaml
 from airflow_lineage import connect
 from tests.conftest import require_postgres
 
-from .cluster import LINEAGE_SECTION, SERVICES, _pg_admin, database_url, lineage_connection
+from .cluster import (
+    LINEAGE_SECTION,
+    SERVICES,
+    _pg_admin,
+    database_url,
+    lineage_connection,
+    prepare_lineage_store,
+)
 
 pytestmark = pytest.mark.deployment
 
@@ -201,6 +209,7 @@ def test_init_sql_makes_the_databases_and_a_role_per_account(
     # What compose's airflow-init does: migrate as the owner, then grant each account role.
     lineage = database_url(names["lineage_db"])
     owner_url = lineage.replace("//postgres@", f"//{names['lineage_owner']}@", 1)
+    prepare_lineage_store(owner_url, {"PATH": os.environ.get("PATH", "")})
     owner = SqlStore(owner_url)
     try:
         for account in (a, b):
