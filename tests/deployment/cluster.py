@@ -348,7 +348,7 @@ class Deployment:
 
         :param env: variables to set; a value of ``""`` removes the variable.
         """
-        self._stop_service("scheduler")
+        self._stop_services(["scheduler"])
         for key, value in env.items():
             if value == "":
                 self.env.pop(key, None)
@@ -363,8 +363,7 @@ class Deployment:
         :raises DeploymentError: a process of the deployment could not be ended.
         """
         t0 = time.monotonic()
-        for service in reversed(list(self.procs)):
-            self._stop_service(service)
+        self._stop_services(list(self.procs))
         survivors = self.survivors()
         for pid in survivors:
             with contextlib.suppress(ProcessLookupError):
@@ -386,31 +385,34 @@ class Deployment:
             if self.procs or self._databases or self.survivors():
                 self.stop()
 
-    def _stop_service(self, service: str) -> None:
-        """Stop one service's process group (and any descendant that left it)."""
+    def _stop_services(self, services: list[str]) -> None:
+        """Stop services' process groups (and any descendant that left them), together."""
         import psutil
 
-        proc = self.procs.pop(service, None)
-        if proc is None:
-            return
-        try:
-            family = [proc.pid, *(c.pid for c in psutil.Process(proc.pid).children(True))]
-        except psutil.NoSuchProcess:
-            family = [proc.pid]
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=30)
-        deadline = time.monotonic() + 15
+        procs = [p for p in (self.procs.pop(s, None) for s in services) if p is not None]
+        family: list[int] = []
+        for proc in procs:
+            family.append(proc.pid)
+            with contextlib.suppress(psutil.NoSuchProcess):
+                family += [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        for proc in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
         while time.monotonic() < deadline and any(psutil.pid_exists(p) for p in family):
             time.sleep(0.2)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        for proc in procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
         for pid in family:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=10)
+        for proc in procs:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
 
     def survivors(self) -> list[int]:
         """Return the processes of this deployment still alive (none after :meth:`stop`)."""
