@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import tempfile
@@ -168,6 +169,7 @@ def main() -> None:
     if recorded != {"off": 0, "on": expected_on}:
         raise SystemExit(f"actions recorded {recorded}, expected off 0 and on {expected_on}")
     elapsed = time.monotonic() - t0
+    shutil.rmtree(work, ignore_errors=True)
 
     results: dict[str, Any] = {
         "benchmark": "capture overhead per task under the real scheduler (LocalExecutor)",
