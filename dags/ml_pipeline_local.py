@@ -10,7 +10,10 @@ what it reads and writes. Before deployment, a lineage gate checks the registere
 model's provenance against ``policies/ml_pipeline_local.yaml`` (completed training and
 evaluation, accuracy, content digests re-verified) and stops the deployment if it fails.
 
-Files go under ``$ML_PIPELINE_DIR`` (default ``$AIRFLOW_HOME/ml_pipeline_local``).
+Files go under ``$ML_PIPELINE_DIR`` (default ``$AIRFLOW_HOME/ml_pipeline_local``). Runs
+may go in parallel: everything a run writes is under ``runs/<run_id>/`` and it deploys to
+an endpoint of its own, ``serving/iris-<run_id>``; only the raw data set, the same for
+every run, is shared (``raw/iris.csv``, replaced atomically).
 """
 
 from __future__ import annotations
@@ -25,21 +28,24 @@ import pendulum
 from airflow.sdk import DAG, chain
 
 from airflow_lineage.operators.gate import LineageGateOperator
-from airflow_lineage.operators.steps import Data, ml_step
+from airflow_lineage.operators.steps import Data, MLStepOperator, ml_step
 
 BASE = Path(
     os.environ.get("ML_PIPELINE_DIR")
     or Path(os.environ.get("AIRFLOW_HOME", "~/airflow")).expanduser() / "ml_pipeline_local"
 )
+RUN = f"{BASE}/runs/{{{{ run_id }}}}"
+"""One run's folder (templated; Airflow's run ids are safe as a path component)."""
 RAW = Data(f"file://{BASE}/raw/iris.csv")
-TRAIN_SPLIT = Data(f"file://{BASE}/prepared/train.csv")
-TEST_SPLIT = Data(f"file://{BASE}/prepared/test.csv")
-FEATURES = Data(f"file://{BASE}/features/train_features.csv")
-SCALER = Data(f"file://{BASE}/features/scaler.json", "Model")
-MODEL = Data(f"file://{BASE}/models/iris/model.pkl", "Model")
-REPORT = Data(f"file://{BASE}/reports/evaluation.json", "Report")
-REGISTERED = Data(f"file://{BASE}/registry/iris/1/model.pkl", "Model")
-ENDPOINT = f"file://{BASE}/serving/iris"
+TRAIN_SPLIT = Data(f"file://{RUN}/prepared/train.csv")
+TEST_SPLIT = Data(f"file://{RUN}/prepared/test.csv")
+FEATURES = Data(f"file://{RUN}/features/train_features.csv")
+SCALER = Data(f"file://{RUN}/features/scaler.json", "Model")
+MODEL = Data(f"file://{RUN}/models/iris/model.pkl", "Model")
+REPORT = Data(f"file://{RUN}/reports/evaluation.json", "Report")
+REGISTERED = Data(f"file://{RUN}/registry/iris/1/model.pkl", "Model")
+ENDPOINT = f"file://{BASE}/serving/iris-{{{{ run_id }}}}"
+"""Each run deploys to an endpoint of its own: a shared one would join every run's graph."""
 POLICY = Path(__file__).parent / "policies" / "ml_pipeline_local.yaml"
 
 
@@ -52,7 +58,11 @@ def _write_csv(path: Path, header: list[str], xs: list[list[float]], ys: list[in
     lines = [",".join(header)] + [
         ",".join(f"{v:.6f}" for v in x) + f",{y}" for x, y in zip(xs, ys, strict=True)
     ]
-    path.write_text("\n".join(lines) + "\n")
+    # Write aside, then rename: a parallel run reading (and hashing) the shared raw data
+    # sees the old file or the new one, never a truncated one.
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial.write_text("\n".join(lines) + "\n")
+    os.replace(partial, path)
 
 
 with DAG(
@@ -169,9 +179,9 @@ with DAG(
         inputs={"model": REGISTERED, "scaler": SCALER},
         endpoint=ENDPOINT,
     )
-    def deploy(step):
-        """Install the registered model and its scaler in the serving folder."""
-        serving = Path(ENDPOINT.removeprefix("file://"))
+    def deploy(step, endpoint):
+        """Install the registered model and its scaler in the run's serving folder."""
+        serving = Path(endpoint.removeprefix("file://"))
         serving.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(step.inputs["model"].path, serving / "model.pkl")
         shutil.copyfile(step.inputs["scaler"].path, serving / "scaler.json")
@@ -183,7 +193,22 @@ with DAG(
         report_dir=str(BASE / "reports" / "gate"),
     )
 
-    chain(ingest(), prepare(), extract_features(), train(), evaluate(), register(), gate, deploy())
+    tasks = [
+        ingest(),
+        prepare(),
+        extract_features(),
+        train(),
+        evaluate(),
+        register(),
+        gate,
+        deploy(endpoint=ENDPOINT),
+    ]
+    # @ml_step's operator does not template its inputs, outputs and endpoint yet (its
+    # class takes the decorator's template_fields); the run-scoped paths need them.
+    for step_task in dag.tasks:
+        if isinstance(step_task, MLStepOperator):
+            step_task.template_fields = MLStepOperator.template_fields
+    chain(*tasks)
 
 
 if __name__ == "__main__":

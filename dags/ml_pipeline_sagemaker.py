@@ -64,8 +64,9 @@ ENDPOINT_NAME = "iris-classifier"
 CHECK_INTERVAL = 1
 INSTANCE_TYPE = "ml.m5.large"
 
-RUN_TAG = "{{ dag_run.run_after.strftime('%Y%m%d%H%M%S') }}"
-"""Unique per run, so each run's jobs, model and endpoint config get their own names."""
+RUN_TAG = "{{ dag_run.run_after.strftime('%Y%m%d%H%M%S%f') }}"
+"""Unique per run, so each run's jobs, model and endpoint config get their own names
+(to the microsecond: runs triggered together in the same second must not share one)."""
 
 HYPERPARAMETERS = {"n_estimators": "100", "max_depth": "3", "random_state": "42"}
 

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.slow
 DAG_FILE = REPO / "dags" / "ml_pipeline_local.py"
 TASKS = ["ingest", "prepare", "extract_features", "train", "evaluate", "register", "gate", "deploy"]
 B = "file://BASE"
+R = f"{B}/runs/RUN"  # what one run writes; only the raw data is shared (under B)
 GATE_JSON = f"{B}/reports/gate/ml_pipeline_local/RUN/gate.json"
 GATE_MD = f"{B}/reports/gate/ml_pipeline_local/RUN/gate.md"
 
@@ -36,40 +37,40 @@ EXPECTED_VERTICES = {
     ("Artifact", "Report", GATE_JSON),
     ("Artifact", "Report", GATE_MD),
     ("Artifact", "DataSet", f"{B}/raw/iris.csv"),
-    ("Artifact", "DataSet", f"{B}/prepared/train.csv"),
-    ("Artifact", "DataSet", f"{B}/prepared/test.csv"),
-    ("Artifact", "DataSet", f"{B}/features/train_features.csv"),
-    ("Artifact", "Model", f"{B}/features/scaler.json"),
-    ("Artifact", "Model", f"{B}/models/iris/model.pkl"),
-    ("Artifact", "Report", f"{B}/reports/evaluation.json"),
-    ("Artifact", "Model", f"{B}/registry/iris/1/model.pkl"),
-    ("Context", "Endpoint", f"Endpoint:{B}/serving/iris"),
+    ("Artifact", "DataSet", f"{R}/prepared/train.csv"),
+    ("Artifact", "DataSet", f"{R}/prepared/test.csv"),
+    ("Artifact", "DataSet", f"{R}/features/train_features.csv"),
+    ("Artifact", "Model", f"{R}/features/scaler.json"),
+    ("Artifact", "Model", f"{R}/models/iris/model.pkl"),
+    ("Artifact", "Report", f"{R}/reports/evaluation.json"),
+    ("Artifact", "Model", f"{R}/registry/iris/1/model.pkl"),
+    ("Context", "Endpoint", f"Endpoint:{B}/serving/iris-RUN"),
     ("Context", "Pipeline", "Pipeline:airflow://dags/ml_pipeline_local"),
 }
 DATA_EDGES = {
     ("task:ingest", f"{B}/raw/iris.csv", "Produced"),
     (f"{B}/raw/iris.csv", "task:prepare", "ContributedTo"),
-    ("task:prepare", f"{B}/prepared/train.csv", "Produced"),
-    ("task:prepare", f"{B}/prepared/test.csv", "Produced"),
-    (f"{B}/prepared/train.csv", "task:extract_features", "ContributedTo"),
-    ("task:extract_features", f"{B}/features/train_features.csv", "Produced"),
-    ("task:extract_features", f"{B}/features/scaler.json", "Produced"),
-    (f"{B}/features/train_features.csv", "task:train", "ContributedTo"),
-    ("task:train", f"{B}/models/iris/model.pkl", "Produced"),
-    (f"{B}/models/iris/model.pkl", "task:evaluate", "ContributedTo"),
-    (f"{B}/features/scaler.json", "task:evaluate", "ContributedTo"),
-    (f"{B}/prepared/test.csv", "task:evaluate", "ContributedTo"),
-    ("task:evaluate", f"{B}/reports/evaluation.json", "Produced"),
-    (f"{B}/models/iris/model.pkl", "task:register", "ContributedTo"),
-    (f"{B}/reports/evaluation.json", "task:register", "ContributedTo"),
-    ("task:register", f"{B}/registry/iris/1/model.pkl", "Produced"),
-    (f"{B}/registry/iris/1/model.pkl", "task:gate", "ContributedTo"),
+    ("task:prepare", f"{R}/prepared/train.csv", "Produced"),
+    ("task:prepare", f"{R}/prepared/test.csv", "Produced"),
+    (f"{R}/prepared/train.csv", "task:extract_features", "ContributedTo"),
+    ("task:extract_features", f"{R}/features/train_features.csv", "Produced"),
+    ("task:extract_features", f"{R}/features/scaler.json", "Produced"),
+    (f"{R}/features/train_features.csv", "task:train", "ContributedTo"),
+    ("task:train", f"{R}/models/iris/model.pkl", "Produced"),
+    (f"{R}/models/iris/model.pkl", "task:evaluate", "ContributedTo"),
+    (f"{R}/features/scaler.json", "task:evaluate", "ContributedTo"),
+    (f"{R}/prepared/test.csv", "task:evaluate", "ContributedTo"),
+    ("task:evaluate", f"{R}/reports/evaluation.json", "Produced"),
+    (f"{R}/models/iris/model.pkl", "task:register", "ContributedTo"),
+    (f"{R}/reports/evaluation.json", "task:register", "ContributedTo"),
+    ("task:register", f"{R}/registry/iris/1/model.pkl", "Produced"),
+    (f"{R}/registry/iris/1/model.pkl", "task:gate", "ContributedTo"),
     ("task:gate", GATE_JSON, "Produced"),
     ("task:gate", GATE_MD, "Produced"),
     ("task:gate", "task:deploy", "AssociatedWith"),
-    (f"{B}/registry/iris/1/model.pkl", "task:deploy", "ContributedTo"),
-    (f"{B}/features/scaler.json", "task:deploy", "ContributedTo"),
-    ("task:deploy", f"Endpoint:{B}/serving/iris", "AssociatedWith"),
+    (f"{R}/registry/iris/1/model.pkl", "task:deploy", "ContributedTo"),
+    (f"{R}/features/scaler.json", "task:deploy", "ContributedTo"),
+    ("task:deploy", f"Endpoint:{B}/serving/iris-RUN", "AssociatedWith"),
 }
 
 
@@ -82,7 +83,7 @@ def _no_run_id(graph: dict[str, Any]) -> dict[str, Any]:
     """Replace the run id in the gate's report paths with RUN."""
 
     def fix(key: str) -> str:
-        return re.sub(r"(reports/gate/ml_pipeline_local/)[^/]+/", r"\1RUN/", key)
+        return re.sub(r"(runs/|serving/iris-|reports/gate/ml_pipeline_local/)[^/]+", r"\1RUN", key)
 
     out = dict(graph)
     out["vertices"] = {(a, b, fix(c)) for a, b, c in graph["vertices"]}
@@ -136,7 +137,8 @@ def test_pipeline_records_the_exact_graph(
     assert train.properties["param:max_depth"] == "3"
     assert train.properties["param:algorithm"] == "DecisionTreeClassifier"
     assert 0.9 <= float(train.properties["metric:train_accuracy"]) <= 1.0
-    report = json.loads((lineage_home / "ml" / "reports" / "evaluation.json").read_text())
+    run_dir = lineage_home / "ml" / "runs" / dr.run_id
+    report = json.loads((run_dir / "reports" / "evaluation.json").read_text())
     assert evaluate.properties["metric:accuracy"] == str(report["accuracy"])
     assert actions["prepare"].properties["metric:test_rows"] == "45"
     assert train.properties["airflow:dag_id"] == "ml_pipeline_local"
@@ -147,7 +149,7 @@ def test_pipeline_records_the_exact_graph(
     assert pushed["action"] == actions["deploy"].arn
     train_out = deploy_ti.xcom_pull(task_ids="train", key="lineage")["outputs"]
     assert [graph["entities"][arn].source_uri for arn in train_out] == [
-        f"file://{lineage_home / 'ml'}/models/iris/model.pkl"
+        f"file://{run_dir}/models/iris/model.pkl"
     ]
 
 
@@ -189,9 +191,9 @@ def test_one_query_from_the_endpoint_reaches_the_raw_data(
     run_dag: Callable[..., Any],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    run_pipeline(load_dag, run_dag)
+    dr = run_pipeline(load_dag, run_dag)
     url = f"sqlite:///{lineage_home / 'lineage.db'}"
-    endpoint_uri = f"file://{lineage_home / 'ml'}/serving/iris"
+    endpoint_uri = f"file://{lineage_home / 'ml'}/serving/iris-{dr.run_id}"
     with connect(url) as store:
         (endpoint,) = store.list_entities("Context", source_uri=endpoint_uri).items
         result = store.query(
@@ -292,7 +294,7 @@ def test_store_outage_keeps_every_record_for_replay(
     for _ in range(2):  # replaying again changes nothing (idempotent, no duplicates)
         graph = _no_run_id(captured(healthy, lineage_home / "ml"))
         runs = {v for v in graph["vertices"] if v[1] == "PipelineExecution"}
-        deployed = {"task:deploy", f"Endpoint:{B}/serving/iris"}
+        deployed = {"task:deploy", f"Endpoint:{B}/serving/iris-RUN"}
         assert graph["vertices"] - runs == {v for v in EXPECTED_VERTICES if v[2] not in deployed}
         (run_key,) = {v[2] for v in runs}
         expected_edges = {
