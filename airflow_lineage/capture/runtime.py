@@ -100,8 +100,9 @@ class _Run:
     start_error: Exception | None = None
     completed: bool = False
     record: LineageRecord | None = None
-    reported: dict[str, tuple[SourceType, ...]] = field(default_factory=dict)
-    """Digests of hook-lineage inputs, taken when the hook reported them (by URI)."""
+    digested: dict[str, tuple[SourceType, ...]] = field(default_factory=dict)
+    """The digests this try took of its inputs, by URI: at the start, or when a hook
+    reported them; () where none could be taken (never retried after the step ran)."""
 
 
 _RunKey = tuple[str, str, str, int, int]
@@ -256,13 +257,16 @@ def _with_digests(
     aws_conn_id: str | None,
     known: Mapping[str, tuple[SourceType, ...]] | None = None,
 ) -> tuple[DataRef, ...]:
-    """Give every ref without digests those taken earlier (``known``), or take them now."""
+    """Give every ref without digests those taken earlier (``known``), or take them now
+    (and add them to ``known`` when it is a dict)."""
     out = []
     for ref in refs:
         if not ref.digests:
             digests = (known or {}).get(ref.uri)
             if digests is None:
                 digests = _digests_of(ref.uri, aws_conn_id)
+                if isinstance(known, dict):
+                    known[ref.uri] = digests
             if digests:
                 ref = DataRef(ref.uri, ref.artifact_type, digests, ref.properties, ref.name)
         out.append(ref)
@@ -304,9 +308,9 @@ def _watch_hook_lineage(state: _Run) -> None:
         try:
             for entry in inputs.keys() - before:
                 uri = getattr(inputs[entry][0], "uri", None)
-                if isinstance(uri, str) and uri and uri not in state.reported:
+                if isinstance(uri, str) and uri and uri not in state.digested:
                     conn = getattr(context, "aws_conn_id", state.aws_conn_id)
-                    state.reported[uri] = _digests_of(uri, conn if isinstance(conn, str) else None)
+                    state.digested[uri] = _digests_of(uri, conn if isinstance(conn, str) else None)
         except Exception as e:  # a digest never breaks the hook that reported the data
             log.warning("Could not digest hook-lineage input: %s: %s", type(e).__name__, e)
 
@@ -344,7 +348,7 @@ def task_started(ti: Any) -> None:
         # At the start only inputs count; outputs and metrics come with completion.
         lineage = dataclasses.replace(
             lineage,
-            inputs=_with_digests(lineage.inputs, state.aws_conn_id),
+            inputs=_with_digests(lineage.inputs, state.aws_conn_id, state.digested),
             outputs=(),
             metrics={},
         )
@@ -414,11 +418,12 @@ _SHARED_TTL = 30.0
 def _has_shared_lineage(store: LineageStore) -> bool:
     """Return whether another account shares lineage with this one.
 
-    The answer is kept for 30 s in a small file beside the outbox, so that the task
-    processes of one machine ask the store once per 30 s, not once per task.
+    The answer is kept for 30 s in a small file beside the outbox folder, so that the
+    task processes of one machine ask the store once per 30 s, not once per task.
     """
     ident = f"{type(store).__name__}|{getattr(store, 'url', '')}|{store.account}"
-    cache = config.outbox_dir() / f".shared-{hashlib.sha256(ident.encode()).hexdigest()[:16]}"
+    name = f".lineage-shared-{hashlib.sha256(ident.encode()).hexdigest()[:16]}"
+    cache = config.outbox_dir().parent / name
     try:
         if time.time() - cache.stat().st_mtime < _SHARED_TTL:
             return cache.read_text() == "1"
@@ -487,7 +492,7 @@ def _arm(ti: Any, state: _Run) -> None:
 def _hook_inputs_so_far(state: _Run) -> tuple[list[DataRef], list[DataRef]]:
     """Return the hook-lineage inputs and outputs, inputs with their report-time digests."""
     hook_in, hook_out = _hook_lineage()
-    return list(_with_digests(hook_in, state.aws_conn_id, state.reported)), hook_out
+    return list(_with_digests(hook_in, state.aws_conn_id, state.digested)), hook_out
 
 
 def task_completed(ti: Any, state: _Run, context: Mapping[str, Any], result: Any) -> None:
@@ -550,7 +555,7 @@ def _wants_xcom(task: Any) -> bool:
 def _finish(lineage: StepLineage, state: _Run | None) -> StepLineage:
     """Keep the digests inputs got when read; digest the rest, and outputs, now."""
     conn = state.aws_conn_id if state else DEFAULT_AWS_CONN_ID
-    known = state.reported if state else None
+    known = state.digested if state else None
     return dataclasses.replace(
         lineage,
         inputs=_with_digests(lineage.inputs, conn, known),
@@ -622,3 +627,6 @@ def reset() -> None:
         _runs.clear()
     for store in stores:
         store.close()
+    from airflow_lineage import verify
+
+    verify._s3_clients.clear()
