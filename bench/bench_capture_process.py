@@ -7,7 +7,11 @@ process imports anyway (the Task SDK's task runner, the plugins manager, the hoo
 collector: Airflow's cost, not ours), builds a task with one inlet and one outlet Asset
 (a file each), then times what capture adds, exactly as the task runner calls it:
 
-- ``import``: importing the plugin module (the listener it registers);
+- ``import package``: ``import airflow_lineage``, which Airflow does in every process
+  through the provider info (not counted in ``total``, which is capture's own);
+- ``import plugin``: importing the plugin module (the listener it registers);
+- ``import capture``: importing the modules capture loads on its first call (runtime,
+  the lineage hook, the SQL store, digests);
 - ``start``: ``on_task_instance_running`` (before ``execute``);
 - ``complete``: the post-execute hook capture installs (runs before success is reported);
 - ``success``: ``on_task_instance_success`` (the listener's fallback; should do nothing);
@@ -20,7 +24,9 @@ connection given as ``AIRFLOW_CONN_LINEAGE_DEFAULT`` (a real worker asks the API
 for it instead, which costs one more round trip), and is created (migrated) before the
 samples run.
 
-Run: ``python -m bench.bench_capture_process [--samples 30] [--store-url URL] [--json out]``
+Run: ``python -m bench.bench_capture_process [--samples 30] [--store-url URL] [--json out]
+[--against DIR]`` (``--against``: alternate with another version of the package, e.g.
+``git archive <commit> airflow_lineage | tar -x -C DIR``)
 (default store: a new SQLite file; for PostgreSQL pass e.g.
 ``--store-url postgresql+psycopg://postgres@127.0.0.1:5432/test``).
 """
@@ -80,8 +86,21 @@ class _TaskInstance:
 
 def child(data: Path, run_id: str) -> dict[str, float]:
     """Run one task's capture in this (fresh) process and return each part's milliseconds."""
-    # What every task process imports anyway, before any listener runs.
+    # Airflow imports our provider info, hence the package, in every process it starts
+    # (with its config). Timed apart, after the libraries Airflow imports anyway.
+    import pendulum  # noqa: F401
+    import sqlalchemy  # noqa: F401
+
+    t = time.perf_counter()
+    import airflow_lineage
+
+    package_ms = (time.perf_counter() - t) * 1000
+
+    # What every task process has imported before any listener runs. On Linux the task
+    # process is forked from its supervisor (supervisor.py, ``os.fork()``), so it starts
+    # with the supervisor's modules loaded.
     import airflow.plugins_manager
+    import airflow.sdk.execution_time.supervisor
     import airflow.sdk.execution_time.task_runner  # noqa: F401
     from airflow.providers.standard.operators.python import PythonOperator
     from airflow.sdk import DAG, Asset
@@ -100,13 +119,13 @@ def child(data: Path, run_id: str) -> dict[str, float]:
             outlets=[Asset(target.as_uri())],
         )
     ti = _TaskInstance(task, run_id)
-    parts: dict[str, float] = {}
+    parts: dict[str, float] = {"import package (any Airflow process)": package_ms}
 
     t = time.perf_counter()
     import airflow_lineage.plugin  # noqa: F401
     from airflow_lineage.capture import listener
 
-    parts["import"] = (time.perf_counter() - t) * 1000
+    parts["import plugin"] = (time.perf_counter() - t) * 1000
     # Airflow loads every plugin (ours is imported by now) to find listeners and hook
     # lineage readers in any task process: its cost, not capture's.
     from airflow.sdk.listener import get_listener_manager
@@ -114,20 +133,22 @@ def child(data: Path, run_id: str) -> dict[str, float]:
     get_listener_manager()
     get_hook_lineage_collector()
 
-    # Instrument the sub-parts (only those that exist in this version of the code).
+    # The modules capture loads on its first call (timed here, not hidden, because the
+    # sub-parts below are instrumented before the first call).
+    t = time.perf_counter()
     import airflow_lineage.apispec as apispec
     import airflow_lineage.hooks.lineage as hooks
     import airflow_lineage.verify as verify
+    from airflow_lineage.capture import runtime
+    from airflow_lineage.store.sql import SqlStore
+
+    parts["import capture"] = (time.perf_counter() - t) * 1000
 
     if hasattr(apispec, "service_model"):  # validation may parse botocore's model
         _timed(apispec, "service_model", "~botocore service model")
     _timed(hooks.LineageHook, "store_settings", "~connection look-up")
     _timed(hooks, "connect", "~open store")
-    from airflow_lineage.store.sql import SqlStore
-
     _timed(SqlStore, "write", "~store write")
-    from airflow_lineage.capture import runtime
-
     for name, label in (
         ("digest_local", "~digests"),
         ("_with_shared_copies", "~shared-lineage check"),
@@ -153,8 +174,15 @@ def child(data: Path, run_id: str) -> dict[str, float]:
     t = time.perf_counter()
     listener.on_task_instance_success(None, ti)
     parts["success"] = (time.perf_counter() - t) * 1000
-    parts["total"] = parts["import"] + parts["start"] + parts["complete"] + parts["success"]
+    parts["total"] = sum(
+        parts[k] for k in ("import plugin", "import capture", "start", "complete", "success")
+    )
     parts.update(_SPANS)
+    # Another change takes botocore's SageMaker model off the validation path; show what
+    # capture costs without it too.
+    parts["total without botocore model"] = parts["total"] - _SPANS.get(
+        "~botocore service model", 0.0
+    )
     parts["modules: boto3/botocore/amazon"] = float(
         sum(m in sys.modules for m in ("boto3", "botocore", "airflow.providers.amazon"))
     )
@@ -173,6 +201,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=30)
     parser.add_argument("--store-url", default=None)
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    parser.add_argument(
+        "--against",
+        type=Path,
+        default=None,
+        help="a folder holding another version of the airflow_lineage package (e.g. from "
+        "`git archive`); samples alternate between it and this checkout, so both see the "
+        "same machine load",
+    )
     parser.add_argument("--child", nargs=2, metavar=("DATA", "RUN_ID"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -195,32 +231,61 @@ def main(argv: list[str] | None = None) -> int:
         "AIRFLOW__LINEAGE__OUTBOX_DIR": str(home / "outbox"),
         "AIRFLOW_CONN_LINEAGE_DEFAULT": json.dumps({"conn_type": "lineage", "extra": {"url": url}}),
     }
-    samples: list[dict[str, float]] = []
-    for i in range(args.samples):
-        out = subprocess.run(
-            [sys.executable, "-m", "bench.bench_capture_process", "--child", str(data), f"r{i}"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).resolve().parents[1],
-        )
-        samples.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    names = list(dict.fromkeys(k for s in samples for k in s))
-    rows = {}
-    print(f"{args.samples} fresh processes, store {url.split('://')[0]}")
-    print(f"{'part':34} {'median ms':>10} {'p95 ms':>10}")
-    for name in names:
-        values = [s.get(name, 0.0) for s in samples]
-        rows[name] = {
-            "median": statistics.median(values),
-            "p95": _percentile(values, 0.95),
-        }
-        print(f"{name:34} {rows[name]['median']:10.2f} {rows[name]['p95']:10.2f}")
+    # A deployment runs from installed bytecode; without it every process would compile
+    # our modules anew. One unmeasured sample per version writes the bytecode first.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    here = Path(__file__).resolve().parents[1]
+    roots = {"this": here}
+    if args.against is not None:
+        other = args.against.resolve()
+        (other / "bench").mkdir(exist_ok=True)
+        for name in ("__init__.py", "bench_capture_process.py"):
+            (other / "bench" / name).write_text((here / "bench" / name).read_text())
+        roots["against"] = other
+    samples: dict[str, list[dict[str, float]]] = {label: [] for label in roots}
+    for i in range(-1, args.samples):
+        for label, root in roots.items():
+            # The package is found in the working directory first (before the editable
+            # install's finder), so each root runs its own version of it.
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.bench_capture_process",
+                    "--child",
+                    str(data),
+                    f"r{i}{label}",
+                ],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+                cwd=root,
+            )
+            if i >= 0:
+                samples[label].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    rows: dict[str, dict[str, dict[str, float]]] = {}
+    print(f"{args.samples} fresh processes per version, store {url.split('://')[0]}")
+    for label, runs in samples.items():
+        print(f"\n{label}: {roots[label]}")
+        print(f"{'part':40} {'median ms':>10} {'p95 ms':>10}")
+        rows[label] = {}
+        for name in dict.fromkeys(k for s in runs for k in s):
+            values = [s.get(name, 0.0) for s in runs]
+            rows[label][name] = {
+                "median": statistics.median(values),
+                "p95": _percentile(values, 0.95),
+            }
+            row = rows[label][name]
+            print(f"{name:40} {row['median']:10.2f} {row['p95']:10.2f}")
     outbox = list((home / "outbox").glob("*.json")) if (home / "outbox").exists() else []
     print(f"outbox records left: {len(outbox)}")
     if args.json:
-        args.json.write_text(json.dumps({"samples": args.samples, "parts": rows}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {"samples": args.samples, "store": url.split("://")[0], "parts": rows}, indent=2
+            )
+        )
     return 0
 
 

@@ -32,18 +32,19 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from airflow_lineage import config
 from airflow_lineage.capture.extractors import extractor_for
 from airflow_lineage.capture.lineage import DataRef, StepLineage
-from airflow_lineage.capture.outbox import Outbox
 from airflow_lineage.capture.record import LineageRecord, TaskRun, build_record
 from airflow_lineage.exceptions import LineageError
 from airflow_lineage.model import (
@@ -59,6 +60,9 @@ from airflow_lineage.model import (
 )
 from airflow_lineage.store.base import LineageStore
 from airflow_lineage.verify import digest
+
+if TYPE_CHECKING:
+    from airflow_lineage.capture.outbox import Outbox
 
 __all__ = [
     "XCOM_KEY",
@@ -152,11 +156,26 @@ def _store() -> LineageStore:
     return store
 
 
-def _outbox() -> Outbox:
+def _outbox_dir() -> Path:
     conn_id = _conn_id()
     base = config.outbox_dir()
     # Records of other connections wait apart, to be replayed into their own store.
-    return Outbox(base if conn_id == config.conn_id() else base / conn_id)
+    return base if conn_id == config.conn_id() else base / conn_id
+
+
+def _outbox() -> Outbox:
+    from airflow_lineage.capture.outbox import Outbox  # lazy: only a queued record needs it
+
+    return Outbox(_outbox_dir())
+
+
+def _waiting(directory: Path) -> bool:
+    """Return whether records wait in the outbox (without loading the outbox code)."""
+    try:
+        with os.scandir(directory) as entries:
+            return any(e.name.endswith(".json") and not e.name.startswith(".") for e in entries)
+    except FileNotFoundError:
+        return False
 
 
 def deliver(record: LineageRecord, *, strict: bool | None = None) -> bool:
@@ -170,11 +189,11 @@ def deliver(record: LineageRecord, *, strict: bool | None = None) -> bool:
     :raises CaptureError: it did not, and strict mode is on.
     """
     strict = config.strict() if strict is None else strict
-    outbox = _outbox()
     queued = False
     try:
         store = _store()
-        if outbox.pending():
+        if _waiting(_outbox_dir()):
+            outbox = _outbox()
             outbox.put(record.entities, record.associations, record.upsert)
             queued = True
             outbox.replay(store)
@@ -183,13 +202,13 @@ def deliver(record: LineageRecord, *, strict: bool | None = None) -> bool:
         return True
     except Exception as error:  # whatever failed, the record must survive
         if not queued:
-            outbox.put(record.entities, record.associations, record.upsert)
+            _outbox().put(record.entities, record.associations, record.upsert)
         log.warning(
             "Lineage of %s could not be written (%s: %s); kept in the outbox %s for replay",
             record.action_arn,
             type(error).__name__,
             error,
-            outbox.directory,
+            _outbox_dir(),
         )
         if strict:
             raise CaptureError(

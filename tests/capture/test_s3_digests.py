@@ -232,3 +232,28 @@ def test_local_data_above_max_digest_bytes_is_not_hashed(
     assert _digests(artifacts[small.as_uri()]) == {"Custom": sha256_of(small.as_uri())}
     assert artifacts[big.as_uri()].source_types == ()
     assert artifacts[folder.as_uri()].source_types == ()
+
+
+def test_capture_of_local_data_loads_no_aws_code(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    data = tmp_path / "x.csv"
+    data.write_text("a\n")
+    code = (
+        "import sys\n"
+        "from airflow_lineage.capture import runtime\n"
+        "from airflow_lineage.capture.extractors import extractor_for\n"
+        "from airflow_lineage import verify\n"
+        f"assert verify.digest({data.as_uri()!r})\n"
+        "assert extractor_for(object()) is None\n"
+        # botocore itself is still loaded by entity validation (apispec.service_model) until
+        # that reads limits extracted at build time; capture adds no AWS code of its own.
+        "loaded = [m for m in ('boto3', 'airflow.providers.amazon', 's3transfer',\n"
+        "          'airflow_lineage.capture.extractors.sagemaker') if m in sys.modules]\n"
+        "print(loaded)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
