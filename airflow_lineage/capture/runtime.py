@@ -21,9 +21,9 @@ records one try, and nothing of an earlier try is carried into a later one.
   listeners too; only a process killed outright (SIGKILL, out of memory) leaves no
   record of that try.
 
-A capture never breaks a task: ``Exception`` is logged and the record goes to the outbox
-(a ``BaseException`` such as the task runner's timeout or a SIGTERM is not caught: it
-ends the task as Airflow intends). ``[lineage] strict`` turns a capture failure into a
+A capture never breaks a task: an ``Exception`` is logged and the record goes to the
+outbox. A ``BaseException`` is not caught: ``AirflowTaskTerminated`` (SIGTERM) or
+``AirflowTaskTimeout`` arriving while capture runs ends the task as Airflow intends. ``[lineage] strict`` turns a capture failure into a
 task failure instead.
 """
 
