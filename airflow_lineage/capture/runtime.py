@@ -23,8 +23,8 @@ records one try, and nothing of an earlier try is carried into a later one.
 
 A capture never breaks a task: an ``Exception`` is logged and the record goes to the
 outbox. A ``BaseException`` is not caught: ``AirflowTaskTerminated`` (SIGTERM) or
-``AirflowTaskTimeout`` arriving while capture runs ends the task as Airflow intends. ``[lineage] strict`` turns a capture failure into a
-task failure instead.
+``AirflowTaskTimeout`` arriving while capture runs ends the task as Airflow intends.
+``[lineage] strict`` turns a capture failure into a task failure instead.
 """
 
 from __future__ import annotations
@@ -320,6 +320,8 @@ def _watch_hook_lineage(state: _Run) -> None:
     original = getattr(collector, "add_input_asset", None)
     if not isinstance(inputs, dict) or original is None:  # the no-op collector
         return
+    # A collector kept from an earlier task of this process still has that task's watch.
+    original = getattr(original, "__wrapped__", original)
 
     def add_input_asset(context: Any, *args: Any, **kwargs: Any) -> None:
         before = set(inputs)
@@ -333,6 +335,7 @@ def _watch_hook_lineage(state: _Run) -> None:
         except Exception as e:  # a digest never breaks the hook that reported the data
             log.warning("Could not digest hook-lineage input: %s: %s", type(e).__name__, e)
 
+    add_input_asset.__wrapped__ = original  # type: ignore[attr-defined]
     collector.add_input_asset = add_input_asset  # type: ignore[method-assign]
 
 
