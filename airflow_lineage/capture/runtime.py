@@ -188,9 +188,17 @@ def deliver(record: LineageRecord, *, strict: bool | None = None) -> bool:
     :returns: True when the record reached the store.
     :raises CaptureError: it did not, and strict mode is on.
     """
+    return _deliver(record, strict, None)
+
+
+def _deliver(record: LineageRecord, strict: bool | None, unavailable: Exception | None) -> bool:
+    """Deliver as :func:`deliver`; ``unavailable``: opening the store just failed with
+    this error, so the record goes straight to the outbox (no second wait for it)."""
     strict = config.strict() if strict is None else strict
     queued = False
     try:
+        if unavailable is not None:
+            raise unavailable
         store = _store()
         if _waiting(_outbox_dir()):
             outbox = _outbox()
@@ -421,16 +429,16 @@ def _record(
     **kwargs: Any,
 ) -> LineageRecord:
     """Build the record of a try and deliver it (one store round trip when it answers)."""
+    unavailable: Exception | None = None
     try:
         store: LineageStore | None = _store()
-    except Exception as e:  # deliver() meets the same failure and queues the record
-        log.debug("Lineage store not available: %s", e)
-        store = None
+    except Exception as e:  # the record is built anyway, for the outbox
+        store, unavailable = None, e
     account, region = (store.account, store.region) if store else _place_from_settings()
     record = build_record(run, lineage, status, account=account, region=region, **kwargs)
     if store is not None:
         record = _with_shared_copies(record, store)
-    deliver(record, strict=strict)
+    _deliver(record, strict, unavailable)
     return record
 
 
