@@ -83,12 +83,12 @@ def digest_local(uri: str, *, max_bytes: int | None = None) -> tuple[SourceType,
 
     :param max_bytes: data (a file, or a folder's files together) larger than this is not
         hashed; None hashes any size.
-    :returns: ``(Custom sha256:<hex>,)``; () if ``uri`` is not local, nothing is there, or
-        the data is larger than ``max_bytes``.
+    :returns: ``(Custom sha256:<hex>,)``; () if ``uri`` is not local, names no regular
+        file or folder, or the data is larger than ``max_bytes``.
     """
     path = local_path(uri)
-    if path is None or not path.exists():
-        return ()
+    if path is None or not (path.is_file() or path.is_dir()):
+        return ()  # absent, or a pipe or device: reading it would take the step's data
     if max_bytes is not None:
         size = _size_above(path, max_bytes)
         if size is not None:

@@ -1,5 +1,6 @@
 """Digests wherever data lives: S3 data gets ETag and VersionId (moto), hook-lineage inputs
-are digested when reported, and data above ``max_digest_bytes`` is not hashed."""
+are digested when reported, data above ``max_digest_bytes`` is not hashed, and a stop
+that arrives while capture digests ends the task."""
 
 from __future__ import annotations
 
@@ -257,3 +258,50 @@ def test_capture_of_local_data_loads_no_aws_code(tmp_path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_a_stop_during_capture_ends_the_task(
+    lineage_home: Path, run_dag: Callable[..., Any], tmp_path: Path
+) -> None:
+    """SIGTERM arriving while capture hashes an output is not swallowed: the task fails."""
+    import signal
+
+    import pendulum
+    from airflow.sdk import DAG, Asset, task
+    from airflow.sdk.exceptions import AirflowTaskTerminated
+
+    big = tmp_path / "big.bin"
+
+    def terminated(signum: int, frame: Any) -> None:
+        raise AirflowTaskTerminated("SIGTERM during capture")
+
+    with DAG("lineage_stop", start_date=pendulum.datetime(2026, 1, 1), schedule=None) as dag:
+
+        @task(outlets=[Asset(big.as_uri())])
+        def step() -> None:
+            with open(big, "wb") as fh:  # 256 MiB: hashing it takes far longer than 50 ms
+                for _ in range(256):
+                    fh.write(b"\0" * (1 << 20))
+            signal.setitimer(signal.ITIMER_REAL, 0.05)  # "SIGTERM" while capture runs
+
+        step()
+
+    previous = signal.signal(signal.SIGALRM, terminated)
+    try:
+        dr = run_dag(dag)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert dr.get_task_instance("step").state == "failed"
+    _, actions = _recorded(lineage_home)
+    assert actions["step"].status.value == "Failed"
+
+
+def test_a_named_pipe_is_not_read_for_a_digest(tmp_path: Path) -> None:
+    import os
+
+    from airflow_lineage.verify import digest
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    assert digest(fifo.as_uri()) == ()  # returns at once instead of blocking on the pipe
