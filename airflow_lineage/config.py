@@ -32,6 +32,7 @@ __all__ = [
     "default_store_url",
     "embedded_store_url",
     "enabled",
+    "max_digest_bytes",
     "outbox_dir",
     "push_xcom",
     "store_url",
@@ -80,6 +81,13 @@ OPTIONS: dict[str, dict[str, str]] = {
         "or 'never'. An XCom write costs about as much as the whole capture.",
         "type": "string",
         "default": "auto",
+    },
+    "max_digest_bytes": {
+        "description": "Local files and folders larger than this many bytes are not hashed "
+        "in the task; they are recorded without a digest (the gate then rejects them as "
+        "unverifiable unless another digest, such as an S3 ETag, exists).",
+        "type": "integer",
+        "default": "1073741824",
     },
     "outbox_dir": {
         "description": "Where records that could not be written wait to be replayed.",
@@ -205,6 +213,19 @@ def capture_timeout() -> float:
         raise ValueError(f"[ml_lineage] capture_timeout must be a number, got {raw!r}") from None
     if value <= 0:
         raise ValueError(f"[ml_lineage] capture_timeout must be positive, got {value}")
+    return value
+
+
+@cache
+def max_digest_bytes() -> int:
+    """Return ``[lineage] max_digest_bytes``: the largest local data hashed in a task."""
+    raw = _option("max_digest_bytes") or OPTIONS["max_digest_bytes"]["default"]
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"[lineage] max_digest_bytes must be an integer, got {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"[lineage] max_digest_bytes must not be negative, got {value}")
     return value
 
 

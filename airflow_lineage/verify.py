@@ -2,19 +2,27 @@
 
 Local files get ``Custom`` = ``sha256:<hex>``, streamed in fixed-size chunks (memory stays
 flat whatever the file size). A directory's digest covers the relative path and digest
-of every file below it, in sorted order.
+of every file below it, in sorted order. Data larger than a given size is not hashed
+(the caller's ``max_bytes``; capture passes ``[lineage] max_digest_bytes``).
+
+S3 objects get ``S3ETag`` and, in a versioned bucket, ``S3Version``, read with one
+``head_object`` through an Airflow AWS connection (the amazon provider, imported only
+when there is S3 data).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from airflow_lineage.model import SourceIdType, SourceType
 
-__all__ = ["check", "digest_local", "local_path", "sha256_digest"]
+__all__ = ["check", "digest", "digest_local", "digest_s3", "local_path", "sha256_digest"]
+
+log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
 
@@ -56,12 +64,96 @@ def sha256_digest(path: Path) -> str:
     return f"sha256:{_file_sha256(path)}"
 
 
-def digest_local(uri: str) -> tuple[SourceType, ...]:
-    """Return the content digest of the local data at ``uri``; () if it is not local or absent."""
+def _size_above(path: Path, limit: int) -> int | None:
+    """Return the size of a file or folder once it exceeds ``limit`` bytes, else None."""
+    if not path.is_dir():
+        size = path.stat().st_size
+        return size if size > limit else None
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            total += (Path(root) / name).stat().st_size
+            if total > limit:  # stop early: the exact size does not matter
+                return total
+    return None
+
+
+def digest_local(uri: str, *, max_bytes: int | None = None) -> tuple[SourceType, ...]:
+    """Return the content digest of the local data at ``uri``.
+
+    :param max_bytes: data (a file, or a folder's files together) larger than this is not
+        hashed; None hashes any size.
+    :returns: ``(Custom sha256:<hex>,)``; () if ``uri`` is not local, names no regular
+        file or folder, or the data is larger than ``max_bytes``.
+    """
     path = local_path(uri)
-    if path is None or not path.exists():
-        return ()
+    if path is None or not (path.is_file() or path.is_dir()):
+        return ()  # absent, or a pipe or device: reading it would take the step's data
+    if max_bytes is not None:
+        size = _size_above(path, max_bytes)
+        if size is not None:
+            log.info(
+                "Not hashing %s: more than %d bytes (max_digest_bytes); it has no digest",
+                uri,
+                max_bytes,
+            )
+            return ()
     return (SourceType(SourceIdType.CUSTOM, sha256_digest(path)),)
+
+
+_s3_clients: dict[str | None, object] = {}
+
+
+def _s3_client(aws_conn_id: str | None) -> object:
+    """Return an S3 client of the AWS connection (one per connection and process)."""
+    client = _s3_clients.get(aws_conn_id)
+    if client is None:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook  # lazy: optional provider
+
+        client = _s3_clients[aws_conn_id] = S3Hook(aws_conn_id=aws_conn_id).get_conn()
+    return client
+
+
+def digest_s3(uri: str, *, aws_conn_id: str | None = "aws_default") -> tuple[SourceType, ...]:
+    """Return the ``S3ETag`` (and ``S3Version``, if the bucket is versioned) of an S3 object.
+
+    Never raises: an object that cannot be read (missing, a prefix, no credentials, no
+    amazon provider) is logged and gets no digest, so a verifying gate rejects it.
+
+    :param aws_conn_id: the Airflow AWS connection; None: boto3's default credentials.
+    """
+    if not uri.startswith("s3://"):
+        return ()
+    try:
+        bucket, _, key = uri.split("://", 1)[1].partition("/")
+        if not bucket or not key:
+            return ()
+        head: dict[str, object] = _s3_client(aws_conn_id).head_object(  # type: ignore[attr-defined]
+            Bucket=bucket, Key=key
+        )
+    except Exception as e:  # an unreadable object is simply undigested
+        log.warning("No S3 digest for %s: %s: %s", uri, type(e).__name__, e)
+        return ()
+    out = []
+    etag = str(head.get("ETag") or "").strip('"')
+    if etag:
+        out.append(SourceType(SourceIdType.S3_ETAG, etag))
+    version = str(head.get("VersionId") or "")
+    if version and version != "null":  # "null": written before versioning was turned on
+        out.append(SourceType(SourceIdType.S3_VERSION, version))
+    return tuple(out)
+
+
+def digest(
+    uri: str, *, aws_conn_id: str | None = "aws_default", max_bytes: int | None = None
+) -> tuple[SourceType, ...]:
+    """Return the digests of the data at ``uri``: sha256 of local data, ETag/VersionId on S3.
+
+    :returns: () for data that cannot be digested (another scheme, absent, too large).
+    """
+    if uri.startswith("s3://"):
+        return digest_s3(uri, aws_conn_id=aws_conn_id)
+    return digest_local(uri, max_bytes=max_bytes)
 
 
 def _file_md5(path: Path) -> str:

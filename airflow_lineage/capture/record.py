@@ -4,11 +4,19 @@ Names follow SageMaker's patterns (letters, digits and hyphens), so Airflow ids 
 slugged and suffixed with a short hash of the exact ids: two runs never share a name,
 and the same run always gets the same one (records are idempotent).
 
-Shape of the record (DESIGN.md's edge conventions)::
+There is one action per task *try*, as SageMaker has one per job run. Shape of the
+record of one try (DESIGN.md's edge conventions)::
 
-    input  --ContributedTo-->  action  --Produced-->  output
-    action --AssociatedWith--> DAG-run context --AssociatedWith--> DAG context
-    action --AssociatedWith--> step contexts (e.g. the Endpoint it deploys to)
+    input  --ContributedTo-->  action(try N)  --Produced-->  output
+    action(try N) --AssociatedWith--> task-run context (type TaskRun, one per task run)
+    action(try N) --AssociatedWith--> DAG-run context --AssociatedWith--> DAG context
+    action(try N) --AssociatedWith--> step contexts (e.g. the Endpoint it deploys to)
+
+Every edge of a try leaves from or arrives at that try's action, and the tries of a task
+run meet only in the task-run context, which has no edge out. So an ``Ascendants`` walk
+from a model reaches the inputs of the try that produced it and of no other try, and a
+``Descendants`` walk from a failed try's input stops at the contexts. A try's edges are
+created at or after its action's creation time (the try's start).
 """
 
 from __future__ import annotations
@@ -37,6 +45,8 @@ _MAX_PROPERTIES = 30
 _MAX_VALUE = 2500
 DAG_CONTEXT_TYPE = "Pipeline"
 RUN_CONTEXT_TYPE = "PipelineExecution"
+TASK_RUN_CONTEXT_TYPE = "TaskRun"
+"""The ContextType that links the tries (actions) of one task run."""
 
 
 def _slug(text: str, limit: int) -> str:
@@ -51,7 +61,7 @@ def _name(readable: list[str], ids: list[str]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class TaskRun:
-    """The Airflow identity of one task run."""
+    """The Airflow identity of one try of a task run."""
 
     dag_id: str
     task_id: str
@@ -60,14 +70,38 @@ class TaskRun:
     try_number: int = 1
     operator: str = ""
 
-    @property
-    def action_name(self) -> str:
-        """Return the ActionName of this task run (stable across its tries)."""
+    def __post_init__(self) -> None:
+        if isinstance(self.try_number, bool) or not isinstance(self.try_number, int):
+            raise TypeError(f"try_number must be an int, not {type(self.try_number).__name__}")
+        if self.try_number < 0:
+            raise ValueError(f"try_number must not be negative, got {self.try_number}")
+
+    def _readable(self) -> list[str]:
         readable = [self.dag_id, self.task_id]
         if self.map_index >= 0:
             readable.append(str(self.map_index))
+        return readable
+
+    @property
+    def action_name(self) -> str:
+        """Return the ActionName of this try (the same for every record of the try)."""
         return _name(
-            readable, ["task", self.dag_id, self.run_id, self.task_id, str(self.map_index)]
+            [*self._readable(), f"try{self.try_number}"],
+            [
+                "try",
+                self.dag_id,
+                self.run_id,
+                self.task_id,
+                str(self.map_index),
+                str(self.try_number),
+            ],
+        )
+
+    @property
+    def task_run_context_name(self) -> str:
+        """Return the ContextName that links the tries of the task run."""
+        return _name(
+            self._readable(), ["task", self.dag_id, self.run_id, self.task_id, str(self.map_index)]
         )
 
     @property
@@ -113,15 +147,20 @@ class LineageRecord:
         }
 
 
-def _action_properties(run: TaskRun, lineage: StepLineage, error: str | None) -> dict[str, str]:
+def _identity(run: TaskRun) -> dict[str, str]:
     props = {
         "airflow:dag_id": run.dag_id,
         "airflow:task_id": run.task_id,
         "airflow:run_id": run.run_id,
-        "airflow:try_number": str(run.try_number),
     }
     if run.map_index >= 0:
         props["airflow:map_index"] = str(run.map_index)
+    return props
+
+
+def _action_properties(run: TaskRun, lineage: StepLineage, error: str | None) -> dict[str, str]:
+    props = _identity(run)
+    props["airflow:try_number"] = str(run.try_number)
     if run.operator:
         props["airflow:operator"] = run.operator
     if error:
@@ -173,6 +212,15 @@ def build_record(
         account=account,
         region=region,
     )
+    task_ctx = Context.new(
+        run.task_run_context_name,
+        TASK_RUN_CONTEXT_TYPE,
+        run.uri,
+        properties=_identity(run),
+        created=created,
+        account=account,
+        region=region,
+    )
     action = Action.new(
         run.action_name,
         lineage.step_type or run.operator.rsplit(".", 1)[-1].lstrip("_") or "AirflowTask",
@@ -217,6 +265,7 @@ def build_record(
     edges = [
         Association(run_ctx.arn, dag_ctx.arn, AssociationType.ASSOCIATED_WITH, created),
         Association(action.arn, run_ctx.arn, AssociationType.ASSOCIATED_WITH, created),
+        Association(action.arn, task_ctx.arn, AssociationType.ASSOCIATED_WITH, created),
     ]
     edges += [Association(a.arn, action.arn, AssociationType.CONTRIBUTED_TO, now) for a in inputs]
     edges += [Association(action.arn, a.arn, AssociationType.PRODUCED, now) for a in outputs]
@@ -235,7 +284,7 @@ def build_record(
     # An artifact both read and written (e.g. updated in place) would loop on itself.
     edges = [e for e in edges if e.source_arn != e.destination_arn]
     return LineageRecord(
-        entities=(dag_ctx, run_ctx, action, *inputs, *outputs, *contexts),
+        entities=(dag_ctx, run_ctx, task_ctx, action, *inputs, *outputs, *contexts),
         associations=tuple(dict.fromkeys(edges)),
         action_arn=action.arn,
         inputs=(*(a.arn for a in inputs), *lineage.input_arns),

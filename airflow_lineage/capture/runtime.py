@@ -1,50 +1,79 @@
-"""Capture in the task process: what runs at each point of a task's life.
+"""Capture in the task process: what runs at each point of a task try's life.
 
-- **start** (listener ``on_task_instance_running``, before ``execute``): record the action
-  ``InProgress`` with its inputs and their digests, taken before the step can change
-  them; install the synchronous completion hook on the task.
+Every try of a task run is its own action (see :mod:`.record`), so each point below
+records one try, and nothing of an earlier try is carried into a later one.
+
+- **start** (listener ``on_task_instance_running``, before ``execute``): read the inputs
+  and take their digests (files: sha256; S3: ETag and VersionId) *before* the step can
+  change them, and keep them in memory; watch Airflow's hook-lineage collector so that
+  inputs a hook reports while the step runs are digested when reported; install the
+  synchronous completion hook on the task. No store round trip: the try is written once,
+  when it ends (``strict`` mode writes an ``InProgress`` record here as well, so that an
+  unreachable store fails the task before the step runs).
 - **completion** (the task's post-execute hook, which Airflow runs after ``execute`` and
-  *before* it reports success): record outputs and ``Completed`` in one transaction, and
-  push the ARNs to XCom. Because this happens before success is reported, no downstream
-  task can start before the step's lineage is committed. Airflow's success listener
-  runs only after success is reported (a race), so it is a fallback here.
-- **failure / skip** (listeners): record ``Failed`` with the error, or ``Stopped``.
+  *before* it reports success): record inputs, outputs and ``Completed`` in one
+  transaction, and push the ARNs to XCom. Because this happens before success is
+  reported, no downstream task can start before the step's lineage is committed.
+  Airflow's success listener runs only after success is reported (a race), so it is a
+  fallback here.
+- **failure / skip** (listeners): record ``Failed`` with the error, or ``Stopped``, with
+  the inputs read (and digested) before the step failed. A timeout or SIGTERM runs these
+  listeners too; only a process killed outright (SIGKILL, out of memory) leaves no
+  record of that try.
 
-A capture never breaks a task: errors are logged and the record goes to the outbox.
+A capture never breaks a task: an ``Exception`` is logged and the record goes to the
+outbox. A ``BaseException`` is not caught: ``AirflowTaskTerminated`` (SIGTERM) or
+``AirflowTaskTimeout`` arriving while capture runs ends the task as Airflow intends.
 ``[lineage] strict`` turns a capture failure into a task failure instead.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from airflow_lineage import config
 from airflow_lineage.capture.extractors import extractor_for
 from airflow_lineage.capture.lineage import DataRef, StepLineage
-from airflow_lineage.capture.outbox import Outbox
 from airflow_lineage.capture.record import LineageRecord, TaskRun, build_record
 from airflow_lineage.exceptions import LineageError
 from airflow_lineage.model import (
     DEFAULT_ACCOUNT,
     LOCAL_REGION,
     ActionStatus,
+    Arn,
     Artifact,
     Association,
     AssociationType,
+    SourceType,
     utcnow,
 )
-from airflow_lineage.store import LineageStore
-from airflow_lineage.verify import digest_local
+from airflow_lineage.store.base import LineageStore
+from airflow_lineage.verify import digest
 
-__all__ = ["XCOM_KEY", "CaptureError", "deliver", "task_failed", "task_skipped", "task_started"]
+if TYPE_CHECKING:
+    from airflow_lineage.capture.outbox import Outbox
+
+__all__ = [
+    "XCOM_KEY",
+    "CaptureError",
+    "action_arn",
+    "deliver",
+    "record_place",
+    "task_failed",
+    "task_skipped",
+    "task_started",
+]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +88,8 @@ when another task of the DAG reads them: an operator with ``consumes_lineage_xco
 reads those of the task ids in its ``lineage_xcom_sources`` (default: its upstream).
 """
 
+DEFAULT_AWS_CONN_ID = "aws_default"
+
 
 class CaptureError(LineageError):
     """Lineage could not be recorded and ``[lineage] strict`` is on."""
@@ -68,16 +99,20 @@ class CaptureError(LineageError):
 class _Run:
     run: TaskRun
     started: datetime
-    start_lineage: StepLineage
-    start_error: BaseException | None = None
+    aws_conn_id: str | None
+    start_lineage: StepLineage = field(default_factory=StepLineage)
+    start_error: Exception | None = None
     completed: bool = False
     record: LineageRecord | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    digested: dict[str, tuple[SourceType, ...]] = field(default_factory=dict)
+    """The digests this try took of its inputs, by URI: at the start, or when a hook
+    reported them; () where none could be taken (never retried after the step ran)."""
 
 
-_runs: dict[tuple[str, str, str, int], _Run] = {}
+_RunKey = tuple[str, str, str, int, int]
+_runs: dict[_RunKey, _Run] = {}
 _stores: dict[str, LineageStore] = {}
-_places: dict[str, tuple[str, str]] = {}
+_settings: dict[str, dict[str, str | None]] = {}
 _lock = threading.Lock()
 
 
@@ -104,7 +139,11 @@ def _use_connection_of(ti: Any) -> None:
 
 
 def _store() -> LineageStore:
-    """Return this process's store for the task's lineage connection (opened once)."""
+    """Return this process's store for the task's lineage connection (opened once).
+
+    Opening it is the one look-up of the lineage connection a task process makes when
+    the store answers (the store knows its account and region).
+    """
     from airflow_lineage.hooks.lineage import LineageHook
 
     conn_id = _conn_id()
@@ -117,11 +156,26 @@ def _store() -> LineageStore:
     return store
 
 
-def _outbox() -> Outbox:
+def _outbox_dir() -> Path:
     conn_id = _conn_id()
     base = config.outbox_dir()
     # Records of other connections wait apart, to be replayed into their own store.
-    return Outbox(base if conn_id == config.conn_id() else base / conn_id)
+    return base if conn_id == config.conn_id() else base / conn_id
+
+
+def _outbox() -> Outbox:
+    from airflow_lineage.capture.outbox import Outbox  # lazy: only a queued record needs it
+
+    return Outbox(_outbox_dir())
+
+
+def _waiting(directory: Path) -> bool:
+    """Return whether records wait in the outbox (without loading the outbox code)."""
+    try:
+        with os.scandir(directory) as entries:
+            return any(e.name.endswith(".json") and not e.name.startswith(".") for e in entries)
+    except FileNotFoundError:
+        return False
 
 
 def deliver(record: LineageRecord, *, strict: bool | None = None) -> bool:
@@ -134,12 +188,20 @@ def deliver(record: LineageRecord, *, strict: bool | None = None) -> bool:
     :returns: True when the record reached the store.
     :raises CaptureError: it did not, and strict mode is on.
     """
+    return _deliver(record, strict, None)
+
+
+def _deliver(record: LineageRecord, strict: bool | None, unavailable: Exception | None) -> bool:
+    """Deliver as :func:`deliver`; ``unavailable``: opening the store just failed with
+    this error, so the record goes straight to the outbox (no second wait for it)."""
     strict = config.strict() if strict is None else strict
-    outbox = _outbox()
     queued = False
     try:
+        if unavailable is not None:
+            raise unavailable
         store = _store()
-        if outbox.pending():
+        if _waiting(_outbox_dir()):
+            outbox = _outbox()
             outbox.put(record.entities, record.associations, record.upsert)
             queued = True
             outbox.replay(store)
@@ -148,13 +210,13 @@ def deliver(record: LineageRecord, *, strict: bool | None = None) -> bool:
         return True
     except Exception as error:  # whatever failed, the record must survive
         if not queued:
-            outbox.put(record.entities, record.associations, record.upsert)
+            _outbox().put(record.entities, record.associations, record.upsert)
         log.warning(
             "Lineage of %s could not be written (%s: %s); kept in the outbox %s for replay",
             record.action_arn,
             type(error).__name__,
             error,
-            outbox.directory,
+            _outbox_dir(),
         )
         if strict:
             raise CaptureError(
@@ -184,8 +246,20 @@ def _map_index(ti: Any) -> int:
     return -1 if value is None else int(value)
 
 
-def _key(ti: Any) -> tuple[str, str, str, int]:
-    return (ti.dag_id, ti.task_id, ti.run_id, _map_index(ti))
+def _key(ti: Any) -> _RunKey:
+    return (
+        ti.dag_id,
+        ti.task_id,
+        ti.run_id,
+        _map_index(ti),
+        int(getattr(ti, "try_number", 1) or 1),
+    )
+
+
+def _aws_conn_id(task: Any) -> str | None:
+    """Return the AWS connection S3 data of the task is read through (the operator's own)."""
+    value = getattr(task, "aws_conn_id", DEFAULT_AWS_CONN_ID)
+    return value if isinstance(value, str) or value is None else DEFAULT_AWS_CONN_ID
 
 
 def _asset_refs(items: Iterable[Any]) -> list[DataRef]:
@@ -201,11 +275,25 @@ def _asset_refs(items: Iterable[Any]) -> list[DataRef]:
     return refs
 
 
-def _with_digests(refs: Iterable[DataRef]) -> tuple[DataRef, ...]:
+def _digests_of(uri: str, aws_conn_id: str | None) -> tuple[SourceType, ...]:
+    return digest(uri, aws_conn_id=aws_conn_id, max_bytes=config.max_digest_bytes())
+
+
+def _with_digests(
+    refs: Iterable[DataRef],
+    aws_conn_id: str | None,
+    known: Mapping[str, tuple[SourceType, ...]] | None = None,
+) -> tuple[DataRef, ...]:
+    """Give every ref without digests those taken earlier (``known``), or take them now
+    (and add them to ``known`` when it is a dict)."""
     out = []
     for ref in refs:
         if not ref.digests:
-            digests = digest_local(ref.uri)
+            digests = (known or {}).get(ref.uri)
+            if digests is None:
+                digests = _digests_of(ref.uri, aws_conn_id)
+                if isinstance(known, dict):
+                    known[ref.uri] = digests
             if digests:
                 ref = DataRef(ref.uri, ref.artifact_type, digests, ref.properties, ref.name)
         out.append(ref)
@@ -223,11 +311,40 @@ def _hook_lineage() -> tuple[list[DataRef], list[DataRef]]:
     )
 
 
-def _reset_hook_lineage() -> None:
-    """Start the task with an empty collector (``dag.test()`` reuses one process)."""
+def _watch_hook_lineage(state: _Run) -> None:
+    """Start the try with an empty hook-lineage collector that digests each input a hook
+    reports, when it reports it (the data as the step read it, not as it is at the end).
+
+    ``dag.test()`` runs every task in one process with one collector, so one that holds
+    an earlier task's lineage is replaced; a fresh task process keeps its empty one.
+    """
     from airflow.sdk.lineage import get_hook_lineage_collector
 
-    get_hook_lineage_collector.cache_clear()
+    created = get_hook_lineage_collector.cache_info().currsize > 0
+    if created and getattr(get_hook_lineage_collector(), "has_collected", True):
+        get_hook_lineage_collector.cache_clear()
+    collector = get_hook_lineage_collector()
+    inputs = getattr(collector, "_inputs", None)
+    original = getattr(collector, "add_input_asset", None)
+    if not isinstance(inputs, dict) or original is None:  # the no-op collector
+        return
+    # A collector kept from an earlier task of this process still has that task's watch.
+    original = getattr(original, "__wrapped__", original)
+
+    def add_input_asset(context: Any, *args: Any, **kwargs: Any) -> None:
+        before = set(inputs)
+        original(context, *args, **kwargs)
+        try:
+            for entry in inputs.keys() - before:
+                uri = getattr(inputs[entry][0], "uri", None)
+                if isinstance(uri, str) and uri and uri not in state.digested:
+                    conn = getattr(context, "aws_conn_id", state.aws_conn_id)
+                    state.digested[uri] = _digests_of(uri, conn if isinstance(conn, str) else None)
+        except Exception as e:  # a digest never breaks the hook that reported the data
+            log.warning("Could not digest hook-lineage input: %s: %s", type(e).__name__, e)
+
+    add_input_asset.__wrapped__ = original  # type: ignore[attr-defined]
+    collector.add_input_asset = add_input_asset  # type: ignore[method-assign]
 
 
 def _context(ti: Any) -> Mapping[str, Any]:
@@ -241,16 +358,17 @@ def _context(ti: Any) -> Mapping[str, Any]:
 
 
 def task_started(ti: Any) -> None:
-    """Record the run as InProgress with its inputs, and arm the completion hook."""
+    """Read and digest the try's inputs, and arm the completion hook (no store access,
+    unless strict mode asks for an InProgress record before the step runs)."""
     task = ti.task
-    _reset_hook_lineage()
     _use_connection_of(ti)
     run = _task_run(ti)
-    state = _Run(run=run, started=utcnow(), start_lineage=StepLineage())
+    state = _Run(run=run, started=utcnow(), aws_conn_id=_aws_conn_id(task))
     with _lock:
         _runs[_key(ti)] = state
     _arm(ti, state)
     try:
+        _watch_hook_lineage(state)
         lineage = StepLineage(
             inputs=tuple(_asset_refs(task.inlets)), associated_from=_approvals(ti)
         )
@@ -259,63 +377,105 @@ def task_started(ti: Any) -> None:
             lineage = lineage.merge(extractor.on_start(task, _context(ti)))
         # At the start only inputs count; outputs and metrics come with completion.
         lineage = dataclasses.replace(
-            lineage, inputs=_with_digests(lineage.inputs), outputs=(), metrics={}
+            lineage,
+            inputs=_with_digests(lineage.inputs, state.aws_conn_id, state.digested),
+            outputs=(),
+            metrics={},
         )
         state.start_lineage = lineage
-        record = _build(run, lineage, ActionStatus.IN_PROGRESS, now=state.started)
-        deliver(record)
-    except BaseException as e:
+        if config.strict():
+            _record(run, lineage, ActionStatus.IN_PROGRESS, now=state.started, strict=True)
+    except Exception as e:
         state.start_error = e
         log.warning("Lineage capture failed at the start of %s: %s", run.uri, e, exc_info=True)
 
 
-def record_place() -> tuple[str, str]:
-    """Return the (account, region) records are written in (read once per process)."""
+def _place_from_settings() -> tuple[str, str]:
+    """Return (account, region) from the lineage connection (looked up once per process)."""
     conn_id = _conn_id()
     with _lock:
-        cached = _places.get(conn_id)
-    if cached is None:
+        settings = _settings.get(conn_id)
+    if settings is None:
         from airflow_lineage.hooks.lineage import LineageHook
 
         settings = LineageHook(conn_id).store_settings()
-        cached = (
-            settings.get("account") or DEFAULT_ACCOUNT,
-            settings.get("region") or LOCAL_REGION,
-        )
         with _lock:
-            _places[conn_id] = cached
-    return cached
+            _settings[conn_id] = settings
+    return (settings.get("account") or DEFAULT_ACCOUNT, settings.get("region") or LOCAL_REGION)
 
 
-def _build(
-    run: TaskRun, lineage: StepLineage, status: ActionStatus, **kwargs: Any
-) -> LineageRecord:
+def record_place() -> tuple[str, str]:
+    """Return the (account, region) records are written in: the store's own, or, when the
+    store cannot be opened, the lineage connection's."""
+    try:
+        store = _store()
+    except Exception:  # records still get built, for the outbox
+        return _place_from_settings()
+    return store.account, store.region
+
+
+def action_arn(ti: Any) -> str:
+    """Return the ARN of the action that records this try of the task instance."""
     account, region = record_place()
+    return str(Arn(region, account, "action", _task_run(ti).action_name))
+
+
+def _record(
+    run: TaskRun,
+    lineage: StepLineage,
+    status: ActionStatus,
+    *,
+    strict: bool | None = None,
+    **kwargs: Any,
+) -> LineageRecord:
+    """Build the record of a try and deliver it (one store round trip when it answers)."""
+    unavailable: Exception | None = None
+    try:
+        store: LineageStore | None = _store()
+    except Exception as e:  # the record is built anyway, for the outbox
+        store, unavailable = None, e
+    account, region = (store.account, store.region) if store else _place_from_settings()
     record = build_record(run, lineage, status, account=account, region=region, **kwargs)
-    return _with_shared_copies(record)
+    if store is not None:
+        record = _with_shared_copies(record, store)
+    _deliver(record, strict, unavailable)
+    return record
 
 
 _SHARED_TTL = 30.0
-_shared: dict[int, tuple[float, bool]] = {}
 
 
 def _has_shared_lineage(store: LineageStore) -> bool:
-    """Return whether another account shares lineage with this one (re-read every 30 s)."""
-    now = time.monotonic()
-    known = _shared.get(id(store))
-    if known is None or now - known[0] > _SHARED_TTL:
-        shared = any(g.account != store.account for g in store.lineage_groups())
-        known = _shared[id(store)] = (now, shared)
-    return known[1]
+    """Return whether another account shares lineage with this one.
+
+    The answer is kept for 30 s in a small file beside the outbox folder, so that the
+    task processes of one machine ask the store once per 30 s, not once per task.
+    """
+    ident = f"{type(store).__name__}|{getattr(store, 'url', '')}|{store.account}"
+    name = f".lineage-shared-{hashlib.sha256(ident.encode()).hexdigest()[:16]}"
+    cache = config.outbox_dir().parent / name
+    try:
+        if time.time() - cache.stat().st_mtime < _SHARED_TTL:
+            return cache.read_text() == "1"
+    except (OSError, ValueError):
+        pass  # no answer kept yet
+    shared = any(g.account != store.account for g in store.lineage_groups())
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f"{cache.name}.{time.time_ns()}.tmp")
+        tmp.write_text("1" if shared else "0")
+        tmp.replace(cache)
+    except OSError:  # an unwritable folder only costs the next task a query
+        pass
+    return shared
 
 
-def _with_shared_copies(record: LineageRecord) -> LineageRecord:
+def _with_shared_copies(record: LineageRecord, store: LineageStore) -> LineageRecord:
     """Link each input to the copies of the same data that other accounts share with
     this one (``SameAs``, as SageMaker does), so lineage continues across accounts."""
     if not record.inputs:
         return record
     try:
-        store = _store()
         if not _has_shared_lineage(store):
             return record
         own = {e.arn: e for e in record.entities if isinstance(e, Artifact)}
@@ -359,36 +519,46 @@ def _arm(ti: Any, state: _Run) -> None:
     task._post_execute_hook = lineage_post_execute
 
 
+def _hook_inputs_so_far(state: _Run) -> tuple[list[DataRef], list[DataRef]]:
+    """Return the hook-lineage inputs and outputs, inputs with their report-time digests."""
+    hook_in, hook_out = _hook_lineage()
+    return list(_with_digests(hook_in, state.aws_conn_id, state.digested)), hook_out
+
+
 def task_completed(ti: Any, state: _Run, context: Mapping[str, Any], result: Any) -> None:
-    """Record outputs and Completed, then push the ARNs to XCom (before success is reported).
+    """Record the try Completed with its inputs and outputs, then push the ARNs to XCom
+    (before success is reported).
 
     :raises CaptureError: only in strict mode.
     """
     try:
         task = ti.task
-        hook_in, hook_out = _hook_lineage()
+        hook_in, hook_out = _hook_inputs_so_far(state)
         lineage = state.start_lineage.merge(
             StepLineage(inputs=tuple(hook_in), outputs=(*_asset_refs(task.outlets), *hook_out))
         )
         extractor = extractor_for(task)
         if extractor is not None:
             lineage = extractor.on_complete(task, context, result).merge(lineage)
-        lineage = _finish(lineage)
-        record = _build(
-            state.run,
-            lineage,
-            ActionStatus.COMPLETED,
-            now=utcnow(),
-            started=state.started,
-        )
-    except BaseException as e:
+        lineage = _finish(lineage, state)
+    except Exception as e:
         log.warning("Lineage of %s could not be built: %s", state.run.uri, e, exc_info=True)
         if config.strict():
             raise CaptureError(f"lineage of {state.run.uri} could not be built: {e}") from e
         return
     state.completed = True
+    try:
+        record = _record(
+            state.run, lineage, ActionStatus.COMPLETED, now=utcnow(), started=state.started
+        )
+    except CaptureError:
+        raise
+    except Exception as e:  # building failed on a bad value: strict decides
+        log.warning("Lineage of %s could not be built: %s", state.run.uri, e, exc_info=True)
+        if config.strict():
+            raise CaptureError(f"lineage of {state.run.uri} could not be built: {e}") from e
+        return
     state.record = record
-    deliver(record)
     if not _wants_xcom(ti.task):
         return
     try:
@@ -412,10 +582,14 @@ def _wants_xcom(task: Any) -> bool:
     return False
 
 
-def _finish(lineage: StepLineage) -> StepLineage:
-    """Keep the start-time digests of inputs; digest outputs now, after the step ran."""
+def _finish(lineage: StepLineage, state: _Run | None) -> StepLineage:
+    """Keep the digests inputs got when read; digest the rest, and outputs, now."""
+    conn = state.aws_conn_id if state else DEFAULT_AWS_CONN_ID
+    known = state.digested if state else None
     return dataclasses.replace(
-        lineage, inputs=_with_digests(lineage.inputs), outputs=_with_digests(lineage.outputs)
+        lineage,
+        inputs=_with_digests(lineage.inputs, conn, known),
+        outputs=_with_digests(lineage.outputs, conn),
     )
 
 
@@ -445,28 +619,32 @@ def _ended(ti: Any, status: ActionStatus, error: str | None, cause: Any = None) 
         state = _runs.pop(_key(ti), None)
     run = state.run if state else _task_run(ti)
     lineage = state.start_lineage if state else StepLineage()
+    if state is not None:
+        # What hooks read before the step ended was read by this try.
+        hook_in, _ = _hook_inputs_so_far(state)
+        lineage = lineage.merge(StepLineage(inputs=tuple(hook_in)))
     extractor = extractor_for(ti.task)
     if status is ActionStatus.FAILED and extractor is not None:
-        lineage = _finish(extractor.on_failure(ti.task, _context(ti), cause).merge(lineage))
-    record = _build(
+        lineage = _finish(extractor.on_failure(ti.task, _context(ti), cause).merge(lineage), state)
+    _record(
         run,
         lineage,
         status,
         now=utcnow(),
         started=state.started if state else None,
         error=error,
+        strict=False,  # the task has already ended; nothing left to fail
     )
-    deliver(record, strict=False)  # the task has already ended; nothing left to fail
 
 
 def task_failed(ti: Any, error: BaseException | str | None) -> None:
-    """Record the run as Failed, with the error."""
+    """Record the try as Failed, with the error."""
     message = None if error is None else f"{type(error).__name__}: {error}"[:2500]
     _ended(ti, ActionStatus.FAILED, message, error)
 
 
 def task_skipped(ti: Any) -> None:
-    """Record the run as Stopped (the task skipped itself)."""
+    """Record the try as Stopped (the task skipped itself)."""
     _ended(ti, ActionStatus.STOPPED, None)
 
 
@@ -475,8 +653,10 @@ def reset() -> None:
     with _lock:
         stores = list(_stores.values())
         _stores.clear()
-        _places.clear()
-        _shared.clear()
+        _settings.clear()
         _runs.clear()
     for store in stores:
         store.close()
+    from airflow_lineage import verify
+
+    verify._s3_clients.clear()

@@ -120,6 +120,15 @@ def _git_commit(directory: str) -> str | None:
     return commit if out.returncode == 0 and commit else None
 
 
+def _copies(value: Any) -> Any:
+    """Return a mapping of name to Data as fresh Data objects (anything else as it is)."""
+    if not isinstance(value, Mapping):
+        return value
+    return {
+        k: Data(v.uri, v.artifact_type) if isinstance(v, Data) else v for k, v in value.items()
+    }
+
+
 def _check_data(field: str, value: object) -> dict[str, Data]:
     if value is None:
         return {}
@@ -172,6 +181,16 @@ class MLStepOperator(PythonOperator):
         self.parameters = parameters
         self.endpoint = endpoint
         self.code_version = code_version
+
+    def render_template_fields(self, context: Any, jinja_env: Any = None) -> None:
+        """Render copies of the declared :class:`Data`, so the declared ones keep their
+        templates: ``dag.test()`` runs every try of a task on this same object, and a
+        second try must render ``{{ ti.try_number }}`` anew, not reuse the first's URI."""
+        declared = self.__dict__.get("_declared_data")
+        if declared is None:
+            declared = self.__dict__["_declared_data"] = (self.inputs, self.outputs)
+        self.inputs, self.outputs = (_copies(d) for d in declared)
+        super().render_template_fields(context, jinja_env)
 
     def _validated(self) -> tuple[dict[str, Data], dict[str, Data], dict[str, Any]]:
         if not isinstance(self.step_type, str) or not self.step_type:
@@ -237,6 +256,15 @@ class _MLStepDecoratedOperator(DecoratedOperator, MLStepOperator):
     """The operator behind ``@ml_step``."""
 
     custom_operator_name = "@ml_step"
+    # DecoratedOperator comes first in the MRO; without this its template fields would
+    # hide the step's, and Data URIs such as ``.../{{ run_id }}/x.csv`` stay unrendered.
+    template_fields: Sequence[str] = (
+        *DecoratedOperator.template_fields,
+        "inputs",
+        "outputs",
+        "parameters",
+        "endpoint",
+    )
 
     def __init__(
         self, *, python_callable: Callable[..., Any], op_args: Any, op_kwargs: Any, **kwargs: Any

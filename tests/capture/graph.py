@@ -11,9 +11,12 @@ from airflow_lineage.verify import local_path
 
 
 def key(entity: Any, base: Path | None = None) -> str:
-    """Return a readable key: ``task:<id>`` for actions, the URI (base-relative) otherwise."""
+    """Return a readable key: ``task:<id>`` for actions (``task:<id>@try<n>`` for a try
+    after the first), the URI (base-relative) otherwise."""
     if isinstance(entity, Action):
-        return f"task:{entity.properties.get('airflow:task_id', entity.name)}"
+        name = f"task:{entity.properties.get('airflow:task_id', entity.name)}"
+        try_number = entity.properties.get("airflow:try_number", "1")
+        return name if try_number == "1" else f"{name}@try{try_number}"
     uri = entity.source_uri
     if base is not None:
         uri = uri.replace(f"file://{base}", "file://BASE")

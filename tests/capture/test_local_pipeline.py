@@ -80,7 +80,7 @@ def run_pipeline(load_dag: Callable[..., Any], run_dag: Callable[..., Any]) -> A
 
 
 def _no_run_id(graph: dict[str, Any]) -> dict[str, Any]:
-    """Replace the run id in the gate's report paths with RUN."""
+    """Replace the run id in the gate's report paths and task-run contexts with RUN."""
 
     def fix(key: str) -> str:
         return re.sub(r"(runs/|serving/iris-|reports/gate/ml_pipeline_local/)[^/]+", r"\1RUN", key)
@@ -92,17 +92,30 @@ def _no_run_id(graph: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def task_run_context(task_id: str) -> str:
+    """Return the key of the context that links the tries of one task run."""
+    return f"TaskRun:airflow://dags/ml_pipeline_local/runs/RUN/tasks/{task_id}"
+
+
+def structural_edges(run_key: str, tasks: list[str]) -> set[tuple[str, str, str]]:
+    """Return the edges that place each try in its task run and DAG run."""
+    return (
+        {(f"task:{t}", run_key, "AssociatedWith") for t in tasks}
+        | {(f"task:{t}", task_run_context(t), "AssociatedWith") for t in tasks}
+        | {(run_key, "Pipeline:airflow://dags/ml_pipeline_local", "AssociatedWith")}
+    )
+
+
 def assert_expected_graph(graph: dict[str, Any]) -> None:
     """Check the exact graph a healthy run of the local pipeline records."""
     graph = _no_run_id(graph)
     runs = {v for v in graph["vertices"] if v[1] == "PipelineExecution"}
     assert len(runs) == 1
     (run,) = runs
-    assert graph["vertices"] - runs == EXPECTED_VERTICES
+    task_runs = {("Context", "TaskRun", task_run_context(t)) for t in TASKS}
+    assert graph["vertices"] - runs == EXPECTED_VERTICES | task_runs
     run_key = run[2]
-    structural = {(f"task:{t}", run_key, "AssociatedWith") for t in TASKS} | {
-        (run_key, "Pipeline:airflow://dags/ml_pipeline_local", "AssociatedWith")
-    }
+    structural = structural_edges(run_key, TASKS)
     assert graph["edges"] == DATA_EDGES | structural
     assert graph["statuses"] == {f"task:{t}": "Completed" for t in TASKS}
 
@@ -285,8 +298,8 @@ def test_store_outage_keeps_every_record_for_replay(
     assert report["verdict"] == "rejected"
     assert "StoreError" in report["rules"][0]["detail"]
     outbox = lineage_home / "outbox"
-    # A start and an end record for every task that ran (the gate's end is its failure).
-    assert len(list(outbox.glob("*.json"))) == 2 * (len(steps) + 1)
+    # One record for every try that ran, written when it ended (the gate's is its failure).
+    assert len(list(outbox.glob("*.json"))) == len(steps) + 1
 
     healthy = f"sqlite:///{lineage_home / 'replayed.db'}"
     assert cli(["--store", healthy, "outbox", "replay"]) == 0
@@ -295,15 +308,17 @@ def test_store_outage_keeps_every_record_for_replay(
         graph = _no_run_id(captured(healthy, lineage_home / "ml"))
         runs = {v for v in graph["vertices"] if v[1] == "PipelineExecution"}
         deployed = {"task:deploy", f"Endpoint:{B}/serving/iris-RUN"}
-        assert graph["vertices"] - runs == {v for v in EXPECTED_VERTICES if v[2] not in deployed}
+        ran = [*steps, "gate"]
+        assert graph["vertices"] - runs == {
+            v for v in EXPECTED_VERTICES if v[2] not in deployed
+        } | {("Context", "TaskRun", task_run_context(t)) for t in ran}
         (run_key,) = {v[2] for v in runs}
         expected_edges = {
             e
             for e in DATA_EDGES
             if not {e[0], e[1]} & deployed and e[1] != "task:gate"  # the model was never read
         }
-        expected_edges |= {(f"task:{t}", run_key, "AssociatedWith") for t in [*steps, "gate"]}
-        expected_edges |= {(run_key, "Pipeline:airflow://dags/ml_pipeline_local", "AssociatedWith")}
+        expected_edges |= structural_edges(run_key, ran)
         assert graph["edges"] == expected_edges
         assert graph["statuses"] == {
             **{f"task:{t}": "Completed" for t in steps},

@@ -181,8 +181,13 @@ def test_dag_runs_under_moto_and_lineage_is_captured(
         (gate, report_md, "Produced"),
         (gate, deployment, "AssociatedWith"),  # ... and allowed the deployment
     }
+    task_runs = {v for v in vertices if v[:2] == ("Context", "TaskRun")}
+    assert len(task_runs) == len(TASKS)  # one per task run, linking its tries
     run_edges = {(action, run_context, "AssociatedWith") for action in actions.values()}
     run_edges.add((run_context, dag_context, "AssociatedWith"))
+    for action in actions.values():
+        (task_run,) = [e[1] for e in edges if e[0] == action and e[1] in task_runs]
+        run_edges.add((action, task_run, "AssociatedWith"))
     assert edges == step_edges | run_edges, (
         sorted(edges - step_edges - run_edges),
         sorted((step_edges | run_edges) - edges),
@@ -202,4 +207,26 @@ def test_dag_runs_under_moto_and_lineage_is_captured(
         endpoint,
         report_json,
         report_md,
+        *task_runs,
     }
+
+    # S3 channels that name an object carry its ETag, read through the AWS connection
+    # (the processing job's raw input, read before the job ran). Prefixes (the features
+    # channel) have no object to read: they stay without a digest.
+    import boto3
+
+    from airflow_lineage import Artifact, connect
+
+    head = boto3.client("s3", region_name=pipeline.REGION).head_object(
+        Bucket=pipeline.BUCKET, Key=pipeline.RAW_URI.removeprefix(f"s3://{pipeline.BUCKET}/")
+    )
+    with connect(os.environ["AIRFLOW__LINEAGE__STORE_URL"]) as store:
+        artifacts = {
+            e.source_uri: e
+            for e in store.list_entities("Artifact").items
+            if isinstance(e, Artifact)
+        }
+    assert [(st.id_type.value, st.value) for st in artifacts[pipeline.RAW_URI].source_types] == [
+        ("S3ETag", head["ETag"].strip('"'))
+    ]
+    assert artifacts[pipeline.FEATURES_URI].source_types == ()

@@ -61,6 +61,8 @@ class _SelfDescribing(Extractor):
 
 
 _registry: dict[str, Extractor] = {}
+_BUILTIN_MODULES = {"airflow.providers.amazon.aws.operators.sagemaker"}
+"""Modules whose operators have built-in extractors (loaded when a task uses one)."""
 _builtins_loaded = False
 
 
@@ -83,12 +85,14 @@ def extractor_for(task: Any) -> Extractor | None:
     if isinstance(task, LineageAware):
         return _SelfDescribing()
     global _builtins_loaded
-    if not _builtins_loaded:
+    mro = type(task).__mro__
+    if not _builtins_loaded and any(cls.__module__ in _BUILTIN_MODULES for cls in mro):
+        # Only a task of such an operator pays for loading the built-in extractors.
         _builtins_loaded = True
         from airflow_lineage.capture.extractors import sagemaker
 
         sagemaker.register()
-    for cls in type(task).__mro__:
+    for cls in mro:
         found = _registry.get(_dotted(cls))
         if found is not None:
             return found

@@ -30,9 +30,12 @@ SageMaker writes resource names in its ARNs in lower case; the ARNs recorded her
 normalised the same way, so the model ARN one step produces is the model ARN a later
 step (which only knows the model's *name*) reads, under moto too.
 
-Extractors never call AWS, and never raise on a missing or unexpected key or value
-type: every read goes through total helpers that return ``None`` or an empty value, so
-a partial description yields a partial lineage. There is deliberately no catch-all
+Extractors never call AWS themselves: capture digests the S3 objects they name (ETag,
+and VersionId in a versioned bucket, through the operator's ``aws_conn_id``), the
+inputs of ``on_start`` before the job runs and the outputs after it. They never raise
+on a missing or unexpected key or value type: every read goes through total helpers
+that return ``None`` or an empty value, so a partial description yields a partial
+lineage. There is deliberately no catch-all
 ``except``: a genuine bug surfaces to the capture code, which logs it (and fails the
 task in strict mode) instead of hiding it here.
 
