@@ -218,14 +218,14 @@ def capture_timeout() -> float:
 
 @cache
 def max_digest_bytes() -> int:
-    """Return ``[lineage] max_digest_bytes``: the largest local data hashed in a task."""
+    """Return ``[ml_lineage] max_digest_bytes``: the largest local data hashed in a task."""
     raw = _option("max_digest_bytes") or OPTIONS["max_digest_bytes"]["default"]
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(f"[lineage] max_digest_bytes must be an integer, got {raw!r}") from None
+        raise ValueError(f"[ml_lineage] max_digest_bytes must be an integer, got {raw!r}") from None
     if value < 0:
-        raise ValueError(f"[lineage] max_digest_bytes must not be negative, got {value}")
+        raise ValueError(f"[ml_lineage] max_digest_bytes must not be negative, got {value}")
     return value
 
 

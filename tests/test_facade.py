@@ -773,7 +773,7 @@ def test_delete_artifact_by_source(sm: CheckedClient) -> None:
 
 def test_store_failures_are_internal_failures(tmp_path: Path) -> None:
     db = tmp_path / "broken.db"
-    with airflow_lineage.connect(f"sqlite:///{db}") as store:
+    with airflow_lineage.connect(f"sqlite:///{db}", create=True) as store:
         sm = store.as_boto3_client()
         sm.create_artifact(**ARTIFACT)
         with sqlite3.connect(db) as conn:
@@ -1250,7 +1250,7 @@ def test_client_meta_and_exceptions(store: LineageStore) -> None:
 
 def test_other_accounts_entities_are_described_and_associated_by_arn(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/shared.db"
-    with airflow_lineage.connect(url, account="111111111111") as team_b:
+    with airflow_lineage.connect(url, account="111111111111", create=True) as team_b:
         shared = team_b.as_boto3_client().create_artifact(**ARTIFACT)["ArtifactArn"]
         team_b.share("000000000000")  # shared lineage only: see tests/store/test_sharing.py
     assert ":111111111111:artifact/" in shared

@@ -171,7 +171,7 @@ def _export(store: LineageStore) -> bytes:
 
 def test_export_import_export_is_byte_identical(tmp_path: Path, store_url: str) -> None:
     # The sample spans two accounts: a backup and a restore see and write every account's.
-    with SqlStore(f"sqlite:///{tmp_path / 'source.db'}", unrestricted=True) as source:
+    with SqlStore(f"sqlite:///{tmp_path / 'source.db'}", unrestricted=True, create=True) as source:
         _populate(source)
         first = _export(source)
     entities, associations, _ = records.load_all(io.StringIO(first.decode()))

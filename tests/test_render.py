@@ -33,7 +33,7 @@ from airflow_lineage.render import (
 def pipeline(tmp_path: Path) -> Iterator[tuple[str, LineageStore, dict[str, str]]]:
     """A small pipeline: raw -> prep -> train set -> train -> model -> deploy -> endpoint."""
     url = f"sqlite:///{tmp_path / 'lineage.db'}"
-    store = connect(url)
+    store = connect(url, create=True)
     raw = store.create_artifact('s3://b/raw/"iris"<csv>', "DataSet")
     prep = store.create_action(
         "prep", "DataPreparation", "airflow://dags/d/runs/r/tasks/prep", status="Completed"

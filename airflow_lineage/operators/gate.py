@@ -236,20 +236,10 @@ class LineageGateOperator(BaseOperator):
         return report
 
     def _approval_arn(self, context: Mapping[str, Any]) -> str:
-        from airflow_lineage.capture.record import TaskRun
-        from airflow_lineage.capture.runtime import record_place
+        """Return the ARN of the action capture records for this try of the gate."""
+        from airflow_lineage.capture.runtime import action_arn
 
-        ti = context["ti"]
-        map_index = getattr(ti, "map_index", -1)
-        run = TaskRun(
-            ti.dag_id,
-            ti.task_id,
-            ti.run_id,
-            -1 if map_index is None else map_index,
-            try_number=int(getattr(ti, "try_number", 1) or 1),
-        )
-        account, region = record_place()
-        return str(Arn(region, account, "action", run.action_name))
+        return action_arn(context["ti"])
 
     def _write_reports(
         self, context: Mapping[str, Any], report: dict[str, Any], markdown: str

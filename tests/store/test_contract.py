@@ -31,6 +31,8 @@ from airflow_lineage import (
     connect,
 )
 
+from ..conftest import create_store
+
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -712,8 +714,8 @@ def test_idempotent_creates_under_eight_concurrent_processes(store_url: str) -> 
         assert len(s.list_associations().items) == 5 + 5 + 5 * 10
 
 
-def test_concurrent_first_open_migrates_once(tmp_path: Any) -> None:
-    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+def test_concurrent_writers_create_everything_once(tmp_path: Any) -> None:
+    url = create_store(f"sqlite:///{tmp_path / 'fresh.db'}")
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(8) as pool:
         results = pool.starmap(_create_everything, [(url, 2)] * 8)

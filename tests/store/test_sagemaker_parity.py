@@ -60,7 +60,9 @@ def graph() -> tuple[list[Any], list[Association], dict[str, str]]:
 @pytest.fixture
 def stores(tmp_path: Path) -> Iterator[tuple[LineageStore, LineageStore, dict[str, str]]]:
     ents, edges, named = graph()
-    sql = SqlStore(f"sqlite:///{tmp_path / 'parity.db'}", account=ACCOUNT, region=REGION)
+    sql = SqlStore(
+        f"sqlite:///{tmp_path / 'parity.db'}", account=ACCOUNT, region=REGION, create=True
+    )
     fake = make_fake(account=ACCOUNT, region=REGION, throttle_every=5)
     sm = make_store(fake)
     for s in (sql, sm):

@@ -23,6 +23,8 @@ from airflow_lineage.model import Action, Artifact, Association, Context, Entity
 from airflow_lineage.query import LineageFilter
 from airflow_lineage.store.sql import SqlStore
 
+from ..conftest import create_store
+
 SQLITE_EXAMPLES = 500
 PG_EXAMPLES = 150
 ACCOUNTS = ("111111111111", "222222222222", "333333333333")
@@ -89,6 +91,7 @@ class World:
     """One database, an unrestricted writer and one store per account, reset per case."""
 
     def __init__(self, url: str) -> None:
+        create_store(url)
         self.admin = SqlStore(url, unrestricted=True)
         self.stores = [SqlStore(url, account=a) for a in ACCOUNTS]
 

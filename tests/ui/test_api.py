@@ -176,6 +176,9 @@ def lineage(api_client: Client) -> dict[str, str]:
         "make": records[0].action_arn,
         "train": records[1].action_arn,
         "train2": records[2].action_arn,
+        "train_task_run": next(
+            e.arn for e in records[1].entities if isinstance(e, Context) and e.type == "TaskRun"
+        ),
         "data": arn[DATA],
         "model": arn[MODEL],
         "producer_run": arn["airflow://dags/producer/runs/r1"],
@@ -447,6 +450,7 @@ def test_entity_graph_directions_depth_and_lookup(
         lineage["train"],
         lineage["model"],
         lineage["consumer_run"],
+        lineage["train_task_run"],  # the context that links the train task's tries
     }
     one = _get(client, f"/lineage/api/graph?uri={DATA}&direction=both&depth=1", "viewer", token)
     assert _arns(one.json()) == {lineage["data"], lineage["train"], lineage["make"]}
@@ -455,7 +459,7 @@ def test_entity_graph_directions_depth_and_lookup(
 
     entity = _get(client, f"/lineage/api/entity?arn={lineage['train']}", "viewer", token).json()
     assert entity["record"]["properties"]["param:max_depth"] == "3"
-    assert entity["incoming"] == 1 and entity["outgoing"] == 2
+    assert entity["incoming"] == 1 and entity["outgoing"] == 3  # model, run, task run
 
 
 def test_bad_requests(

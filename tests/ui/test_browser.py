@@ -23,6 +23,7 @@ import pytest
 
 from airflow_lineage import LineageQuery, connect
 from airflow_lineage.model import Action, Artifact, Association, AssociationType
+from airflow_lineage.store import upgrade
 
 from .conftest import auth_environment, password, reset_lineage
 
@@ -90,7 +91,7 @@ def _bulk(url: str) -> tuple[str, int]:
             assocs.append(Association(action.arn, out.arn, AssociationType.PRODUCED))
             current.append(out.arn)
         previous = current
-    with connect(url) as store:
+    with connect(url, create=True) as store:
         store.write(entities, assocs)
     return root.arn, len(entities)
 
@@ -116,6 +117,7 @@ def served(airflow_db: None, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             mp.setenv(key, value)
         reset_lineage()
         runtime.reset()
+        upgrade(store_url)
         bag = DagBag(dag_folder=str(REPO / "dags" / "ml_pipeline_local.py"), safe_mode=False)
         assert not bag.import_errors, bag.import_errors
         dag = bag.dags["ml_pipeline_local"]
