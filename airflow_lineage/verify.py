@@ -7,7 +7,9 @@ of every file below it, in sorted order. Data larger than a given size is not ha
 
 S3 objects get ``S3ETag`` and, in a versioned bucket, ``S3Version``, read with one
 ``head_object`` through an Airflow AWS connection (the amazon provider, imported only
-when there is S3 data).
+when there is S3 data). An S3 prefix (a URI ending in ``/``, or one naming no object but
+holding objects below ``<uri>/``, as SageMaker channels and outputs do) gets ``Custom`` =
+``s3-listing:sha256:<hex>`` over the sorted keys below it and their ETags.
 """
 
 from __future__ import annotations
@@ -20,7 +22,15 @@ from urllib.parse import unquote, urlparse
 
 from airflow_lineage.model import SourceIdType, SourceType
 
-__all__ = ["check", "digest", "digest_local", "digest_s3", "local_path", "sha256_digest"]
+__all__ = [
+    "check",
+    "digest",
+    "digest_local",
+    "digest_s3",
+    "local_path",
+    "s3_listing_digest",
+    "sha256_digest",
+]
 
 log = logging.getLogger(__name__)
 
@@ -126,12 +136,22 @@ def digest_s3(uri: str, *, aws_conn_id: str | None = "aws_default") -> tuple[Sou
         return ()
     try:
         bucket, _, key = uri.split("://", 1)[1].partition("/")
-        if not bucket or not key:
+        if not bucket:
             return ()
+        if not key or key.endswith("/"):
+            listing = s3_listing_digest(uri, aws_conn_id=aws_conn_id)
+            return (SourceType(SourceIdType.CUSTOM, listing),) if listing else ()
         head: dict[str, object] = _s3_client(aws_conn_id).head_object(  # type: ignore[attr-defined]
             Bucket=bucket, Key=key
         )
     except Exception as e:  # an unreadable object is simply undigested
+        if _not_found(e):
+            try:  # a prefix named without its trailing slash
+                listing = s3_listing_digest(uri + "/", aws_conn_id=aws_conn_id)
+            except Exception:
+                listing = None
+            if listing:
+                return (SourceType(SourceIdType.CUSTOM, listing),)
         log.warning("No S3 digest for %s: %s: %s", uri, type(e).__name__, e)
         return ()
     out = []
@@ -142,6 +162,41 @@ def digest_s3(uri: str, *, aws_conn_id: str | None = "aws_default") -> tuple[Sou
     if version and version != "null":  # "null": written before versioning was turned on
         out.append(SourceType(SourceIdType.S3_VERSION, version))
     return tuple(out)
+
+
+_LISTING = "s3-listing:sha256:"
+
+
+def _not_found(error: Exception) -> bool:
+    response = getattr(error, "response", None) or {}
+    code = str(response.get("Error", {}).get("Code", ""))
+    return code in ("404", "NoSuchKey", "NotFound")
+
+
+def s3_listing_digest(prefix_uri: str, *, aws_conn_id: str | None = "aws_default") -> str | None:
+    """Return ``s3-listing:sha256:<hex>`` of the objects below an S3 prefix, None if none.
+
+    The digest covers every key below the prefix (relative to it) and its ETag, sorted, so
+    adding, removing, renaming or rewriting any object changes it.
+
+    :raises Exception: the listing failed (no such bucket, no credentials).
+    """
+    bucket, _, prefix = prefix_uri.split("://", 1)[1].partition("/")
+    client = _s3_client(aws_conn_id)
+    pages = client.get_paginator("list_objects_v2").paginate(  # type: ignore[attr-defined]
+        Bucket=bucket, Prefix=prefix
+    )
+    entries = sorted(
+        (str(obj["Key"])[len(prefix) :], str(obj.get("ETag", "")).strip('"'))
+        for page in pages
+        for obj in page.get("Contents", ())
+    )
+    if not entries:
+        return None
+    h = hashlib.sha256()
+    for key, etag in entries:
+        h.update(f"{key}\x00{etag}\n".encode())
+    return f"{_LISTING}{h.hexdigest()}"
 
 
 def digest(
@@ -183,7 +238,15 @@ def check(uri: str, source_type: SourceType) -> tuple[bool, str]:
     """
     kind, expected = source_type.id_type, source_type.value
     try:
-        if kind in (SourceIdType.CUSTOM, SourceIdType.MD5_HASH):
+        if kind is SourceIdType.CUSTOM and expected.startswith(_LISTING):
+            if not uri.startswith("s3://"):
+                return False, f"an S3 listing digest recorded for non-S3 {uri}"
+            prefix = uri if uri.endswith("/") else uri + "/"
+            found = s3_listing_digest(prefix, aws_conn_id=None)
+            if found is None:
+                return False, f"{uri} cannot be read: no objects below it any more"
+            actual = found
+        elif kind in (SourceIdType.CUSTOM, SourceIdType.MD5_HASH):
             path = local_path(uri)
             if path is None:
                 return False, f"cannot recompute {kind.value} of non-local {uri}"

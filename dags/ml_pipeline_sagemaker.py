@@ -71,20 +71,8 @@ RUN_TAG = "{{ dag_run.run_after.strftime('%Y%m%d%H%M%S%f') }}"
 HYPERPARAMETERS = {"n_estimators": "100", "max_depth": "3", "random_state": "42"}
 
 
-POLICY = {
-    "required": [
-        {"lineage_type": "Action", "type": "ProcessingJob", "status": "Completed"},
-        {"lineage_type": "Action", "type": "TrainingJob", "status": "Completed"},
-        {
-            "lineage_type": "Action",
-            "type": "Approval",
-            "status": "Completed",
-            "name": "an approved model package",
-        },
-    ],
-    "forbidden": [{"type": "DataSet", "properties": {"pii": "true"}}],
-    "max_age": "P1D",
-}
+# Relative to this file's folder; the policy says what is verified and what is exempted.
+POLICY = "policies/ml_pipeline_sagemaker.yaml"
 
 with DAG(
     dag_id="ml_pipeline_sagemaker",

@@ -200,7 +200,7 @@ def test_building_entities_and_a_task_record_does_not_import_botocore() -> None:
         """
     )
     assert out["heavy"] == []
-    assert out["entities"] == 5
+    assert out["entities"] == 6  # two contexts of the run, the task run, the action, input, output
     assert len(out["errors"]) == 5
     assert "ActionName" in out["errors"][0]
     assert "ContextName" in out["errors"][1]

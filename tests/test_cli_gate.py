@@ -34,7 +34,7 @@ def lineage(tmp_path: Path) -> dict[str, str]:
         "train": Action.new("train", "Training", "u", status="Completed"),
         "model": Artifact.new(model.as_uri(), "Model", source_types=digest_local(model.as_uri())),
     }
-    with connect(url) as store:
+    with connect(url, create=True) as store:
         store.write(
             list(a.values()),
             [

@@ -302,6 +302,9 @@ def test_store_outage_keeps_every_record_for_replay(
     assert len(list(outbox.glob("*.json"))) == len(steps) + 1
 
     healthy = f"sqlite:///{lineage_home / 'replayed.db'}"
+    assert cli(["--store", healthy, "outbox", "replay"]) == 1  # no store there yet: kept
+    assert len(list(outbox.glob("*.json"))) == len(steps) + 1
+    assert cli(["--store", healthy, "db", "upgrade"]) == 0
     assert cli(["--store", healthy, "outbox", "replay"]) == 0
     assert list(outbox.glob("*.json")) == []
     for _ in range(2):  # replaying again changes nothing (idempotent, no duplicates)

@@ -305,3 +305,25 @@ def test_a_named_pipe_is_not_read_for_a_digest(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     assert digest(fifo.as_uri()) == ()  # returns at once instead of blocking on the pipe
+
+
+def test_an_s3_prefix_is_digested_by_its_listing_and_rechecked(s3: Any) -> None:
+    from airflow_lineage.verify import check, digest_s3
+
+    for name in ("part-0.csv", "part-1.csv"):
+        s3.put_object(Bucket=BUCKET, Key=f"features/{name}", Body=name.encode())
+    prefix = f"s3://{BUCKET}/features/"
+    (listing,) = digest_s3(prefix, aws_conn_id=None)
+    assert listing.value.startswith("s3-listing:sha256:")
+    # The same prefix named without its slash (as SageMaker channels often are).
+    assert digest_s3(prefix.rstrip("/"), aws_conn_id=None) == (listing,)
+    assert check(prefix, listing) == (True, f"{prefix}: Custom matches")
+
+    s3.put_object(Bucket=BUCKET, Key="features/part-1.csv", Body=b"rewritten")
+    ok, detail = check(prefix, listing)
+    assert not ok and "changed" in detail
+    for name in ("part-0.csv", "part-1.csv"):
+        s3.delete_object(Bucket=BUCKET, Key=f"features/{name}")
+    ok, detail = check(prefix, listing)
+    assert not ok and "no objects below it" in detail
+    assert digest_s3(prefix, aws_conn_id=None) == ()  # an empty prefix has no digest

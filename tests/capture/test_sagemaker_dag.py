@@ -66,13 +66,30 @@ def captured_graph(store_url: str) -> tuple[set[Vertex], set[Edge]]:
 
 @pytest.fixture
 def aws() -> Iterator[None]:
-    """Run under moto, with the processing job's output in place (moto runs no containers)."""
+    """Run under moto, with the jobs' outputs in place: moto runs no containers, so the
+    processing job's features and the training job's model.tar.gz are written here, as
+    SageMaker would write them (the gate verifies their S3 digests)."""
+    from unittest import mock
+
     import boto3
     from moto import mock_aws
+    from moto.sagemaker.models import SageMakerModelBackend
 
     from dags import ml_pipeline_sagemaker as pipeline
 
-    with mock_aws():
+    create_training_job = SageMakerModelBackend.create_training_job
+
+    def training_writes_its_model(self: Any, *args: Any, **kwargs: Any) -> Any:
+        job = create_training_job(self, *args, **kwargs)
+        bucket, _, key = job.model_artifacts["S3ModelArtifacts"][5:].partition("/")
+        boto3.client("s3", region_name=pipeline.REGION).put_object(
+            Bucket=bucket, Key=key, Body=b"a trained model"
+        )
+        return job
+
+    with mock_aws(), mock.patch.object(
+        SageMakerModelBackend, "create_training_job", training_writes_its_model
+    ):
         s3 = boto3.client("s3", region_name=pipeline.REGION)
         s3.create_bucket(Bucket=pipeline.BUCKET)
         key = pipeline.FEATURES_URI.removeprefix(f"s3://{pipeline.BUCKET}/") + "train.csv"
@@ -229,4 +246,13 @@ def test_dag_runs_under_moto_and_lineage_is_captured(
     assert [(st.id_type.value, st.value) for st in artifacts[pipeline.RAW_URI].source_types] == [
         ("S3ETag", head["ETag"].strip('"'))
     ]
-    assert artifacts[pipeline.FEATURES_URI].source_types == ()
+    # A prefix (the processing output, the training channel) is digested by its listing:
+    # every key below it and its ETag.
+    from airflow_lineage.verify import s3_listing_digest
+
+    (listing,) = artifacts[pipeline.FEATURES_URI].source_types
+    assert (listing.id_type.value, listing.value) == (
+        "Custom",
+        s3_listing_digest(pipeline.FEATURES_URI, aws_conn_id=None),
+    )
+    assert listing.value.startswith("s3-listing:sha256:")
