@@ -53,6 +53,9 @@ BIN = Path(sys.executable).parent
 SERVICES = ("api-server", "dag-processor", "scheduler")
 """The long-running services, in the order they start."""
 
+INIT_STORE = Path(__file__).resolve().parents[2] / "docker" / "init_store.py"
+"""What compose's airflow-init runs after ``airflow db migrate``: the account roles."""
+
 MARKER = "AIRFLOW_LINEAGE_DEPLOYMENT"
 """An environment variable every process of a deployment inherits: how survivors are found."""
 
@@ -109,24 +112,23 @@ def prepare_lineage_store(
 ) -> None:
     """Migrate Airflow's database and create the lineage store, then provision an account.
 
-    One ``airflow db migrate`` with the ``lineage_admin`` connection logging in as
-    ``admin_url``'s user (the tables' owner): Airflow's migrations, then the lineage
-    store's (our external DB manager), as a team's init step does. Then the account's
-    login role ``lineage_acct_<account>`` gets ``password`` and the grants row-level
-    security needs, through :func:`~airflow_lineage.store.connect_admin`. Task processes
+    What docker/compose.yaml's airflow-init runs, in its environment: ``airflow db
+    migrate`` with the ``lineage_admin`` connection logging in as ``admin_url``'s user
+    (the tables' owner) runs Airflow's migrations, then creates the lineage store (our
+    external DB manager); docker/init_store.py then gives the account's login role
+    ``lineage_acct_<account>`` its ``password``, the grants row-level security needs
+    (``provision_account_role`` through ``connect_admin``) and CONNECT. Task processes
     log in as that role, which may not change the schema: they cannot run DDL.
 
-    :raises DeploymentError: migrating failed or timed out.
+    :raises DeploymentError: a step failed or timed out.
     """
-    from airflow_lineage.store import connect_admin
-    from airflow_lineage.store.sql import SqlStore
-
-    migrate_env = {**env, ADMIN_CONN: connection_to(admin_url)}
-    _run([str(BIN / "airflow"), "db", "migrate"], migrate_env, "airflow db migrate", timeout)
-    with connect_admin(admin_url) as admin:
-        if not isinstance(admin, SqlStore):
-            raise DeploymentError(f"{admin!r} is not a PostgreSQL store: it has no roles")
-        admin.provision_account_role(account, password=password)
+    init_env = {
+        **env,
+        ADMIN_CONN: connection_to(admin_url),
+        "LINEAGE_ACCOUNTS": f"{account}={password}",
+    }
+    _run([str(BIN / "airflow"), "db", "migrate"], init_env, "airflow db migrate", timeout)
+    _run([str(BIN / "python"), str(INIT_STORE)], init_env, "docker/init_store.py", timeout)
 
 
 # ------------------------------------------------------------------------------------------
@@ -359,8 +361,9 @@ class Deployment:
             return
         from sqlalchemy.engine import make_url
 
-        # The store's owner, as docker/postgres/init.sql makes it: it creates the account
-        # roles (CREATEROLE) and opens the store unrestricted to grant them (BYPASSRLS).
+        # The store and its owner as docker/postgres/init.sql makes them: the owner creates
+        # the account roles (CREATEROLE) and opens the store unrestricted to grant them
+        # (BYPASSRLS); no one else may connect until given CONNECT.
         owner_password = make_url(self.lineage_admin_url).password
         self._roles += [f"lineage_acct_{self.account}", self.lineage_owner]
         _pg_admin(
@@ -369,6 +372,7 @@ class Deployment:
         )
         _pg_admin(f'CREATE DATABASE "{self.lineage_db}" OWNER "{self.lineage_owner}"')
         self._databases.append(self.lineage_db)
+        _pg_admin(f'REVOKE ALL ON DATABASE "{self.lineage_db}" FROM PUBLIC')
         prepare_lineage_store(
             self.lineage_admin_url,
             self.account,
