@@ -9,5 +9,4 @@ psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$POSTGRES_DB" \
   -v lineage_db="${LINEAGE_DB:-lineage}" \
   -v lineage_owner="${LINEAGE_OWNER:-lineage_owner}" \
   -v lineage_owner_password="${LINEAGE_OWNER_PASSWORD:?set LINEAGE_OWNER_PASSWORD}" \
-  -v accounts="${LINEAGE_ACCOUNTS:?set LINEAGE_ACCOUNTS, e.g. 111111111111=secret-a,222222222222=secret-b}" \
   -f /lineage/init.sql

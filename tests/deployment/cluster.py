@@ -1,21 +1,24 @@
 """A real Airflow 3.3 deployment on this machine, started and stopped by a test or a benchmark.
 
-``airflow db migrate`` on a fresh PostgreSQL database, then ``airflow api-server``,
-``airflow dag-processor`` and ``airflow scheduler`` (LocalExecutor), each in a process
-group of its own, on free ports, with a temporary ``AIRFLOW_HOME``. Runs are unpaused,
-triggered and watched through the REST API with a token from the simple auth manager.
-:meth:`Deployment.stop` ends every process the deployment started, including the
-api-server's and the executor's children, and drops the databases it created.
+``airflow db migrate`` on fresh PostgreSQL databases (Airflow's metadata, and the lineage
+store through our external DB manager and the ``lineage_admin`` connection), then
+``airflow api-server``, ``airflow dag-processor`` and ``airflow scheduler``
+(LocalExecutor), each in a process group of its own, on free ports, with a temporary
+``AIRFLOW_HOME``. Runs are unpaused, triggered and watched through the REST API with a
+token from the simple auth manager. :meth:`Deployment.stop` ends every process the
+deployment started, including the api-server's and the executor's children, and drops
+the databases and roles it created.
 
     with Deployment(dags=[Path("dags/ml_pipeline_local.py")]) as d:
         d.unpause("ml_pipeline_local")
         d.trigger("ml_pipeline_local", "run-1")
         d.wait_for_runs("ml_pipeline_local", ["run-1"])
 
-Two things the lineage branches are changing live in exactly one place each here:
-:data:`LINEAGE_SECTION` (the config section of our options) and
-:func:`lineage_connection` / :func:`prepare_lineage_store` (how the lineage store is
-named and set up).
+The lineage store is set up as docker/compose.yaml sets it up (tests/deployment/
+test_docker.py checks that they agree): a role that owns it (``CREATEROLE BYPASSRLS``)
+migrates it and provisions the account's login role, ``lineage_acct_<account>``; every
+service, so every task process, has only the ``lineage`` connection logging in as that
+role, which has no DDL rights. Our config section is :data:`LINEAGE_SECTION`.
 """
 
 from __future__ import annotations
@@ -50,13 +53,16 @@ BIN = Path(sys.executable).parent
 SERVICES = ("api-server", "dag-processor", "scheduler")
 """The long-running services, in the order they start."""
 
+INIT_STORE = Path(__file__).resolve().parents[2] / "docker" / "init_store.py"
+"""What compose's airflow-init runs after ``airflow db migrate``: the account roles."""
+
 MARKER = "AIRFLOW_LINEAGE_DEPLOYMENT"
 """An environment variable every process of a deployment inherits: how survivors are found."""
 
-# --- the two things other branches are changing: one place each --------------------------
+# --- our config section and the lineage store: one place each ----------------------------
 
-LINEAGE_SECTION = "LINEAGE"
-"""Our config section as it appears in ``AIRFLOW__<SECTION>__<OPTION>`` (becomes ML_LINEAGE)."""
+LINEAGE_SECTION = "ML_LINEAGE"
+"""Our config section as it appears in ``AIRFLOW__<SECTION>__<OPTION>``."""
 
 
 def lineage_option(name: str) -> str:
@@ -64,24 +70,65 @@ def lineage_option(name: str) -> str:
     return f"AIRFLOW__{LINEAGE_SECTION}__{name.upper()}"
 
 
-def lineage_connection(url: str) -> str:
-    """Return ``AIRFLOW_CONN_LINEAGE_DEFAULT`` for a SQL lineage store at ``url``.
+def lineage_connection(host: str, port: int, database: str, login: str, password: str) -> str:
+    """Return a lineage connection (the value of ``AIRFLOW_CONN_<ID>``) to a PostgreSQL store.
 
-    Today the store's SQLAlchemy URL goes in the connection's extra.
+    The standard fields only: host, port, schema (the database), login and password. The
+    login is who the store acts as: ``lineage_acct_<account>`` for an account's
+    ``lineage`` connection, the tables' owner for the ``lineage_admin`` connection.
     """
-    return json.dumps({"conn_type": "lineage", "extra": {"backend": "sql", "url": url}})
+    return json.dumps(
+        {
+            "conn_type": "lineage",
+            "host": host,
+            "port": port,
+            "schema": database,
+            "login": login,
+            "password": password,
+        }
+    )
 
 
-def prepare_lineage_store(url: str, env: Mapping[str, str]) -> None:
-    """Create the lineage store's tables before any task opens it.
+def connection_to(url: str) -> str:
+    """Return the lineage connection that logs in as ``url``'s user to ``url``'s database."""
+    from sqlalchemy.engine import make_url
 
-    Today opening the store migrates it; done once here so that 8 task processes do
-    not race to create the same tables.
+    u = make_url(url)
+    if not (u.host and u.database and u.username and u.password):
+        raise ValueError("a lineage connection needs a host, database, login and password")
+    return lineage_connection(u.host, u.port or 5432, u.database, u.username, u.password)
 
-    :raises DeploymentError: the store could not be set up.
+
+ADMIN_CONN = "AIRFLOW_CONN_LINEAGE_ADMIN"
+"""The admin connection (``[ml_lineage] admin_conn_id``): only the migrating process has it."""
+
+
+def prepare_lineage_store(
+    admin_url: str,
+    account: str,
+    password: str,
+    env: Mapping[str, str],
+    timeout: float = 420.0,
+) -> None:
+    """Migrate Airflow's database and create the lineage store, then provision an account.
+
+    What docker/compose.yaml's airflow-init runs, in its environment: ``airflow db
+    migrate`` with the ``lineage_admin`` connection logging in as ``admin_url``'s user
+    (the tables' owner) runs Airflow's migrations, then creates the lineage store (our
+    external DB manager); docker/init_store.py then gives the account's login role
+    ``lineage_acct_<account>`` its ``password``, the grants row-level security needs
+    (``provision_account_role`` through ``connect_admin``) and CONNECT. Task processes
+    log in as that role, which may not change the schema: they cannot run DDL.
+
+    :raises DeploymentError: a step failed or timed out.
     """
-    code = "import sys; from airflow_lineage import connect; connect(sys.argv[1]).close()"
-    _run([str(BIN / "python"), "-c", code, url], env, "lineage store set-up", timeout=180)
+    init_env = {
+        **env,
+        ADMIN_CONN: connection_to(admin_url),
+        "LINEAGE_ACCOUNTS": f"{account}={password}",
+    }
+    _run([str(BIN / "airflow"), "db", "migrate"], init_env, "airflow db migrate", timeout)
+    _run([str(BIN / "python"), str(INIT_STORE)], init_env, "docker/init_store.py", timeout)
 
 
 # ------------------------------------------------------------------------------------------
@@ -116,15 +163,17 @@ def _pg_admin(sql: str) -> None:
         conn.execute(sql)  # type: ignore[arg-type]
 
 
-def database_url(name: str) -> str:
-    """Return the ``postgresql+psycopg`` URL of database ``name`` on the test server."""
+def database_url(name: str, login: str | None = None, password: str | None = None) -> str:
+    """Return the ``postgresql+psycopg`` URL of database ``name`` on the test server.
+
+    :param login: log in as this role (with ``password``) instead of the server URL's user.
+    """
     from sqlalchemy.engine import make_url
 
-    return (
-        make_url(PG_URL)
-        .set(drivername="postgresql+psycopg", database=name)
-        .render_as_string(hide_password=False)
-    )
+    url = make_url(PG_URL).set(drivername="postgresql+psycopg", database=name)
+    if login is not None:
+        url = url.set(username=login, password=password)
+    return url.render_as_string(hide_password=False)
 
 
 def _run(cmd: list[str], env: Mapping[str, str], what: str, timeout: float) -> str:
@@ -162,8 +211,10 @@ class Deployment:
 
     :param dags: DAG files (and folders, e.g. ``policies``) linked into the DAGs folder.
     :param env: extra environment for every service (and so for every task process).
-    :param lineage_store: also create a PostgreSQL lineage store and a ``lineage``
-        connection (``AIRFLOW_CONN_LINEAGE_DEFAULT``) to it.
+    :param lineage_store: also create a PostgreSQL lineage store, owned by a role of its
+        own, with the ``lineage_admin`` connection for ``airflow db migrate`` only and
+        the ``lineage`` connection (``AIRFLOW_CONN_LINEAGE_DEFAULT``) for every service,
+        logging in as the account's role (:attr:`account`).
     :param parallelism: ``[core] parallelism``: task processes running at once.
     :param start_timeout: seconds to wait for migration and for the services' health.
     """
@@ -189,13 +240,24 @@ class Deployment:
         self.logs = self.root / "logs"
         self.metadata_db = f"af_meta_{self.id}"
         self.lineage_db = f"af_lineage_{self.id}"
-        self.lineage_url = database_url(self.lineage_db)
+        self.lineage_owner = f"af_lineage_owner_{self.id}"
+        self.lineage_admin_url = database_url(
+            self.lineage_db, self.lineage_owner, secrets.token_hex(12)
+        )
+        """The tables' owner: migrates the store and provisions account roles."""
+        self.account = f"{secrets.randbelow(10**12):012d}"
+        """The account the deployment records as: its tasks log in as its role."""
+        self.lineage_url = database_url(
+            self.lineage_db, f"lineage_acct_{self.account}", secrets.token_hex(12)
+        )
+        """The store as the account's login: what tasks, the CLI and the tests open."""
         self.api_port = free_port()
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.env: dict[str, str] = {}
         self.timings: dict[str, float] = {}
         self._token: str | None = None
         self._databases: list[str] = []
+        self._roles: list[str] = []
 
     # --- environment -----------------------------------------------------------------
 
@@ -236,7 +298,7 @@ class Deployment:
             "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
         }
         if self.with_lineage_store:
-            env["AIRFLOW_CONN_LINEAGE_DEFAULT"] = lineage_connection(self.lineage_url)
+            env["AIRFLOW_CONN_LINEAGE_DEFAULT"] = connection_to(self.lineage_url)
             env[lineage_option("outbox_dir")] = str(self.outbox)
         env.update(self.extra_env)
         return env
@@ -286,18 +348,39 @@ class Deployment:
         # Should the caller never reach stop() (an interrupted run), still end every
         # process and drop the databases when the interpreter exits.
         atexit.register(self._stop_quietly)
-        for db in (self.metadata_db, *([self.lineage_db] if self.with_lineage_store else [])):
-            _pg_admin(f'CREATE DATABASE "{db}"')
-            self._databases.append(db)
-        _run(
-            [str(BIN / "airflow"), "db", "migrate"],
+        _pg_admin(f'CREATE DATABASE "{self.metadata_db}"')
+        self._databases.append(self.metadata_db)
+        if not self.with_lineage_store:
+            _run(
+                [str(BIN / "airflow"), "db", "migrate"],
+                self.env,
+                "airflow db migrate",
+                timeout=self.start_timeout,
+            )
+            self.timings["migrate_s"] = time.monotonic() - t0
+            return
+        from sqlalchemy.engine import make_url
+
+        # The store and its owner as docker/postgres/init.sql makes them: the owner creates
+        # the account roles (CREATEROLE) and opens the store unrestricted to grant them
+        # (BYPASSRLS); no one else may connect until given CONNECT.
+        owner_password = make_url(self.lineage_admin_url).password
+        self._roles += [f"lineage_acct_{self.account}", self.lineage_owner]
+        _pg_admin(
+            f'CREATE ROLE "{self.lineage_owner}" LOGIN CREATEROLE BYPASSRLS '
+            f"PASSWORD '{owner_password}'"
+        )
+        _pg_admin(f'CREATE DATABASE "{self.lineage_db}" OWNER "{self.lineage_owner}"')
+        self._databases.append(self.lineage_db)
+        _pg_admin(f'REVOKE ALL ON DATABASE "{self.lineage_db}" FROM PUBLIC')
+        prepare_lineage_store(
+            self.lineage_admin_url,
+            self.account,
+            str(make_url(self.lineage_url).password),
             self.env,
-            "airflow db migrate",
             timeout=self.start_timeout,
         )
         self.timings["migrate_s"] = time.monotonic() - t0
-        if self.with_lineage_store:
-            prepare_lineage_store(self.lineage_url, self.env)
 
     def _spawn(self, service: str) -> None:
         log = open(self.logs / f"{service}.log", "ab")  # noqa: SIM115 (the child owns it)
@@ -375,6 +458,9 @@ class Deployment:
         for db in self._databases:
             _pg_admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
         self._databases.clear()
+        for role in self._roles:  # roles are cluster-wide: after their databases
+            _pg_admin(f'DROP ROLE IF EXISTS "{role}"')
+        self._roles.clear()
         self.timings["stop_s"] = time.monotonic() - t0
         if left:
             raise DeploymentError(f"processes of deployment {self.id} survived: {left}")
@@ -382,7 +468,7 @@ class Deployment:
 
     def _stop_quietly(self) -> None:
         with contextlib.suppress(Exception):
-            if self.procs or self._databases or self.survivors():
+            if self.procs or self._databases or self._roles or self.survivors():
                 self.stop()
 
     def _stop_services(self, services: list[str]) -> None:
