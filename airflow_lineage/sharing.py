@@ -135,9 +135,17 @@ def provision_account_role(
     secret = "" if password is None else " PASSWORD '" + password.replace("'", "''") + "'"
     # Roles are cluster-wide: serialise their creation between concurrent provisioners.
     conn.execute(sa.text("SELECT pg_advisory_xact_lock(727246)"))
-    exists = conn.execute(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
-    verb = "ALTER" if exists.scalar() is not None else "CREATE"
-    conn.exec_driver_sql(f"{verb} ROLE {role} LOGIN NOINHERIT NOBYPASSRLS{secret}")
+    existing = conn.execute(
+        sa.text("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = :r"), {"r": role}
+    ).first()
+    if existing is None:
+        conn.exec_driver_sql(f"CREATE ROLE {role} LOGIN NOINHERIT NOBYPASSRLS{secret}")
+    else:
+        # Only a superuser may write NOBYPASSRLS (PostgreSQL 15 and older), so an existing
+        # role that has nothing to strip is left as it is; one that bypasses row-level
+        # security is stripped of it, or refused when that is not allowed.
+        strip = " NOSUPERUSER NOBYPASSRLS" if existing[0] else ""
+        conn.exec_driver_sql(f"ALTER ROLE {role} LOGIN NOINHERIT{strip}{secret}")
     schema = conn.execute(sa.text("SELECT current_schema()")).scalar_one()
     ident = '"' + schema.replace('"', '""') + '"'
     for sql in (

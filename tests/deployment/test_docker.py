@@ -338,20 +338,7 @@ def test_init_sql_then_airflow_init_make_a_store_with_a_role_per_account(
         ).close()
 
 
-def test_airflow_init_runs_again_on_the_next_compose_up(
-    initialised: dict[str, Any], request: pytest.FixtureRequest
-) -> None:
-    if _server_version() < 160000:
-        # PostgreSQL 15 lets only a superuser write NOBYPASSRLS in ALTER ROLE, which
-        # airflow_lineage.sharing.provision_account_role does for a role that exists;
-        # PostgreSQL 16 (compose's image) lets a BYPASSRLS owner do it.
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="PostgreSQL < 16: sharing.provision_account_role re-provisions an "
-                "existing role with ALTER ROLE ... NOBYPASSRLS, which only a superuser may",
-            )
-        )
+def test_airflow_init_runs_again_on_the_next_compose_up(initialised: dict[str, Any]) -> None:
     assert initialised["out"].returncode == 0, initialised["out"].stderr
     env = _airflow_init_env(initialised)
     _airflow_init(env)
