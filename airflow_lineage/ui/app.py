@@ -8,9 +8,9 @@ Mounted by the plugin under ``/lineage`` in the Airflow API server::
     GET /lineage/api/entity?arn=…                       one entity's fields
 
 A DAG run's graph takes ``scope``: ``run`` (default) is the run's own lineage (its
-context, its steps, what they read and wrote, their contexts and the run's task-run
-contexts that link each task's tries); ``all`` walks from the
-run's context and steps like the entity graph, through other runs too. Walks take
+context, its steps, what they read and wrote, their contexts, and the run's task-run
+contexts, which link the tries of each task); ``all`` walks from the run's context and
+steps like the entity graph, through other runs too. Walks take
 ``direction`` (``upstream``/``Ascendants``, ``downstream``/``Descendants``, ``both`` =
 upstream and downstream merged, ``undirected`` = SageMaker's ``Both`` walk, which through
 a pipeline context reaches every run of the DAG), ``depth`` (0-100, default 10) and

@@ -171,6 +171,7 @@ class Walk:
         # context along: only those capture names for this run are the run's.
         task_runs = [v.arn for v in near if self._is_task_run(v)]
         found = self.store.get_many(task_runs) if task_runs else {}
+        self._read += len(found)
         ours = {a for a, e in found.items() if task_run_of(e) == (dag_id, run_id)}
         self.admit([v for v in near if not self._is_task_run(v) or v.arn in ours])
 

@@ -567,3 +567,36 @@ def test_airflow_lists_the_page_and_its_links(
     views = {v["destination"]: v for v in plugin["external_views"]}
     assert views["dag_run"]["href"] == "lineage/ui?dag_id={DAG_ID}&run_id={RUN_ID}"
     assert views["nav"]["href"] == "lineage/ui"
+
+
+def test_the_page_reads_the_store_the_lineage_connection_names(
+    api_client: Client,
+    lineage: dict[str, str],
+    token: Callable[[str], str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any,
+) -> None:
+    """The UI finds its store as capture, the gate and the CLI do: the lineage connection
+    before ``[ml_lineage] store_url``; a missing store is named, not created."""
+    import json
+
+    from .conftest import reset_lineage
+
+    client, url = api_client
+    before = _arns(_get(client, RUN, "admin", token).json())
+    missing = tmp_path / "nowhere" / "lineage.db"
+    conn = {"conn_type": "lineage", "extra": {"url": f"sqlite:///{missing}"}}
+    monkeypatch.setenv("AIRFLOW_CONN_LINEAGE_DEFAULT", json.dumps(conn))
+    try:
+        r = _get(client, RUN, "admin", token)
+        assert r.status_code == 503, r.text
+        assert "the connection 'lineage_default'" in r.text and str(missing) in r.text
+        assert not missing.exists() and not missing.parent.exists()
+        conn["extra"] = {"url": url}
+        monkeypatch.setenv("AIRFLOW_CONN_LINEAGE_DEFAULT", json.dumps(conn))
+        r = _get(client, RUN, "admin", token)
+        assert r.status_code == 200, r.text
+        assert _arns(r.json()) == before
+    finally:
+        monkeypatch.delenv("AIRFLOW_CONN_LINEAGE_DEFAULT")
+        reset_lineage()
