@@ -6,6 +6,11 @@ A vertex belongs to DAGs as follows (its *attribution*):
   its source URI, believed only when the context's name is the one capture derives from
   that DAG (and run) id: a hash of the ids, so it cannot be claimed by editing a field.
 - An action belongs to the DAGs of the DAG-run contexts it is ``AssociatedWith``.
+- A ``TaskRun`` context (it links the tries of one task run) belongs to the DAG of the
+  attributed actions ``AssociatedWith`` it, but only to the DAG in its own source URI,
+  believed, as for a run context, only under the name capture derives from the DAG, run
+  and task ids: an action of another DAG that links itself to it claims nothing, and a
+  context with a name capture would not give it belongs to no DAG.
 - Any other vertex (artifacts, endpoints, other contexts) belongs to the DAGs of the
   attributed actions one association away from it (what read it, wrote it, used it):
   each such action is one *claim* on it.
@@ -14,9 +19,9 @@ Properties such as ``airflow:dag_id`` play no part: any writer can set them.
 
 A user who may read every DAG sees every vertex. Anyone else sees a DAG or DAG-run
 context of a DAG they may read, an action only when they may read *every* DAG it is
-attributed to (a second, forged run context can only hide it), any other vertex when they
-may see *one* of the actions next to it (shared data sets are seen from each side), and
-no vertex whose DAG cannot be established (fail closed).
+attributed to (a second, forged run context can only hide it), a task-run context or any
+other vertex when they may see *one* of the actions that claim it (shared data sets are
+seen from each side), and no vertex whose DAG cannot be established (fail closed).
 """
 
 from __future__ import annotations
@@ -25,7 +30,12 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from airflow_lineage.capture.record import DAG_CONTEXT_TYPE, RUN_CONTEXT_TYPE, TaskRun
+from airflow_lineage.capture.record import (
+    DAG_CONTEXT_TYPE,
+    RUN_CONTEXT_TYPE,
+    TASK_RUN_CONTEXT_TYPE,
+    TaskRun,
+)
 from airflow_lineage.model import (
     Arn,
     AssociationType,
@@ -37,10 +47,12 @@ from airflow_lineage.model import (
 from airflow_lineage.query import LineageFilter, LineageQuery
 from airflow_lineage.store.base import LineageStore
 
-__all__ = ["Attribution", "Reader", "context_dag"]
+__all__ = ["Attribution", "Reader", "context_dag", "task_run_of"]
 
 _DAG_URI = re.compile(r"airflow://dags/(?P<dag>[^/]+)")
 _RUN_URI = re.compile(r"airflow://dags/(?P<dag>[^/]+)/runs/(?P<run>.+)")
+_TASKS = "/tasks/"
+_MAP_INDEX = re.compile(r"0|[1-9][0-9]*")
 Claims = tuple[frozenset[str], ...]
 """Why a vertex belongs to DAGs: one set of DAGs per claim. A user who may read every DAG
 of one claim may see the vertex; no claim, no DAG established."""
@@ -69,6 +81,31 @@ def context_dag(entity: Entity) -> str | None:
     else:
         return None
     return m["dag"] if name == expected else None
+
+
+def task_run_of(entity: Entity) -> tuple[str, str] | None:
+    """Return the DAG and run of a task-run context as capture records it, else None.
+
+    :param entity: any entity; only contexts of capture's ``TaskRun`` type can match.
+    """
+    if entity.lineage_type is not LineageType.CONTEXT or entity.type != TASK_RUN_CONTEXT_TYPE:
+        return None
+    m = _RUN_URI.fullmatch(entity.source_uri)
+    if m is None:
+        return None
+    name = Arn.parse(entity.arn).resource_id
+    rest = m["run"]
+    # A run id may itself hold "/tasks/" (task ids hold no "/"): try every split; the
+    # name's hash covers the exact ids, so at most the true one matches.
+    at = rest.find(_TASKS)
+    while at >= 0:
+        run, (task, _, index) = rest[:at], rest[at + len(_TASKS) :].partition("/")
+        if run and task and "/" not in index and (not index or _MAP_INDEX.fullmatch(index)):
+            ids = TaskRun(m["dag"], task, run, int(index) if index else -1)
+            if ids.task_run_context_name == name:
+                return m["dag"], run
+        at = rest.find(_TASKS, at + 1)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,10 +165,16 @@ class Attribution:
             and v.type in (RUN_CONTEXT_TYPE, DAG_CONTEXT_TYPE)
         ]
         actions = [v.arn for v in todo if v.lineage_type is LineageType.ACTION]
-        taken = set(pipelines) | set(actions)
+        task_runs = [
+            v.arn
+            for v in todo
+            if v.lineage_type is LineageType.CONTEXT and v.type == TASK_RUN_CONTEXT_TYPE
+        ]
+        taken = set(pipelines) | set(actions) | set(task_runs)
         others = [v.arn for v in todo if v.arn not in taken]
         self._contexts(pipelines)
         self._actions(actions)
+        self._task_runs(task_runs)
         self._others(others)
 
     def _contexts(self, arns: Sequence[str]) -> None:
@@ -173,6 +216,50 @@ class Attribution:
         for arn, dags in found.items():
             # One claim of every DAG: a second run context can only narrow who sees it.
             self._dags[arn] = (frozenset(dags),) if dags else _NONE
+
+    def _task_runs(self, arns: Sequence[str]) -> None:
+        """Attribute task-run contexts through the actions ``AssociatedWith`` them, to the
+        DAG their capture-given name establishes and no other."""
+        if not arns:
+            return
+        found = self._store.get_many(list(arns))
+        owners: dict[str, str] = {}
+        for arn in arns:
+            entity = found.get(arn)
+            run = None if entity is None else task_run_of(entity)
+            if run is None:
+                self._dags[arn] = _NONE
+            else:
+                owners[arn] = run[0]
+        if not owners:
+            return
+        result = self._store.query(
+            LineageQuery(
+                start_arns=tuple(owners),
+                direction=Direction.ASCENDANTS,
+                include_edges=True,
+                max_depth=1,
+                max_results=self._cap,
+                filters=LineageFilter(lineage_types=(LineageType.ACTION,)),
+            )
+        )
+        self._actions(
+            [
+                v.arn
+                for v in result.vertices
+                if v.lineage_type is LineageType.ACTION and v.arn not in self._dags
+            ]
+        )
+        claimed: dict[str, set[frozenset[str]]] = {arn: set() for arn in owners}
+        for e in result.edges:
+            dag = owners.get(e.destination_arn)
+            if dag is None or e.association_type is not AssociationType.ASSOCIATED_WITH:
+                continue
+            # A step of another DAG linking itself here claims nothing: a reader of its
+            # DAG would otherwise learn this DAG's task and run.
+            claimed[e.destination_arn].update(c for c in self.claims(e.source_arn) if dag in c)
+        for arn, claims in claimed.items():
+            self._dags[arn] = tuple(sorted(claims, key=sorted))
 
     def _others(self, arns: Sequence[str]) -> None:
         """Attribute any other vertex through the attributed actions next to it."""

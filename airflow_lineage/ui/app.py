@@ -8,8 +8,9 @@ Mounted by the plugin under ``/lineage`` in the Airflow API server::
     GET /lineage/api/entity?arn=…                       one entity's fields
 
 A DAG run's graph takes ``scope``: ``run`` (default) is the run's own lineage (its
-context, its steps, what they read and wrote, their contexts); ``all`` walks from the
-run's context and steps like the entity graph, through other runs too. Walks take
+context, its steps, what they read and wrote, their contexts, and the run's task-run
+contexts, which link the tries of each task); ``all`` walks from the run's context and
+steps like the entity graph, through other runs too. Walks take
 ``direction`` (``upstream``/``Ascendants``, ``downstream``/``Descendants``, ``both`` =
 upstream and downstream merged, ``undirected`` = SageMaker's ``Both`` walk, which through
 a pipeline context reaches every run of the DAG), ``depth`` (0-100, default 10) and
@@ -77,17 +78,21 @@ _stores: dict[tuple[str | None, str | None, str | None], LineageStore] = {}
 
 
 def _store() -> LineageStore:
-    """Return the store the lineage connection names, opened once per process."""
-    from airflow_lineage import config
-    from airflow_lineage.hooks.lineage import LineageHook
-    from airflow_lineage.store import connect
+    """Return the lineage store, found the one way capture, the gate and the CLI find it
+    (:func:`airflow_lineage.store.connect`), opened once per process and per location.
 
-    settings = LineageHook().store_settings()
-    key = (settings["url"] or config.default_store_url(), settings["account"], settings["region"])
+    :raises StoreError: the store cannot be reached or holds no lineage schema.
+    """
+    from airflow_lineage.store import connect, locate
+
+    # Resolved on every request, so a changed lineage connection is read without a
+    # restart; opened (engines, pools) only when the location is new.
+    where = locate()
+    key = (where.url, where.account, where.region)
     with _store_lock:
         store = _stores.get(key)
         if store is None:
-            store = connect(key[0], account=key[1], region=key[2])
+            store = connect()
             _stores[key] = store
         return store
 
@@ -266,7 +271,7 @@ def create_app() -> FastAPI:
                     walk.walk(starts, d, depth)
             else:
                 for ctx in contexts:
-                    walk.run(ctx)
+                    walk.run(ctx, dag_id, run_id)
             body = _body(walk, contexts)
             body.update(dagId=dag_id, runId=run_id, scope=scope.lower())
             if whole:

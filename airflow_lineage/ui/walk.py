@@ -17,11 +17,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from airflow_lineage.capture.record import RUN_CONTEXT_TYPE
+from airflow_lineage.capture.record import RUN_CONTEXT_TYPE, TASK_RUN_CONTEXT_TYPE
 from airflow_lineage.model import Arn, AssociationType, Direction, Edge, LineageType, Vertex
 from airflow_lineage.query import LineageQuery
 from airflow_lineage.store.base import LineageStore
-from airflow_lineage.ui.access import Attribution, Reader
+from airflow_lineage.ui.access import Attribution, Reader, task_run_of
 
 __all__ = ["MAX_READ", "TIME_BUDGET_S", "Budget", "Walk"]
 
@@ -141,10 +141,13 @@ class Walk:
             self._stop(f"the walk read {self.budget.max_read} vertices, the most per request")
         return kept
 
-    def run(self, context: str) -> None:
+    def run(self, context: str, dag_id: str, run_id: str) -> None:
         """Keep a DAG run's own lineage: its context, its actions and what is one
-        association away from them (inputs, outputs, the DAG's and step contexts), but
-        not other runs' actions or contexts."""
+        association away from them (inputs, outputs, the DAG's, step and the run's
+        task-run contexts), but not other runs' actions or contexts.
+
+        :param context: a kept context of the DAG run ``run_id`` of ``dag_id``.
+        """
         steps = self.run_steps(context)
         if context not in self.kept or not self._may_go_on():
             return
@@ -159,13 +162,22 @@ class Walk:
         self._read += len(result.vertices)
         if result.next_token is not None:
             self._stop(f"the walk read {self.budget.max_read} vertices, the most per request")
-        self.admit(
-            [
-                v
-                for v in result.vertices
-                if v.lineage_type is not LineageType.ACTION and v.type != RUN_CONTEXT_TYPE
-            ]
-        )
+        near = [
+            v
+            for v in result.vertices
+            if v.lineage_type is not LineageType.ACTION and v.type != RUN_CONTEXT_TYPE
+        ]
+        # A step linked to this run and to another (a hijack) brings that run's task-run
+        # context along: only those capture names for this run are the run's.
+        task_runs = [v.arn for v in near if self._is_task_run(v)]
+        found = self.store.get_many(task_runs) if task_runs else {}
+        self._read += len(found)
+        ours = {a for a, e in found.items() if task_run_of(e) == (dag_id, run_id)}
+        self.admit([v for v in near if not self._is_task_run(v) or v.arn in ours])
+
+    @staticmethod
+    def _is_task_run(v: Vertex) -> bool:
+        return v.lineage_type is LineageType.CONTEXT and v.type == TASK_RUN_CONTEXT_TYPE
 
     def edges(self) -> list[Edge]:
         """Return the associations between kept vertices (no other edge is revealed)."""

@@ -115,7 +115,7 @@ def api_client(
     with pytest.MonkeyPatch.context() as mp:
         for key, value in auth_environment(home).items():
             mp.setenv(key, value)
-        mp.setenv("AIRFLOW__LINEAGE__STORE_URL", lineage_url)
+        mp.setenv("AIRFLOW__ML_LINEAGE__STORE_URL", lineage_url)
         reset_lineage()
         from airflow.api_fastapi.app import create_app, purge_cached_app
 

@@ -6,13 +6,14 @@ DAG but ``producer``, ``stranger`` none. On SQLite and PostgreSQL.
 
 ``producer`` writes ``s3://shared/data.csv``, ``consumer`` trains a model on it (run
 ``r1``) and trains another in run ``r2``. Forgeries claim the consumer through fields any
-writer can set; a DAG ``chain`` is a long run for the work caps. The records are built by
+writer can set, or link a consumer step to the producer's task run; a DAG ``chain`` is a
+long run for the work caps. The records are built by
 capture's own record builder.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +29,7 @@ from airflow_lineage.model import (
     Association,
     AssociationType,
     Context,
+    Entity,
 )
 
 from .conftest import register_dags
@@ -45,13 +47,18 @@ SNEAK = "s3://consumer/sneak.csv"
 CHAIN = 30  # steps of the DAG "chain": s3://chain/0.csv -> step 0 -> s3://chain/1.csv -> ...
 
 
-def _forgeries(url: str) -> dict[str, str]:
+def _forgeries(url: str, make_task_run: str) -> dict[str, str]:
     """Write lineage that claims DAGs through fields any writer can set; return its ARNs.
 
     - ``leak``: a producer step whose record says ``airflow:dag_id: consumer``.
     - ``hijack``: a producer step also linked to the consumer's real run context.
     - ``sneak``: a step linked only to a DAG-run context with the consumer's URI and
       properties but not the name capture gives it, and saying ``airflow:dag_id: consumer``.
+    - ``claim``: a consumer step (run ``r3``) also linked to the task-run context of the
+      producer's ``make`` (``make_task_run``).
+    - ``fake_task``: a task-run context with the URI and properties of the consumer's
+      ``train`` in ``r1`` but not the name capture gives it, linked to the ``leak`` and
+      ``claim`` steps.
     """
     leak = build_record(
         TaskRun("producer", "leak", "r1"),
@@ -88,15 +95,30 @@ def _forgeries(url: str) -> dict[str, str]:
         properties={"airflow:dag_id": "consumer", "airflow:run_id": "r1"},
     )
     sneak_out = Artifact.new(SNEAK, "DataSet")
+    claim = build_record(
+        TaskRun("consumer", "claim", "r3"),
+        StepLineage(step_type="DataPreparation"),
+        ActionStatus.COMPLETED,
+        now=NOW,
+    )
+    fake_task = Context.new(
+        "consumer-train-000000000000",
+        "TaskRun",
+        TaskRun("consumer", "train", "r1").uri,
+        properties={"airflow:dag_id": "consumer", "airflow:run_id": "r1"},
+    )
     with connect(url) as store:
-        for rec in (leak, hijack):
+        for rec in (leak, hijack, claim):
             store.write(rec.entities, rec.associations)
         store.write(
-            [fake_run, sneak, sneak_out],
+            [fake_run, sneak, sneak_out, fake_task],
             [
                 Association(hijack.action_arn, consumer_run.arn, AssociationType.ASSOCIATED_WITH),
                 Association(sneak.arn, fake_run.arn, AssociationType.ASSOCIATED_WITH),
                 Association(sneak.arn, sneak_out.arn, AssociationType.PRODUCED),
+                Association(claim.action_arn, make_task_run, AssociationType.ASSOCIATED_WITH),
+                Association(leak.action_arn, fake_task.arn, AssociationType.ASSOCIATED_WITH),
+                Association(claim.action_arn, fake_task.arn, AssociationType.ASSOCIATED_WITH),
             ],
         )
     return {
@@ -104,10 +126,20 @@ def _forgeries(url: str) -> dict[str, str]:
         "secret": leak.outputs[0],
         "hijack": hijack.action_arn,
         "hijacked": hijack.outputs[0],
+        "hijack_task_run": _task_run_context(hijack.entities),
+        "claim": claim.action_arn,
+        "claim_task_run": _task_run_context(claim.entities),
+        "fake_task": fake_task.arn,
         "fake_run": fake_run.arn,
         "sneak": sneak.arn,
         "sneak_out": sneak_out.arn,
     }
+
+
+def _task_run_context(entities: Sequence[Entity]) -> str:
+    """Return the ARN of the task-run context among a record's entities."""
+    (arn,) = [e.arn for e in entities if isinstance(e, Context) and e.type == "TaskRun"]
+    return arn
 
 
 def _chain(url: str) -> str:
@@ -176,9 +208,8 @@ def lineage(api_client: Client) -> dict[str, str]:
         "make": records[0].action_arn,
         "train": records[1].action_arn,
         "train2": records[2].action_arn,
-        "train_task_run": next(
-            e.arn for e in records[1].entities if isinstance(e, Context) and e.type == "TaskRun"
-        ),
+        "train_task_run": _task_run_context(records[1].entities),
+        "make_task_run": _task_run_context(records[0].entities),
         "data": arn[DATA],
         "model": arn[MODEL],
         "producer_run": arn["airflow://dags/producer/runs/r1"],
@@ -186,7 +217,7 @@ def lineage(api_client: Client) -> dict[str, str]:
         "consumer_run2": arn["airflow://dags/consumer/runs/r2"],
         "consumer_dag": arn["airflow://dags/consumer"],
         "producer_dag": arn["airflow://dags/producer"],
-        **_forgeries(url),
+        **_forgeries(url, _task_run_context(records[0].entities)),
         "chain": _chain(url),
     }
 
@@ -236,11 +267,15 @@ def test_a_run_page_shows_that_run_by_default(
     r = _get(client, RUN, "admin", token)
     assert r.status_code == 200, r.text
     body = r.json()
-    # The run's context, its DAG's, its steps and what they read and wrote; the hijacking
-    # step is linked to this run's context, so an admin sees it as one of its steps.
+    # The run's context, its DAG's, its steps, what they read and wrote and the task-run
+    # context of each task; the hijacking step is linked to this run's context, so an
+    # admin sees it as one of its steps, but its task-run context is the producer run's.
     assert _arns(body) == {
         lineage[k]
-        for k in ("consumer_run", "consumer_dag", "train", "data", "model", "hijack", "hijacked")
+        for k in (
+            *("consumer_run", "consumer_dag", "train", "data", "model", "train_task_run"),
+            *("hijack", "hijacked"),
+        )
     }
     assert body["scope"] == "run" and body["starts"] == [lineage["consumer_run"]]
     assert body["truncated"] is False and body["truncation"] is None
@@ -249,12 +284,17 @@ def test_a_run_page_shows_that_run_by_default(
     assert types[(lineage["data"], lineage["train"])] == "ContributedTo"
     assert types[(lineage["train"], lineage["model"])] == "Produced"
     assert types[(lineage["train"], lineage["consumer_run"])] == "AssociatedWith"
+    assert types[(lineage["train"], lineage["train_task_run"])] == "AssociatedWith"
     # Left to right: data before the training step before the model.
     x = {n["arn"]: n["x"] for n in body["nodes"]}
     assert x[lineage["data"]] < x[lineage["train"]] < x[lineage["model"]]
     # Other runs: the producer's (upstream through the data), the consumer's second run,
-    # and the forged run context with this run's URI are not this run.
-    for key in ("make", "train2", "consumer_run2", "fake_run", "sneak"):
+    # the forged run context with this run's URI, the hijacking step's task run and the
+    # forged task-run context with the URI of this run's train are not this run.
+    for key in (
+        *("make", "train2", "consumer_run2", "fake_run", "sneak"),
+        *("hijack_task_run", "fake_task", "make_task_run"),
+    ):
         assert lineage[key] not in r.text, key
 
 
@@ -303,7 +343,10 @@ def test_not_allowed_and_not_there_are_one_answer(
     """No existence oracle: an entity of a DAG the user cannot read (however its fields
     claim a readable DAG) gets the answer of an entity that does not exist."""
     client, _ = api_client
-    hidden = ("make", "producer_run", "producer_dag", "leak", "secret", "hijack", "sneak")
+    hidden = (
+        *("make", "producer_run", "producer_dag", "leak", "secret", "hijack", "sneak"),
+        *("make_task_run", "hijack_task_run", "fake_task"),
+    )
     for endpoint in ("/lineage/api/graph?arn=", "/lineage/api/entity?arn="):
         missing = _get(client, endpoint + MISSING_ACTION, "outsider", token)
         assert missing.status_code == 404
@@ -345,7 +388,8 @@ def test_withheld_lineage_vanishes_without_a_trace(
     assert r.status_code == 200, r.text
     body = r.json()
     assert _arns(body) == {
-        lineage[k] for k in ("consumer_run", "consumer_dag", "train", "data", "model")
+        lineage[k]
+        for k in ("consumer_run", "consumer_dag", "train", "data", "model", "train_task_run")
     }
     # Nothing says there was more: no count, no ARN, no DAG name of the producer.
     assert "hidden" not in body and body["truncated"] is False
@@ -357,7 +401,8 @@ def test_withheld_lineage_vanishes_without_a_trace(
     r = _get(client, f"/lineage/api/graph?arn={lineage['data']}", "outsider", token)
     assert r.status_code == 200 and "producer" not in r.text and "hidden" not in r.json()
     assert _arns(r.json()) == {
-        lineage[k] for k in ("data", "train", "model", "consumer_run", "consumer_dag")
+        lineage[k]
+        for k in ("data", "train", "model", "consumer_run", "consumer_dag", "train_task_run")
     }
     # The entity's association counts leave out what the user may not see.
     mine = _get(client, f"/lineage/api/entity?arn={lineage['data']}", "outsider", token).json()
@@ -371,10 +416,21 @@ def test_withheld_lineage_vanishes_without_a_trace(
 def test_forged_dag_ids_grant_nothing(
     api_client: Client, lineage: dict[str, str], token: Callable[[str], str]
 ) -> None:
-    """``airflow:dag_id`` properties and look-alike run contexts do not attribute."""
+    """``airflow:dag_id`` properties, look-alike run and task-run contexts and links to
+    another DAG's task run do not attribute."""
     client, _ = api_client
-    # The viewer sees the forgeries, each attributed by its real run context only.
-    for key, dags in (("leak", ["producer"]), ("hijack", ["consumer", "producer"]), ("sneak", [])):
+    # The viewer sees the forgeries, each attributed by its real run context only, and a
+    # task-run context by the steps of its own DAG linked to it only.
+    for key, dags in (
+        ("leak", ["producer"]),
+        ("hijack", ["consumer", "producer"]),
+        ("sneak", []),
+        ("claim", ["consumer"]),
+        ("claim_task_run", ["consumer"]),
+        ("make_task_run", ["producer"]),  # the consumer's claim on it counts for nothing
+        ("hijack_task_run", ["consumer", "producer"]),
+        ("fake_task", []),  # not the name capture gives the consumer's task run
+    ):
         r = _get(client, f"/lineage/api/graph?arn={lineage[key]}&depth=0", "viewer", token)
         assert r.status_code == 200, r.text
         (node,) = r.json()["nodes"]
@@ -385,12 +441,26 @@ def test_forged_dag_ids_grant_nothing(
         RUN + "?scope=all&direction=undirected",
         f"/lineage/api/graph?arn={lineage['consumer_dag']}&direction=undirected",
         f"/lineage/api/graph?arn={lineage['consumer_run']}&direction=upstream",
+        f"/lineage/api/graph?arn={lineage['claim']}&direction=downstream",
+        f"/lineage/api/graph?uri={TaskRun('consumer', 'train', 'r1').uri}",
+        "/lineage/api/dag-runs/consumer/r3/graph",
     ):
         r = _get(client, url, "outsider", token)
         assert r.status_code == 200, (url, r.text)
-        for key in ("leak", "secret", "hijack", "hijacked", "sneak", "sneak_out", "fake_run"):
+        for key in (
+            *("leak", "secret", "hijack", "hijacked", "sneak", "sneak_out", "fake_run"),
+            *("make_task_run", "hijack_task_run", "fake_task"),
+        ):
             assert lineage[key] not in r.text, (url, key)
+        assert "producer" not in r.text, url
         assert all(n["dagIds"] == ["consumer"] for n in r.json()["nodes"]), url
+    # The claiming step's own links are counted; the producer's task run and the forged
+    # one are not.
+    claim = _get(client, f"/lineage/api/entity?arn={lineage['claim']}", "outsider", token)
+    assert (claim.json()["incoming"], claim.json()["outgoing"]) == (0, 2)
+    assert "producer" not in claim.text
+    claim = _get(client, f"/lineage/api/entity?arn={lineage['claim']}", "viewer", token)
+    assert (claim.json()["incoming"], claim.json()["outgoing"]) == (0, 4)
 
 
 def test_work_of_one_request_is_capped(
@@ -404,7 +474,9 @@ def test_work_of_one_request_is_capped(
     client, _ = api_client
     url = f"/lineage/api/graph?arn={lineage['chain']}&direction=downstream&depth=100"
     whole = _get(client, url, "admin", token).json()
-    assert whole["truncated"] is False and len(whole["nodes"]) == 2 * CHAIN + 3
+    # Per step: its action, its output and the task-run context linking its tries; plus
+    # the first input and the run's and the DAG's contexts.
+    assert whole["truncated"] is False and len(whole["nodes"]) == 3 * CHAIN + 3
 
     cut = _get(client, url + "&limit=5", "admin", token).json()
     assert len(cut["nodes"]) == 5 and cut["truncated"] is True
@@ -495,3 +567,36 @@ def test_airflow_lists_the_page_and_its_links(
     views = {v["destination"]: v for v in plugin["external_views"]}
     assert views["dag_run"]["href"] == "lineage/ui?dag_id={DAG_ID}&run_id={RUN_ID}"
     assert views["nav"]["href"] == "lineage/ui"
+
+
+def test_the_page_reads_the_store_the_lineage_connection_names(
+    api_client: Client,
+    lineage: dict[str, str],
+    token: Callable[[str], str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Any,
+) -> None:
+    """The UI finds its store as capture, the gate and the CLI do: the lineage connection
+    before ``[ml_lineage] store_url``; a missing store is named, not created."""
+    import json
+
+    from .conftest import reset_lineage
+
+    client, url = api_client
+    before = _arns(_get(client, RUN, "admin", token).json())
+    missing = tmp_path / "nowhere" / "lineage.db"
+    conn = {"conn_type": "lineage", "extra": {"url": f"sqlite:///{missing}"}}
+    monkeypatch.setenv("AIRFLOW_CONN_LINEAGE_DEFAULT", json.dumps(conn))
+    try:
+        r = _get(client, RUN, "admin", token)
+        assert r.status_code == 503, r.text
+        assert "the connection 'lineage_default'" in r.text and str(missing) in r.text
+        assert not missing.exists() and not missing.parent.exists()
+        conn["extra"] = {"url": url}
+        monkeypatch.setenv("AIRFLOW_CONN_LINEAGE_DEFAULT", json.dumps(conn))
+        r = _get(client, RUN, "admin", token)
+        assert r.status_code == 200, r.text
+        assert _arns(r.json()) == before
+    finally:
+        monkeypatch.delenv("AIRFLOW_CONN_LINEAGE_DEFAULT")
+        reset_lineage()

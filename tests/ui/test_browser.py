@@ -107,8 +107,8 @@ def served(airflow_db: None, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     home = tmp_path_factory.mktemp("ui-browser")
     store_url = f"sqlite:///{home / 'lineage.db'}"
     env = {
-        "AIRFLOW__LINEAGE__STORE_URL": store_url,
-        "AIRFLOW__LINEAGE__OUTBOX_DIR": str(home / "outbox"),
+        "AIRFLOW__ML_LINEAGE__STORE_URL": store_url,
+        "AIRFLOW__ML_LINEAGE__OUTBOX_DIR": str(home / "outbox"),
         "ML_PIPELINE_DIR": str(home / "ml"),
         **auth_environment(home),
     }
