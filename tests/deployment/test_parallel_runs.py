@@ -19,7 +19,13 @@ import pytest
 
 from airflow_lineage import Action, Artifact, Association, Context, LineageQuery, connect
 from tests.capture.graph import key, sha256_of
-from tests.capture.test_local_pipeline import DATA_EDGES, EXPECTED_VERTICES, TASKS
+from tests.capture.test_local_pipeline import (
+    DATA_EDGES,
+    EXPECTED_VERTICES,
+    TASKS,
+    structural_edges,
+    task_run_context,
+)
 from tests.conftest import require_postgres
 
 from .cluster import Deployment
@@ -67,9 +73,9 @@ def _run_graph(
 
 def _expected_graph() -> tuple[set[tuple[str, str, str]], set[tuple[str, str, str | None]]]:
     run_key = f"PipelineExecution:airflow://dags/{DAG_ID}/runs/RUN"
-    vertices = EXPECTED_VERTICES | {("Context", "PipelineExecution", run_key)}
-    edges = DATA_EDGES | {(f"task:{t}", run_key, "AssociatedWith") for t in TASKS}
-    return vertices, edges | {(run_key, PIPELINE, "AssociatedWith")}
+    task_runs = {("Context", "TaskRun", task_run_context(t)) for t in TASKS}
+    vertices = EXPECTED_VERTICES | task_runs | {("Context", "PipelineExecution", run_key)}
+    return vertices, DATA_EDGES | structural_edges(run_key, TASKS)
 
 
 def test_parallel_runs_capture_complete_separate_graphs(tmp_path: Path) -> None:
