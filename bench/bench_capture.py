@@ -73,7 +73,7 @@ def run_mode(enabled: bool, tasks: int, rounds: int) -> list[float]:
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-        "AIRFLOW__LINEAGE__ENABLED": str(enabled),
+        "AIRFLOW__ML_LINEAGE__ENABLED": str(enabled),
     }
     proc = subprocess.run(
         [sys.executable, "-c", RUNNER, str(dags), str(rounds)],

@@ -222,13 +222,13 @@ def main(argv: list[str] | None = None) -> int:
     url = args.store_url or f"sqlite:///{home / 'lineage.db'}"
     from airflow_lineage import connect
 
-    connect(url).close()  # create the schema now: task processes do not migrate
+    connect(url, create=True).close()  # create it now: task processes never migrate
     env = {
         **os.environ,
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
-        "AIRFLOW__LINEAGE__OUTBOX_DIR": str(home / "outbox"),
+        "AIRFLOW__ML_LINEAGE__OUTBOX_DIR": str(home / "outbox"),
         "AIRFLOW_CONN_LINEAGE_DEFAULT": json.dumps({"conn_type": "lineage", "extra": {"url": url}}),
     }
     # A deployment runs from installed bytecode; without it every process would compile

@@ -44,7 +44,7 @@ def store_url(size: int, seed: int = 42) -> str:
     if not path.exists():
         DATA_DIR.mkdir(parents=True, exist_ok=True)
         graph = generate(size, seed)
-        with connect(url) as store:
+        with connect(url, create=True) as store:
             for entities, associations in graph.batches():
                 store.write(entities, associations)
     return url

@@ -203,7 +203,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         }
         env.pop("PYTHONDONTWRITEBYTECODE", None)  # real task processes use cached bytecode
         store_url = None if args.no_store else args.store or f"sqlite:///{home}/lineage.db"
-        _spawn(-1, env, store_url)  # warm-up: airflow.cfg, bytecode, store migrated
+        if store_url:
+            from airflow_lineage.store import upgrade
+
+            upgrade(store_url)  # task processes never migrate: the store exists first
+        _spawn(-1, env, store_url)  # warm-up: airflow.cfg, bytecode
         load = [loadavg()]
         runs = [_spawn(i, env, store_url) for i in range(args.runs)]
         load.append(loadavg())

@@ -674,7 +674,7 @@ def test_the_console_script(
     args = ["query", "--name", "churn-endpoint", "--direction", "ascendants", "--format", "tree"]
     expected = lineage.run(capsys, *args)
     env = {**os.environ, "AIRFLOW_HOME": str(tmp_path / "home")}
-    env.pop("AIRFLOW__LINEAGE__STORE_URL", None)
+    env.pop("AIRFLOW__ML_LINEAGE__STORE_URL", None)
     env.pop("AIRFLOW__CORE__UNIT_TEST_MODE", None)  # it logs to stdout once Airflow loads
     done = subprocess.run(
         [str(script), "--store", lineage.url, *args], capture_output=True, text=True, env=env

@@ -35,8 +35,8 @@ def reset_lineage_settings() -> None:
 @pytest.fixture
 def lineage_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Point the embedded store and the outbox at a fresh folder for one test."""
-    monkeypatch.setenv("AIRFLOW__LINEAGE__STORE_URL", f"sqlite:///{tmp_path / 'lineage.db'}")
-    monkeypatch.setenv("AIRFLOW__LINEAGE__OUTBOX_DIR", str(tmp_path / "outbox"))
+    monkeypatch.setenv("AIRFLOW__ML_LINEAGE__STORE_URL", f"sqlite:///{tmp_path / 'lineage.db'}")
+    monkeypatch.setenv("AIRFLOW__ML_LINEAGE__OUTBOX_DIR", str(tmp_path / "outbox"))
     monkeypatch.setenv("ML_PIPELINE_DIR", str(tmp_path / "ml"))
     reset_lineage_settings()
     yield tmp_path

@@ -243,7 +243,7 @@ def test_the_gate_finds_the_model_without_capture_xcom(
 ) -> None:
     from .conftest import reset_lineage_settings
 
-    monkeypatch.setenv("AIRFLOW__LINEAGE__PUSH_XCOM", "never")
+    monkeypatch.setenv("AIRFLOW__ML_LINEAGE__PUSH_XCOM", "never")
     reset_lineage_settings()
     dag, _ = _training_dag(f"gate_finds_model_{declared}", tmp_path, declared=declared)
     dr = run_dag(dag)
@@ -282,7 +282,7 @@ def test_with_capture_off_the_gate_says_so(
 ) -> None:
     from .conftest import reset_lineage_settings
 
-    monkeypatch.setenv("AIRFLOW__LINEAGE__ENABLED", "False")
+    monkeypatch.setenv("AIRFLOW__ML_LINEAGE__ENABLED", "False")
     reset_lineage_settings()
     dag, _ = _training_dag(f"gate_capture_off_{declared}", tmp_path, declared=declared)
     dr = run_dag(dag)

@@ -126,7 +126,7 @@ def test_pipeline_records_the_exact_graph(
     run_dag: Callable[..., Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("AIRFLOW__LINEAGE__PUSH_XCOM", "always")
+    monkeypatch.setenv("AIRFLOW__ML_LINEAGE__PUSH_XCOM", "always")
     reset_lineage_settings()
     dr = run_pipeline(load_dag, run_dag)
     assert dr.state == "success"
@@ -340,7 +340,7 @@ def test_strict_mode_fails_the_task_when_lineage_cannot_be_recorded(
         {"conn_type": "lineage", "extra": {"url": "postgresql+psycopg://postgres@127.0.0.1:9/none"}}
     )
     monkeypatch.setenv("AIRFLOW_CONN_LINEAGE_DEFAULT", down)
-    monkeypatch.setenv("AIRFLOW__LINEAGE__STRICT", "True")
+    monkeypatch.setenv("AIRFLOW__ML_LINEAGE__STRICT", "True")
     reset_lineage_settings()
     dr = run_pipeline(load_dag, run_dag)
     assert dr.state == "failed"

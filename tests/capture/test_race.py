@@ -77,7 +77,7 @@ def test_downstream_sees_the_complete_upstream_record(
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    monkeypatch.setenv("AIRFLOW__LINEAGE__PUSH_XCOM", "always")
+    monkeypatch.setenv("AIRFLOW__ML_LINEAGE__PUSH_XCOM", "always")
     reset_lineage_settings()
     url = f"sqlite:///{lineage_home / 'lineage.db'}"
     finished: list[float] = []

@@ -212,7 +212,7 @@ def test_local_data_above_max_digest_bytes_is_not_hashed(
     import pendulum
     from airflow.sdk import DAG, Asset, task
 
-    monkeypatch.setenv("AIRFLOW__LINEAGE__MAX_DIGEST_BYTES", "100")
+    monkeypatch.setenv("AIRFLOW__ML_LINEAGE__MAX_DIGEST_BYTES", "100")
     reset_lineage_settings()
     small, big, folder = tmp_path / "small.csv", tmp_path / "big.csv", tmp_path / "parts"
     small.write_text("a\n" * 50)  # 100 bytes: hashed

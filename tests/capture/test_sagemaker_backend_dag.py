@@ -38,7 +38,7 @@ def sagemaker_lineage(lineage_home: Path, monkeypatch: pytest.MonkeyPatch) -> It
         },
     }
     monkeypatch.setenv("AIRFLOW_CONN_LINEAGE_DEFAULT", json.dumps(conn))
-    monkeypatch.setenv("AIRFLOW__LINEAGE__CAPTURE_TIMEOUT", "60")
+    monkeypatch.setenv("AIRFLOW__ML_LINEAGE__CAPTURE_TIMEOUT", "60")
     reset_lineage_settings()
     fake = make_fake(account=pipeline.ACCOUNT_ID, region=pipeline.REGION)
     store = make_store(fake)

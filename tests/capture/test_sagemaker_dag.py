@@ -116,7 +116,7 @@ def test_dag_runs_under_moto_and_lineage_is_captured(
     from dags import ml_pipeline_sagemaker as pipeline
 
     # A busy machine must not divert records to the outbox (read once, after lineage_home).
-    monkeypatch.setenv("AIRFLOW__LINEAGE__CAPTURE_TIMEOUT", "60")
+    monkeypatch.setenv("AIRFLOW__ML_LINEAGE__CAPTURE_TIMEOUT", "60")
     dag = load_dag(DAG_FILE, DAG_ID)
     run = run_dag(dag)
 
@@ -129,7 +129,7 @@ def test_dag_runs_under_moto_and_lineage_is_captured(
         return  # no capture plugin installed: nothing was recorded
     pending = sorted(p.name for p in (lineage_home / "outbox").glob("*"))
     assert not pending, f"records left in the outbox instead of the store: {pending}"
-    vertices, edges = captured_graph(os.environ["AIRFLOW__LINEAGE__STORE_URL"])
+    vertices, edges = captured_graph(os.environ["AIRFLOW__ML_LINEAGE__STORE_URL"])
 
     slug = DAG_ID.replace("_", "-")
 
@@ -237,7 +237,7 @@ def test_dag_runs_under_moto_and_lineage_is_captured(
     head = boto3.client("s3", region_name=pipeline.REGION).head_object(
         Bucket=pipeline.BUCKET, Key=pipeline.RAW_URI.removeprefix(f"s3://{pipeline.BUCKET}/")
     )
-    with connect(os.environ["AIRFLOW__LINEAGE__STORE_URL"]) as store:
+    with connect(os.environ["AIRFLOW__ML_LINEAGE__STORE_URL"]) as store:
         artifacts = {
             e.source_uri: e
             for e in store.list_entities("Artifact").items

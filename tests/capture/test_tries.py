@@ -45,8 +45,8 @@ def retried(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
         "AIRFLOW_HOME": str(base / "home"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
-        "AIRFLOW__LINEAGE__STORE_URL": url,
-        "AIRFLOW__LINEAGE__OUTBOX_DIR": str(base / "outbox"),
+        "AIRFLOW__ML_LINEAGE__STORE_URL": url,
+        "AIRFLOW__ML_LINEAGE__OUTBOX_DIR": str(base / "outbox"),
         "LINEAGE_RETRY_DIR": str(data),
     }
     migrated = _airflow(["db", "migrate"], env)
