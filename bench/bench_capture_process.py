@@ -220,9 +220,13 @@ def main(argv: list[str] | None = None) -> int:
     data.mkdir()
     (data / "in.csv").write_text("a\n0\n")
     url = args.store_url or f"sqlite:///{home / 'lineage.db'}"
-    from airflow_lineage import connect
 
-    connect(url, create=True).close()  # create it now: task processes never migrate
+    from airflow_lineage.store import connect_admin, upgrade
+
+    upgrade(url)  # create it now: task processes never migrate
+    if not url.startswith("sqlite"):  # the account the tasks record as is a role
+        with connect_admin(url) as admin:
+            admin.provision_account_role("000000000000")  # type: ignore[attr-defined]
     env = {
         **os.environ,
         "AIRFLOW_HOME": str(home),

@@ -301,9 +301,16 @@ def _with_digests(
 
 
 def _hook_lineage() -> tuple[list[DataRef], list[DataRef]]:
-    """Return the inputs and outputs Airflow's hook-level lineage collector saw."""
+    """Return the inputs and outputs Airflow's hook-level lineage collector saw.
+
+    A collector that was never created saw nothing: creating one loads every provider's
+    asset factories (the amazon provider's S3 hook and boto3 among them, about 80 ms in a
+    fresh task process), so a task whose hooks reported nothing never pays for it.
+    """
     from airflow.sdk.lineage import get_hook_lineage_collector
 
+    if get_hook_lineage_collector.cache_info().currsize == 0:
+        return [], []
     collected = get_hook_lineage_collector().collected_assets
     return (
         _asset_refs(info.asset for info in collected.inputs),
@@ -311,40 +318,50 @@ def _hook_lineage() -> tuple[list[DataRef], list[DataRef]]:
     )
 
 
+_watching: _Run | None = None
+"""The try whose hook-lineage inputs are digested as hooks report them."""
+
+
 def _watch_hook_lineage(state: _Run) -> None:
-    """Start the try with an empty hook-lineage collector that digests each input a hook
-    reports, when it reports it (the data as the step read it, not as it is at the end).
+    """Digest each input a hook reports for this try, when it reports it (the data as the
+    step read it, not as it is at the end).
 
-    ``dag.test()`` runs every task in one process with one collector, so one that holds
-    an earlier task's lineage is replaced; a fresh task process keeps its empty one.
+    The collector's class is wrapped once per process, so no collector is created here
+    (see :func:`_hook_lineage`). ``dag.test()`` runs every task in one process with one
+    collector: one that holds an earlier task's lineage is dropped.
     """
-    from airflow.sdk.lineage import get_hook_lineage_collector
+    global _watching
+    from airflow.sdk.lineage import HookLineageCollector, get_hook_lineage_collector
 
-    created = get_hook_lineage_collector.cache_info().currsize > 0
-    if created and getattr(get_hook_lineage_collector(), "has_collected", True):
+    if get_hook_lineage_collector.cache_info().currsize > 0 and getattr(
+        get_hook_lineage_collector(), "has_collected", True
+    ):
         get_hook_lineage_collector.cache_clear()
-    collector = get_hook_lineage_collector()
-    inputs = getattr(collector, "_inputs", None)
-    original = getattr(collector, "add_input_asset", None)
-    if not isinstance(inputs, dict) or original is None:  # the no-op collector
+    _watching = state
+    original = HookLineageCollector.add_input_asset
+    if getattr(original, "_lineage_watch", False):
         return
-    # A collector kept from an earlier task of this process still has that task's watch.
-    original = getattr(original, "__wrapped__", original)
 
-    def add_input_asset(context: Any, *args: Any, **kwargs: Any) -> None:
-        before = set(inputs)
-        original(context, *args, **kwargs)
+    def add_input_asset(self: Any, context: Any, *args: Any, **kwargs: Any) -> None:
+        watched = _watching
+        inputs = getattr(self, "_inputs", None)
+        before = set(inputs) if watched is not None and isinstance(inputs, dict) else None
+        original(self, context, *args, **kwargs)
+        if before is None or not isinstance(inputs, dict) or watched is None:
+            return
         try:
             for entry in inputs.keys() - before:
                 uri = getattr(inputs[entry][0], "uri", None)
-                if isinstance(uri, str) and uri and uri not in state.digested:
-                    conn = getattr(context, "aws_conn_id", state.aws_conn_id)
-                    state.digested[uri] = _digests_of(uri, conn if isinstance(conn, str) else None)
+                if isinstance(uri, str) and uri and uri not in watched.digested:
+                    conn = getattr(context, "aws_conn_id", watched.aws_conn_id)
+                    watched.digested[uri] = _digests_of(
+                        uri, conn if isinstance(conn, str) else None
+                    )
         except Exception as e:  # a digest never breaks the hook that reported the data
             log.warning("Could not digest hook-lineage input: %s: %s", type(e).__name__, e)
 
-    add_input_asset.__wrapped__ = original  # type: ignore[attr-defined]
-    collector.add_input_asset = add_input_asset  # type: ignore[method-assign]
+    add_input_asset._lineage_watch = True  # type: ignore[attr-defined]
+    HookLineageCollector.add_input_asset = add_input_asset  # type: ignore[method-assign]
 
 
 def _context(ti: Any) -> Mapping[str, Any]:
