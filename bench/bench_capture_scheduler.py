@@ -112,8 +112,17 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=5, help="tasks in each DAG's chain")
     parser.add_argument("--runs", type=int, default=2, help="runs of each DAG per mode and round")
     parser.add_argument("--rounds", type=int, default=3, help="off/on alternations")
-    parser.add_argument("--out", type=Path, default=RESULTS_DIR / "capture-scheduler.json")
+    parser.add_argument(
+        "--store",
+        choices=("postgres", "sqlite"),
+        default="postgres",
+        help="the lineage store: PostgreSQL through the lineage connection, or the "
+        "embedded SQLite default under $AIRFLOW_HOME (no lineage connection)",
+    )
+    parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    suffix = "" if args.store == "postgres" else f"-{args.store}"
+    out = args.out or RESULTS_DIR / f"capture-scheduler{suffix}.json"
 
     work = Path(tempfile.mkdtemp(prefix="bench-capture-scheduler-"))
     data = work / "data"
@@ -131,7 +140,7 @@ def main() -> None:
     durations: dict[str, dict[str, list[float]]] = {d: {"off": [], "on": []} for d in DAGS}
     loads: list[float] = []
     t0 = time.monotonic()
-    with Deployment(files, parallelism=4) as deployment:
+    with Deployment(files, parallelism=4, lineage_store=args.store == "postgres") as deployment:
         print(f"deployment up in {deployment.timings['start_s']:.1f} s", flush=True)
         deployment.wait_for_dags([*DAGS, "bench_warmup"])
         for dag_id in [*DAGS, "bench_warmup"]:
@@ -158,7 +167,12 @@ def main() -> None:
         # Capture really was off and on: no action from an "off" run, one per "on" task.
         from airflow_lineage import Action, connect
 
-        with connect(deployment.lineage_url) as store:
+        url = (
+            deployment.lineage_url
+            if args.store == "postgres"
+            else f"sqlite:///{deployment.home / 'lineage.db'}"
+        )
+        with connect(url) as store:
             runs = [
                 e.properties.get("airflow:run_id", "")
                 for e in store.export()
@@ -185,7 +199,9 @@ def main() -> None:
             "tasks_per_dag": args.tasks,
             "runs_per_mode_and_round": args.runs,
             "rounds": args.rounds,
-            "lineage_store": "PostgreSQL through the lineage connection",
+            "lineage_store": "PostgreSQL through the lineage connection"
+            if args.store == "postgres"
+            else "the embedded SQLite store under $AIRFLOW_HOME",
             "actions_recorded": recorded,
         },
         "elapsed_s": round(elapsed, 1),
@@ -205,9 +221,9 @@ def main() -> None:
             f"{dag_id:<12} added: median {results[dag_id]['added_median_ms']} ms, "
             f"p95 {results[dag_id]['added_p95_ms']} ms"
         )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nwrote {args.out} ({elapsed:.0f} s)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwrote {out} ({elapsed:.0f} s)")
 
 
 if __name__ == "__main__":

@@ -160,7 +160,7 @@ def _pg_admin(sql: str) -> None:
         autocommit=True,
         connect_timeout=10,
     ) as conn:
-        conn.execute(sql)  # type: ignore[arg-type]
+        conn.execute(sql)
 
 
 def database_url(name: str, login: str | None = None, password: str | None = None) -> str:
