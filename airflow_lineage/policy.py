@@ -84,6 +84,16 @@ def _duration(value: object) -> timedelta | None:
     return timedelta(seconds=parsed.total_seconds())
 
 
+def _fields(value: object, where: str, known: set[str]) -> Mapping[str, Any]:
+    """Return a rule's fields from a mapping (YAML), refusing unknown ones by name."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{where} must be a mapping, not {type(value).__name__}")
+    unknown = set(value) - known
+    if unknown:
+        raise ValueError(f"{where} has unknown field(s): {', '.join(sorted(unknown))}")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class AncestorRule:
     """Describe upstream entities: by type, lineage type, properties and action status.
@@ -114,12 +124,8 @@ class AncestorRule:
         """Build a rule from a mapping (YAML) or return a rule as it is."""
         if isinstance(value, AncestorRule):
             return value
-        if not isinstance(value, Mapping):
-            raise TypeError(f"{where} must be a mapping, not {type(value).__name__}")
-        unknown = set(value) - {"type", "lineage_type", "properties", "status", "name"}
-        if unknown:
-            raise ValueError(f"{where} has unknown field(s): {', '.join(sorted(unknown))}")
-        return cls(**value)
+        known = {"type", "lineage_type", "properties", "status", "name"}
+        return cls(**_fields(value, where, known))
 
     def describe(self) -> str:
         """Return the rule in words."""
@@ -171,12 +177,7 @@ class DigestExemption:
         """Build an exemption from a mapping (YAML) or return one as it is."""
         if isinstance(value, DigestExemption):
             return value
-        if not isinstance(value, Mapping):
-            raise TypeError(f"{where} must be a mapping, not {type(value).__name__}")
-        unknown = set(value) - {"type", "uri_scheme", "uri_prefix", "reason"}
-        if unknown:
-            raise ValueError(f"{where} has unknown field(s): {', '.join(sorted(unknown))}")
-        return cls(**value)
+        return cls(**_fields(value, where, {"type", "uri_scheme", "uri_prefix", "reason"}))
 
     def matches(self, artifact_type: str, source_uri: str) -> bool:
         """Return True when an artifact of this type and URI is exempted."""
@@ -225,12 +226,7 @@ class MetricRule:
         """Build a rule from a mapping (YAML) or return a rule as it is."""
         if isinstance(value, MetricRule):
             return value
-        if not isinstance(value, Mapping):
-            raise TypeError(f"{where} must be a mapping, not {type(value).__name__}")
-        unknown = set(value) - {"step_type", "metric", "min", "max"}
-        if unknown:
-            raise ValueError(f"{where} has unknown field(s): {', '.join(sorted(unknown))}")
-        return cls(**value)
+        return cls(**_fields(value, where, {"step_type", "metric", "min", "max"}))
 
     def describe(self) -> str:
         """Return the rule in words."""
