@@ -297,7 +297,8 @@ def _verify_digests(artifacts: Iterable[Artifact], policy: Policy) -> _Digests:
     return out
 
 
-def _cut_off(policy: Policy, depth: bool, hidden: bool) -> RuleOutcome:
+def _cut_off(policy: Policy, depth: bool, hidden: bool, blind: bool = False) -> RuleOutcome:
+    """Judge a bounded walk; ``blind``: the store cannot tell whether lineage is hidden."""
     problems: list[str] = []
     allowed: list[str] = []
     if depth:
@@ -306,6 +307,10 @@ def _cut_off(policy: Policy, depth: bool, hidden: bool) -> RuleOutcome:
     if hidden:
         text = "lineage hidden by account visibility: an ancestor belongs to an account "
         text += "that did not share its lineage with this one"
+        (allowed if "visibility" in policy.allow_cut_off else problems).append(text)
+    elif blind:
+        text = "this store cannot tell whether account visibility hides ancestors (its "
+        text += "queries return only what this account may see, e.g. SageMaker)"
         (allowed if "visibility" in policy.allow_cut_off else problems).append(text)
     if problems:
         return RuleOutcome("lineage not cut off", False, "; ".join(problems))
@@ -384,7 +389,8 @@ def evaluate(
             outcomes.append(_cut_off(policy, result.depth_cut_off, result.visibility_cut_off))
         return Verdict(model_arn, False, tuple(outcomes), now, policy=summary, **cut_flags)
     outcomes.append(RuleOutcome("lineage recorded", True, f"{len(upstream)} upstream entities"))
-    cut = _cut_off(policy, result.depth_cut_off, result.visibility_cut_off)
+    blind = not store.detects_hidden_lineage
+    cut = _cut_off(policy, result.depth_cut_off, result.visibility_cut_off, blind)
     outcomes.append(cut)
     # What a cut-off walk did not see may hold what a rule looks for.
     unseen = "" if not result.cut_off else f" within the {policy.max_depth} levels walked"

@@ -593,3 +593,21 @@ def test_a_declared_model_is_the_version_its_task_run_produced(
     with pytest.raises(EntityNotFoundError, match="by the task run; other runs recorded") as e:
         find_model(store, uri, among=elsewhere)
     assert first.arn in str(e.value) and second.arn in str(e.value)
+
+
+def test_a_store_that_cannot_see_hidden_lineage_is_rejected_unless_allowed(
+    tmp_path: Path,
+) -> None:
+    """SageMaker's QueryLineage returns only what the caller may see: a gate there cannot
+    tell whether account visibility hid an ancestor, so it says so and rejects, unless
+    the policy accepts that explicitly."""
+    from tests.store.test_sagemaker_contract import make_fake, make_store
+
+    store = make_store(make_fake(throttle_every=0))
+    assert not store.detects_hidden_lineage
+    p = build(store, tmp_path)
+    verdict = evaluate(store, p.model, POLICY)
+    assert failed_rules(verdict) == {"lineage not cut off"}
+    assert "cannot tell whether account visibility hides ancestors" in verdict.reasons[0]
+    allowed = replace(POLICY, allow_cut_off=("visibility",))
+    assert evaluate(store, p.model, allowed).passed

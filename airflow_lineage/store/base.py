@@ -57,6 +57,10 @@ class LineageStore(ABC):
 
     account: str = DEFAULT_ACCOUNT
     region: str = LOCAL_REGION
+    detects_hidden_lineage: bool = True
+    """Whether a query can tell that its walk met lineage the account may not see
+    (``LineageResult.visibility_cut_off``); a gate on a store that cannot tell rejects
+    unless its policy allows it."""
 
     # -- writes ---------------------------------------------------------------------
 

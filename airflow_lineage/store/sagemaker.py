@@ -176,6 +176,10 @@ def _decode_list_token(token: str, digest: str) -> tuple[int, str, str]:
 class SageMakerStore(LineageStore):
     """Lineage in Amazon SageMaker ML Lineage Tracking.
 
+    QueryLineage returns only what the caller may see, and nothing about the rest, so
+    this store cannot tell that a walk was cut off by account visibility
+    (``detects_hidden_lineage`` is False).
+
     :param client: a boto3 SageMaker client to use (tests pass a Stubber-wrapped one);
         when None, one is made lazily by the amazon provider's ``SageMakerHook``.
     :param aws_conn_id: the Airflow AWS connection for the hook.
@@ -186,6 +190,8 @@ class SageMakerStore(LineageStore):
     :param sleep: how to wait between tries (tests pass a no-op).
     :raises ValueError: the account or region is malformed.
     """
+
+    detects_hidden_lineage = False
 
     def __init__(
         self,
