@@ -183,8 +183,9 @@ def _find_cycle(edges: Iterable[Association]) -> list[str] | None:
 def _recent(entity: Entity, max_age: timedelta | None, now: datetime) -> bool:
     if max_age is None:
         return True
-    when = entity.modified or entity.created
-    return now - when <= max_age
+    # Its creation, not its last change: writing an old record again must not freshen it.
+    # A time in the future is not recent either.
+    return timedelta(0) <= now - entity.created <= max_age
 
 
 def _metric(
@@ -389,6 +390,18 @@ def evaluate(
             outcomes.append(_cut_off(policy, result.depth_cut_off, result.visibility_cut_off))
         return Verdict(model_arn, False, tuple(outcomes), now, policy=summary, **cut_flags)
     outcomes.append(RuleOutcome("lineage recorded", True, f"{len(upstream)} upstream entities"))
+    # What the walk reached but the store would not hand over cannot be checked.
+    unreadable = [a for a in upstream_arns if a not in entities]
+    outcomes.append(
+        RuleOutcome(
+            "every ancestor readable",
+            not unreadable,
+            f"walked but not readable: {', '.join(unreadable)}"
+            if unreadable
+            else f"all {len(upstream)} ancestors read",
+            tuple(unreadable),
+        )
+    )
     blind = not store.detects_hidden_lineage
     cut = _cut_off(policy, result.depth_cut_off, result.visibility_cut_off, blind)
     outcomes.append(cut)
@@ -400,7 +413,18 @@ def evaluate(
     edges = store.associations_among([model_arn, *upstream_arns])
     wanted = {(e.source_arn, e.destination_arn) for e in result.edges}
     edges = [e for e in edges if (e.source_arn, e.destination_arn) in wanted]
-    foreign = [e.arn for e in [model, *upstream] if Arn.parse(e.arn).account not in trusted]
+    unaccounted = wanted - {(e.source_arn, e.destination_arn) for e in edges}
+    outcomes.append(
+        RuleOutcome(
+            "every walked edge readable",
+            not unaccounted,
+            "walked but not readable: "
+            + "; ".join(f"{s} -> {d}" for s, d in sorted(unaccounted))
+            if unaccounted
+            else f"all {len(edges)} edges read with who added them",
+        )
+    )
+    foreign = [a for a in [model_arn, *upstream_arns] if Arn.parse(a).account not in trusted]
     forged = [
         f"{e.source_arn} -> {e.destination_arn} (added by {e.account})"
         for e in edges
@@ -629,7 +653,8 @@ def model_of_task_run(
     want = {"airflow:dag_id": dag_id, "airflow:run_id": run_id, "airflow:task_id": task_id}
     tries = []
     for entity in store.get_many(linked).values():
-        if not isinstance(entity, Action) or entity.status is not ActionStatus.COMPLETED:
+        # Only this account's own steps: a shared account's run of the same ids is not it.
+        if not isinstance(entity, Action) or Arn.parse(entity.arn).account != store.account:
             continue
         props = entity.properties
         if any(props.get(k) != v for k, v in want.items()):
@@ -641,6 +666,8 @@ def model_of_task_run(
     if not tries:
         return []
     newest = max(tries, key=lambda t: (t[0], t[1]))[2]
+    if newest.status is not ActionStatus.COMPLETED:  # the latest try did not produce it
+        return []
     produced = [
         a.destination_arn
         for a in store.list_associations(

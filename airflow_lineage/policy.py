@@ -185,7 +185,15 @@ class DigestExemption:
             return False
         if self.uri_scheme is not None and uri_scheme(source_uri) != self.uri_scheme:
             return False
-        return self.uri_prefix is None or source_uri.startswith(self.uri_prefix)
+        if self.uri_prefix is None:
+            return True
+        # A whole path segment, and no way around it with "." or "..".
+        if any(part in (".", "..") for part in source_uri.split("/")):
+            return False
+        prefix = self.uri_prefix
+        return source_uri == prefix or source_uri.startswith(
+            prefix if prefix.endswith("/") else prefix + "/"
+        )
 
     def describe(self) -> str:
         """Return the exemption in words."""

@@ -298,7 +298,9 @@ def test_every_rule_is_explained(store: LineageStore, tmp_path: Path) -> None:
     assert rules == [
         "the model is a model artifact",
         "lineage recorded",
+        "every ancestor readable",
         "lineage not cut off",
+        "every walked edge readable",
         "trusted accounts only",
         "edges added by trusted accounts only",
         "no cycles",
@@ -611,3 +613,30 @@ def test_a_store_that_cannot_see_hidden_lineage_is_rejected_unless_allowed(
     assert "cannot tell whether account visibility hides ancestors" in verdict.reasons[0]
     allowed = replace(POLICY, allow_cut_off=("visibility",))
     assert evaluate(store, p.model, allowed).passed
+
+
+def test_writing_an_old_step_again_does_not_make_it_fresh(
+    store: LineageStore, tmp_path: Path
+) -> None:
+    """``max_age`` judges when a step ran (created), not when its record last changed."""
+    p = build(store, tmp_path, evaluation_age=timedelta(days=30))
+    store.update(p.arn["evaluate"], properties={"note": "touched"})  # modified: now
+    verdict = evaluate(store, p.model, POLICY)
+    assert failed_rules(verdict) == {"Evaluation metric accuracy >= 0.9"}
+
+
+@pytest.mark.parametrize(
+    ("uri", "exempt"),
+    [
+        ("s3://public-ref/train.csv", True),
+        ("s3://public-ref", True),
+        ("s3://public-ref-private/train.csv", False),  # another bucket, same letters
+        ("s3://public-ref/../secret/pii.csv", False),  # no way out with ".."
+        ("s3://public-ref/./x.csv", False),
+    ],
+)
+def test_an_exemption_by_prefix_covers_whole_path_segments_only(uri: str, exempt: bool) -> None:
+    from airflow_lineage.policy import DigestExemption
+
+    rule = DigestExemption(uri_prefix="s3://public-ref", reason="reference data")
+    assert rule.matches("DataSet", uri) is exempt

@@ -451,7 +451,10 @@ def _record(
         store: LineageStore | None = _store()
     except Exception as e:  # the record is built anyway, for the outbox
         store, unavailable = None, e
-    account, region = (store.account, store.region) if store else _place_from_settings()
+    try:
+        account, region = (store.account, store.region) if store else _place_from_settings()
+    except Exception:  # not even the connection could be read: the outbox still takes it
+        account, region = DEFAULT_ACCOUNT, LOCAL_REGION
     record = build_record(run, lineage, status, account=account, region=region, **kwargs)
     if store is not None:
         record = _with_shared_copies(record, store)
@@ -562,8 +565,14 @@ def task_completed(ti: Any, state: _Run, context: Mapping[str, Any], result: Any
         log.warning("Lineage of %s could not be built: %s", state.run.uri, e, exc_info=True)
         if config.strict():
             raise CaptureError(f"lineage of {state.run.uri} could not be built: {e}") from e
-        return
-    state.completed = True
+        # The try still gets its record: what was known at start, and why the rest is not.
+        lineage = dataclasses.replace(
+            state.start_lineage,
+            properties={
+                **state.start_lineage.properties,
+                "capture_error": f"{type(e).__name__}: {e}"[:2500],
+            },
+        )
     try:
         record = _record(
             state.run, lineage, ActionStatus.COMPLETED, now=utcnow(), started=state.started
@@ -574,11 +583,12 @@ def task_completed(ti: Any, state: _Run, context: Mapping[str, Any], result: Any
         log.warning("Lineage of %s could not be built: %s", state.run.uri, e, exc_info=True)
         if config.strict():
             raise CaptureError(f"lineage of {state.run.uri} could not be built: {e}") from e
-        return
+        return  # not completed: the success listener tries once more
+    state.completed = True
     state.record = record
-    if not _wants_xcom(ti.task):
-        return
     try:
+        if not _wants_xcom(ti.task):
+            return
         ti.xcom_push(key=XCOM_KEY, value=record.xcom())
     except Exception as e:  # XCom is a convenience; the store has the record
         log.warning("Could not push lineage ARNs of %s to XCom: %s", state.run.uri, e)
@@ -636,13 +646,21 @@ def _ended(ti: Any, status: ActionStatus, error: str | None, cause: Any = None) 
         state = _runs.pop(_key(ti), None)
     run = state.run if state else _task_run(ti)
     lineage = state.start_lineage if state else StepLineage()
-    if state is not None:
-        # What hooks read before the step ended was read by this try.
-        hook_in, _ = _hook_inputs_so_far(state)
-        lineage = lineage.merge(StepLineage(inputs=tuple(hook_in)))
-    extractor = extractor_for(ti.task)
-    if status is ActionStatus.FAILED and extractor is not None:
-        lineage = _finish(extractor.on_failure(ti.task, _context(ti), cause).merge(lineage), state)
+    try:
+        if state is not None:
+            # What hooks read before the step ended was read by this try.
+            hook_in, _ = _hook_inputs_so_far(state)
+            lineage = lineage.merge(StepLineage(inputs=tuple(hook_in)))
+        extractor = extractor_for(ti.task)
+        if status is ActionStatus.FAILED and extractor is not None:
+            failed = extractor.on_failure(ti.task, _context(ti), cause)
+            lineage = _finish(failed.merge(lineage), state)
+    except Exception as e:  # the try is recorded all the same, with what is known
+        log.warning("Lineage of %s is incomplete: %s", run.uri, e, exc_info=True)
+        lineage = dataclasses.replace(
+            lineage,
+            properties={**lineage.properties, "capture_error": f"{type(e).__name__}: {e}"[:2500]},
+        )
     _record(
         run,
         lineage,

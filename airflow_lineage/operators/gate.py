@@ -152,10 +152,15 @@ class LineageGateOperator(BaseOperator):
                 f"({', '.join(declared)}); name the model with model=<ARN or URI>"
             )
         if declared:
-            try:
-                return find_model(
-                    store, declared[0], model_types=types, among=set(produced) or None
+            if not produced:
+                # Never another run's model of the same URI: this run's must be recorded.
+                raise EntityNotFoundError(
+                    f"task {task_id!r}: {capture_off}its try in run {ti.run_id} recorded no "
+                    f"model (declared: {declared[0]}; if capture is on, the record may still "
+                    "be in the outbox); name the model with model=<ARN>"
                 )
+            try:
+                return find_model(store, declared[0], model_types=types, among=set(produced))
             except EntityNotFoundError as e:
                 raise EntityNotFoundError(f"task {task_id!r}: {capture_off}{e}") from e
         if len(produced) > 1:
