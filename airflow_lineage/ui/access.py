@@ -44,7 +44,7 @@ from airflow_lineage.model import (
     LineageType,
     Vertex,
 )
-from airflow_lineage.query import LineageFilter, LineageQuery
+from airflow_lineage.query import LineageFilter, LineageQuery, LineageResult
 from airflow_lineage.store.base import LineageStore
 
 __all__ = ["Attribution", "Reader", "context_dag", "task_run_of"]
@@ -217,6 +217,28 @@ class Attribution:
             # One claim of every DAG: a second run context can only narrow who sees it.
             self._dags[arn] = (frozenset(dags),) if dags else _NONE
 
+    def _next_actions(self, starts: tuple[str, ...], direction: Direction) -> LineageResult:
+        """Return the actions one association from ``starts`` (with the edges), having
+        attributed those not attributed yet."""
+        result = self._store.query(
+            LineageQuery(
+                start_arns=starts,
+                direction=direction,
+                include_edges=True,
+                max_depth=1,
+                max_results=self._cap,
+                filters=LineageFilter(lineage_types=(LineageType.ACTION,)),
+            )
+        )
+        self._actions(
+            [
+                v.arn
+                for v in result.vertices
+                if v.lineage_type is LineageType.ACTION and v.arn not in self._dags
+            ]
+        )
+        return result
+
     def _task_runs(self, arns: Sequence[str]) -> None:
         """Attribute task-run contexts through the actions ``AssociatedWith`` them, to the
         DAG their capture-given name establishes and no other."""
@@ -233,23 +255,7 @@ class Attribution:
                 owners[arn] = run[0]
         if not owners:
             return
-        result = self._store.query(
-            LineageQuery(
-                start_arns=tuple(owners),
-                direction=Direction.ASCENDANTS,
-                include_edges=True,
-                max_depth=1,
-                max_results=self._cap,
-                filters=LineageFilter(lineage_types=(LineageType.ACTION,)),
-            )
-        )
-        self._actions(
-            [
-                v.arn
-                for v in result.vertices
-                if v.lineage_type is LineageType.ACTION and v.arn not in self._dags
-            ]
-        )
+        result = self._next_actions(tuple(owners), Direction.ASCENDANTS)
         claimed: dict[str, set[frozenset[str]]] = {arn: set() for arn in owners}
         for e in result.edges:
             dag = owners.get(e.destination_arn)
@@ -265,24 +271,8 @@ class Attribution:
         """Attribute any other vertex through the attributed actions next to it."""
         if not arns:
             return
-        result = self._store.query(
-            LineageQuery(
-                start_arns=tuple(arns),
-                direction=Direction.BOTH,
-                include_edges=True,
-                max_depth=1,
-                max_results=self._cap,
-                filters=LineageFilter(lineage_types=(LineageType.ACTION,)),
-            )
-        )
+        result = self._next_actions(tuple(arns), Direction.BOTH)
         starts = set(arns)
-        self._actions(
-            [
-                v.arn
-                for v in result.vertices
-                if v.lineage_type is LineageType.ACTION and v.arn not in self._dags
-            ]
-        )
         found: dict[str, set[frozenset[str]]] = {arn: set() for arn in arns}
         for e in result.edges:
             ends = (e.source_arn, e.destination_arn)
