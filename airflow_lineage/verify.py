@@ -221,11 +221,10 @@ def _file_md5(path: Path) -> str:
 
 def _s3_head(uri: str) -> dict[str, object]:
     """Return the S3 object's metadata (ETag, VersionId) through the amazon provider."""
-    from airflow.providers.amazon.aws.hooks.s3 import S3Hook  # lazy: optional provider
-
-    bucket, key = S3Hook.parse_s3_url(uri)
-    head: dict[str, object] = (
-        S3Hook(aws_conn_id=None).get_conn().head_object(Bucket=bucket, Key=key)
+    bucket, _, key = uri.split("://", 1)[1].partition("/")
+    # One client per process, as for taking digests: a gate checks many objects.
+    head: dict[str, object] = _s3_client(None).head_object(  # type: ignore[attr-defined]
+        Bucket=bucket, Key=key
     )
     return head
 

@@ -510,6 +510,9 @@ def s3() -> Any:
             Bucket="training-data", VersioningConfiguration={"Status": "Enabled"}
         )
         yield client
+    from airflow_lineage import verify
+
+    verify._s3_clients.clear()  # clients made under this mock end with it
 
 
 def test_an_s3_input_whose_etag_changed_is_rejected(
