@@ -439,6 +439,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     o.set_defaults(func=_cmd_outbox)
 
+    r = sub.add_parser(
+        "relay",
+        help="run the lineage relay in the foreground, or show a running one's counts",
+        description="The lineage relay keeps lineage stores open for the task processes of "
+        "this machine, which hand it their records instead of opening the store each. The "
+        "scheduler starts one beside itself; run this next to other workers (e.g. a Celery "
+        "worker) as a sidecar. It writes with the lineage connection, found as a task "
+        "would find it.",
+    )
+    r.add_argument(
+        "--socket", metavar="PATH", help="its Unix socket (default: [ml_lineage] relay_socket)"
+    )
+    r.add_argument(
+        "--status",
+        action="store_true",
+        help="print the running relay's written and failed records, and exit (1: none runs)",
+    )
+    r.set_defaults(func=_cmd_relay)
+
     d = sub.add_parser(
         "db",
         parents=[common],
@@ -1044,6 +1063,40 @@ def _cmd_outbox(args: argparse.Namespace) -> int:
     with _open_store(args) as store:
         result = outbox.replay(store)
     _note(f"replayed {result.replayed} record(s) from {outbox.directory}; {result.pending} waiting")
+    return 0
+
+
+def _cmd_relay(args: argparse.Namespace) -> int:
+    """Run ``airflow-lineage relay [--status]``."""
+    import time
+    from pathlib import Path
+
+    from airflow_lineage import config
+    from airflow_lineage.capture import relay
+
+    if args.socket:
+        path = relay.socket_path(Path(args.socket).expanduser())
+    else:
+        configured = config.relay_socket()
+        if configured is None:
+            raise ValueError("[ml_lineage] relay_socket is off: pass --socket PATH")
+        path = configured
+    if args.status:
+        client = relay.RelayClient(path)
+        try:
+            counts = client.stats(time.monotonic() + 5)
+        except relay.RelayError as e:
+            _note(str(e))
+            return 1
+        finally:
+            client.close()
+        _out(" ".join(f"{k}={v}" for k, v in counts.items()))
+        return 0
+    spec = relay.StoreSpec(config.conn_id(), config.capture_timeout())
+    _note(f"lineage relay on {path} (Ctrl-C stops it)")
+    if relay.serve(path, warm=spec) != 0:
+        _note(f"another lineage relay serves {path}")
+        return 1
     return 0
 
 

@@ -9,6 +9,7 @@ an ORM task instance without ``.task``) are ignored.
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from airflow.listeners import hookimpl
@@ -36,6 +37,8 @@ def on_starting(component: Any) -> None:
     """Import what capture needs, once, in the process that will fork task processes."""
     if not config.enabled():
         return
+    if _is_scheduler(component):
+        _start_relay()
     import importlib
 
     for name in _WARM_MODULES:
@@ -43,6 +46,30 @@ def on_starting(component: Any) -> None:
             importlib.import_module(name)
         except Exception:  # an optional driver that is not installed: tasks do without
             log.debug("Lineage capture could not preload %s", name, exc_info=True)
+
+
+def _is_scheduler(component: Any) -> bool:
+    """Return whether ``component`` is the scheduler (whose executor forks task processes).
+
+    Airflow calls ``on_starting`` from ``Job.__init__``, before the job runner names the
+    job's type, so the command the process runs tells.
+    """
+    if getattr(component, "job_type", None) == "SchedulerJob":
+        return True
+    return type(component).__name__ == "Job" and sys.argv[1:2] == ["scheduler"]
+
+
+def _start_relay() -> None:
+    """Start the lineage relay beside the scheduler, whose task processes will use it."""
+    try:
+        path = config.relay_socket()
+        if path is None:
+            return
+        from airflow_lineage.capture import relay
+
+        relay.start_beside(path)
+    except Exception:  # tasks then open the store themselves
+        log.warning("Lineage relay could not be started", exc_info=True)
 
 
 def _in_task(task_instance: Any) -> bool:

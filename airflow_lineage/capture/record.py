@@ -25,6 +25,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from airflow_lineage.capture.lineage import DataRef, StepLineage
 from airflow_lineage.model import (
@@ -38,6 +39,7 @@ from airflow_lineage.model import (
     Context,
     Entity,
 )
+from airflow_lineage.records import from_record, to_record
 
 __all__ = ["LineageRecord", "TaskRun", "build_record"]
 
@@ -137,6 +139,41 @@ class LineageRecord:
         move on); artifacts and contexts are created once and never overwritten, so a
         step never erases what others recorded on a shared data set."""
         return frozenset((self.action_arn,))
+
+    def as_json(self) -> dict[str, Any]:
+        """Return the record as JSON-ready data (what the relay carries)."""
+        return {
+            "entities": [to_record(e) for e in self.entities],
+            "associations": [to_record(a) for a in self.associations],
+            "action": self.action_arn,
+            "inputs": list(self.inputs),
+            "outputs": list(self.outputs),
+        }
+
+    @classmethod
+    def from_json(cls, body: Any) -> LineageRecord:
+        """Return the record :meth:`as_json` made.
+
+        :raises ValueError: ``body`` is not such a record.
+        """
+        if not isinstance(body, dict):
+            raise ValueError("a lineage record is a JSON object")
+        try:
+            items = [from_record(r) for r in (*body["entities"], *body["associations"])]
+            action, inputs, outputs = body["action"], body["inputs"], body["outputs"]
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"not a lineage record: {e!r}") from e
+        if not isinstance(action, str) or not all(
+            isinstance(arn, str) for arn in (*inputs, *outputs)
+        ):
+            raise ValueError("a lineage record's action, inputs and outputs are ARNs")
+        return cls(
+            entities=tuple(i for i in items if not isinstance(i, Association)),
+            associations=tuple(i for i in items if isinstance(i, Association)),
+            action_arn=action,
+            inputs=tuple(inputs),
+            outputs=tuple(outputs),
+        )
 
     def xcom(self) -> dict[str, object]:
         """Return the ARNs a downstream task needs, as pushed to XCom."""

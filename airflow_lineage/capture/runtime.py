@@ -30,7 +30,6 @@ outbox. A ``BaseException`` is not caught: ``AirflowTaskTerminated`` (SIGTERM) o
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import os
 import threading
@@ -52,9 +51,6 @@ from airflow_lineage.model import (
     LOCAL_REGION,
     ActionStatus,
     Arn,
-    Artifact,
-    Association,
-    AssociationType,
     SourceType,
     utcnow,
 )
@@ -63,6 +59,7 @@ from airflow_lineage.verify import digest
 
 if TYPE_CHECKING:
     from airflow_lineage.capture.outbox import Outbox
+    from airflow_lineage.capture.relay import RelayClient, StoreSpec
 
 __all__ = [
     "XCOM_KEY",
@@ -181,32 +178,101 @@ def _waiting(directory: Path) -> bool:
 def deliver(record: LineageRecord, *, strict: bool | None = None) -> bool:
     """Write a record to the store within the capture time budget, else to the outbox.
 
-    The budget is enforced by the store's own timeouts (connecting, waiting for a lock,
-    running a statement), so capture runs in the task's thread with no hand-off cost.
     Earlier records still in the outbox go first, so the store sees records in order.
 
     :returns: True when the record reached the store.
     :raises CaptureError: it did not, and strict mode is on.
     """
-    return _deliver(record, strict, None)
+    deadline = time.monotonic() + config.capture_timeout()
+    try:
+        target: _Target | None = _target(deadline)
+        unavailable = None
+    except Exception as e:
+        target, unavailable = None, e
+    return _deliver(record, target, deadline, strict, unavailable)
 
 
-def _deliver(record: LineageRecord, strict: bool | None, unavailable: Exception | None) -> bool:
-    """Deliver as :func:`deliver`; ``unavailable``: opening the store just failed with
-    this error, so the record goes straight to the outbox (no second wait for it)."""
+class _Target:
+    """Where this task's records go: the store opened here, or the relay's."""
+
+    account: str
+    region: str
+
+    def commit(self, record: LineageRecord, deadline: float) -> None:
+        raise NotImplementedError
+
+
+class _Direct(_Target):
+    """The store, opened by this task process."""
+
+    def __init__(self, store: LineageStore) -> None:
+        self.store = store
+        self.account, self.region = store.account, store.region
+
+    def commit(self, record: LineageRecord, deadline: float) -> None:
+        from airflow_lineage.capture.shared import commit
+
+        commit(record, self.store)
+
+
+class _Relayed(_Target):
+    """The store, kept open by the lineage relay (see :mod:`.relay`)."""
+
+    def __init__(self, client: RelayClient, spec: StoreSpec, deadline: float) -> None:
+        self.client, self.spec = client, spec
+        self.account, self.region = client.place(spec, deadline)
+
+    def commit(self, record: LineageRecord, deadline: float) -> None:
+        self.client.write(self.spec, record, deadline)
+
+
+_relays: dict[Path, RelayClient] = {}
+
+
+def _target(deadline: float) -> _Target:
+    """Return where the records of the task being captured go.
+
+    Through the relay when one serves this machine and the store is a SQL store (the
+    relay finds the lineage connection and keeps the store open); else the store, found
+    and opened in this process.
+    Records waiting in the outbox are replayed by the task itself, first.
+
+    :raises Exception: the store (or the relay's) cannot be opened.
+    """
+    path = config.relay_socket()
+    if path is not None and not _waiting(_outbox_dir()):
+        from airflow_lineage.capture.relay import RelayClient, RelayUnreachable, StoreSpec
+
+        with _lock:
+            client = _relays.setdefault(path, RelayClient(path))
+        try:
+            return _Relayed(client, StoreSpec(_conn_id(), config.capture_timeout()), deadline)
+        except RelayUnreachable:
+            pass  # no relay here, or not for this store: open the store ourselves
+    return _Direct(_store())
+
+
+def _deliver(
+    record: LineageRecord,
+    target: _Target | None,
+    deadline: float,
+    strict: bool | None,
+    unavailable: Exception | None,
+) -> bool:
+    """Deliver as :func:`deliver` to ``target``; ``unavailable``: finding the target just
+    failed with this error, so the record goes straight to the outbox."""
     strict = config.strict() if strict is None else strict
     queued = False
     try:
-        if unavailable is not None:
-            raise unavailable
-        store = _store()
-        if _waiting(_outbox_dir()):
+        if target is None:
+            raise unavailable or LineageError("no lineage store to write to")
+        if isinstance(target, _Direct) and _waiting(_outbox_dir()):
             outbox = _outbox()
             outbox.put(record.entities, record.associations, record.upsert)
             queued = True
-            outbox.replay(store)
+            outbox.replay(target.store)
         else:
-            store.write(record.entities, record.associations, upsert=record.upsert)
+            target.commit(record, deadline)
         return True
     except Exception as error:  # whatever failed, the record must survive
         if not queued:
@@ -407,9 +473,8 @@ def task_started(ti: Any) -> None:
         log.warning("Lineage capture failed at the start of %s: %s", run.uri, e, exc_info=True)
 
 
-def _place_from_settings() -> tuple[str, str]:
-    """Return (account, region) from the lineage connection (looked up once per process)."""
-    conn_id = _conn_id()
+def _settings_of(conn_id: str) -> dict[str, str | None]:
+    """Return the lineage connection's store settings (looked up once per process)."""
     with _lock:
         settings = _settings.get(conn_id)
     if settings is None:
@@ -418,6 +483,12 @@ def _place_from_settings() -> tuple[str, str]:
         settings = LineageHook(conn_id).store_settings()
         with _lock:
             _settings[conn_id] = settings
+    return settings
+
+
+def _place_from_settings() -> tuple[str, str]:
+    """Return (account, region) from the lineage connection."""
+    settings = _settings_of(_conn_id())
     return (settings.get("account") or DEFAULT_ACCOUNT, settings.get("region") or LOCAL_REGION)
 
 
@@ -425,10 +496,10 @@ def record_place() -> tuple[str, str]:
     """Return the (account, region) records are written in: the store's own, or, when the
     store cannot be opened, the lineage connection's."""
     try:
-        store = _store()
+        target = _target(time.monotonic() + config.capture_timeout())
     except Exception:  # records still get built, for the outbox
         return _place_from_settings()
-    return store.account, store.region
+    return target.account, target.region
 
 
 def action_arn(ti: Any) -> str:
@@ -445,75 +516,20 @@ def _record(
     strict: bool | None = None,
     **kwargs: Any,
 ) -> LineageRecord:
-    """Build the record of a try and deliver it (one store round trip when it answers)."""
+    """Build the record of a try and deliver it, all within one capture deadline."""
+    deadline = time.monotonic() + config.capture_timeout()
     unavailable: Exception | None = None
     try:
-        store: LineageStore | None = _store()
+        target: _Target | None = _target(deadline)
     except Exception as e:  # the record is built anyway, for the outbox
-        store, unavailable = None, e
+        target, unavailable = None, e
     try:
-        account, region = (store.account, store.region) if store else _place_from_settings()
+        account, region = (target.account, target.region) if target else _place_from_settings()
     except Exception:  # not even the connection could be read: the outbox still takes it
         account, region = DEFAULT_ACCOUNT, LOCAL_REGION
     record = build_record(run, lineage, status, account=account, region=region, **kwargs)
-    if store is not None:
-        record = _with_shared_copies(record, store)
-    _deliver(record, strict, unavailable)
+    _deliver(record, target, deadline, strict, unavailable)
     return record
-
-
-_SHARED_TTL = 30.0
-
-
-def _has_shared_lineage(store: LineageStore) -> bool:
-    """Return whether another account shares lineage with this one.
-
-    The answer is kept for 30 s in a small file beside the outbox folder, so that the
-    task processes of one machine ask the store once per 30 s, not once per task.
-    """
-    ident = f"{type(store).__name__}|{getattr(store, 'url', '')}|{store.account}"
-    name = f".lineage-shared-{hashlib.sha256(ident.encode()).hexdigest()[:16]}"
-    cache = config.outbox_dir().parent / name
-    try:
-        if time.time() - cache.stat().st_mtime < _SHARED_TTL:
-            return cache.read_text() == "1"
-    except (OSError, ValueError):
-        pass  # no answer kept yet
-    shared = any(g.account != store.account for g in store.lineage_groups())
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f"{cache.name}.{time.time_ns()}.tmp")
-        tmp.write_text("1" if shared else "0")
-        tmp.replace(cache)
-    except OSError:  # an unwritable folder only costs the next task a query
-        pass
-    return shared
-
-
-def _with_shared_copies(record: LineageRecord, store: LineageStore) -> LineageRecord:
-    """Link each input to the copies of the same data that other accounts share with
-    this one (``SameAs``, as SageMaker does), so lineage continues across accounts."""
-    if not record.inputs:
-        return record
-    try:
-        if not _has_shared_lineage(store):
-            return record
-        own = {e.arn: e for e in record.entities if isinstance(e, Artifact)}
-        links = []
-        for arn in record.inputs:
-            mine = own.get(arn)
-            if mine is None:
-                continue
-            for other in store.list_entities(
-                "Artifact", source_uri=mine.source_uri, type=mine.type
-            ).items:
-                if other.account != store.account:
-                    links.append(Association(other.arn, mine.arn, AssociationType.SAME_AS))
-    except Exception:  # an unreachable store: the record still goes to the outbox
-        return record
-    if not links:
-        return record
-    return dataclasses.replace(record, associations=(*record.associations, *links))
 
 
 def _arm(ti: Any, state: _Run) -> None:
@@ -690,6 +706,10 @@ def reset() -> None:
         _stores.clear()
         _settings.clear()
         _runs.clear()
+        relays = list(_relays.values())
+        _relays.clear()
+    for client in relays:
+        client.close()
     for store in stores:
         store.close()
     from airflow_lineage import verify

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from airflow_lineage import Action, Artifact, Association, Context, LineageQuery, connect
+from airflow_lineage.capture.relay import RelayClient
 from tests.capture.graph import key, sha256_of
 from tests.capture.test_local_pipeline import (
     DATA_EDGES,
@@ -113,6 +114,11 @@ def test_parallel_runs_capture_complete_separate_graphs(tmp_path: Path) -> None:
                 result = store.query(query)
                 reached[run_id] = {store.get(v.arn).source_uri for v in result.vertices}
         outbox = sorted(p.name for p in deployment.outbox.glob("*"))
+        # The scheduler started the lineage relay beside it, and every try's record went
+        # through it (none was written by the task process itself).
+        relay = RelayClient(deployment.home / "lineage-relay.sock")
+        relayed = relay.stats(time.monotonic() + 10)
+        relay.close()
     stopped = time.monotonic()
     durations = [t["duration"] for r in run_ids for t in tis[r] if t["duration"] is not None]
     print(
@@ -124,6 +130,7 @@ def test_parallel_runs_capture_complete_separate_graphs(tmp_path: Path) -> None:
     assert deployment.survivors() == [], "processes outlived the deployment"
     assert states == dict.fromkeys(run_ids, "success"), f"{failed}\n{logs}"
     assert outbox == [], "capture fell back to the outbox"
+    assert relayed == {"written": RUNS * len(TASKS), "failed": 0, "stores": 1}
 
     entities = {e.arn: e for e in items if not isinstance(e, Association)}
     associations = [a for a in items if isinstance(a, Association)]

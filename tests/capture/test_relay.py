@@ -1,0 +1,302 @@
+"""The lineage relay: task processes hand their records to one long-lived process.
+
+Each test starts a real relay process (``python -m airflow_lineage.capture.relay``) on
+a socket of its own and runs real captures against it: the example pipeline with
+``dag.test()``, and single captures of a real operator.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_lineage import Action, connect
+from airflow_lineage.capture.outbox import Outbox
+from airflow_lineage.capture.relay import RelayClient, RelayError, StoreSpec, socket_path
+
+from ..conftest import create_store
+from .conftest import reset_lineage_settings
+from .graph import captured
+from .test_local_pipeline import TASKS, assert_expected_graph, run_pipeline
+
+
+def _start_relay(
+    sock: Path, env: dict[str, str], parent: int | None = None
+) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "airflow_lineage.capture.relay",
+            str(sock),
+            str(parent or os.getpid()),
+        ],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not sock.exists():
+        if proc.poll() is not None:
+            raise AssertionError(f"the relay exited with {proc.returncode}: {proc.stderr.read()}")
+        assert time.monotonic() < deadline, "the relay did not start within 30 s"
+        time.sleep(0.05)
+    return proc
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def relay_home(lineage_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """A migrated embedded store, a relay serving it, and capture pointed at the relay."""
+    url = create_store(f"sqlite:///{lineage_home / 'lineage.db'}")
+    sock = lineage_home / "relay.sock"
+    monkeypatch.setenv("AIRFLOW__ML_LINEAGE__RELAY_SOCKET", str(sock))
+    reset_lineage_settings()
+    proc = _start_relay(sock, dict(os.environ))
+    yield {"url": url, "sock": sock, "proc": proc, "home": lineage_home}
+    _stop(proc)
+
+
+def _stats(sock: Path) -> dict[str, int]:
+    client = RelayClient(sock)
+    try:
+        return client.stats(time.monotonic() + 5)
+    finally:
+        client.close()
+
+
+def _actions(url: str) -> list[Action]:
+    with connect(url) as store:
+        return [e for e in store.export() if isinstance(e, Action)]
+
+
+def test_the_pipeline_captured_through_the_relay_is_the_exact_graph(
+    relay_home: dict[str, Any], load_dag: Callable[..., Any], run_dag: Callable[..., Any]
+) -> None:
+    dr = run_pipeline(load_dag, run_dag)
+    assert dr.state == "success"
+    assert_expected_graph(captured(relay_home["url"], relay_home["home"] / "ml"))
+    # Every try's record went through the relay, none was written directly or queued.
+    assert _stats(relay_home["sock"]) == {"written": len(TASKS), "failed": 0, "stores": 1}
+    assert len(Outbox(relay_home["home"] / "outbox")) == 0
+
+
+def _one_step_dag(dag_id: str, data: Path) -> Any:
+    import pendulum
+    from airflow.sdk import DAG, Asset, task
+
+    (data / "in.csv").write_text("a\n")
+    with DAG(dag_id, start_date=pendulum.datetime(2026, 1, 1), schedule=None) as dag:
+
+        @task(
+            inlets=[Asset((data / "in.csv").as_uri())], outlets=[Asset((data / "out.csv").as_uri())]
+        )
+        def step() -> None:
+            (data / "out.csv").write_text((data / "in.csv").read_text() + "b\n")
+
+        step()
+    return dag
+
+
+def test_without_a_relay_the_task_writes_directly(
+    lineage_home: Path, monkeypatch: pytest.MonkeyPatch, run_dag: Callable[..., Any]
+) -> None:
+    url = create_store(f"sqlite:///{lineage_home / 'lineage.db'}")
+    stale = lineage_home / "stale.sock"  # left by a relay that was killed: nobody listens
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(stale))
+    server.close()
+    monkeypatch.setenv("AIRFLOW__ML_LINEAGE__RELAY_SOCKET", str(stale))
+    reset_lineage_settings()
+    assert run_dag(_one_step_dag("relay_absent", lineage_home)).state == "success"
+    assert [a.status.value for a in _actions(url)] == ["Completed"]
+    assert len(Outbox(lineage_home / "outbox")) == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can hand a socket to another user")
+def test_a_socket_of_another_user_gets_no_record(
+    relay_home: dict[str, Any], run_dag: Callable[..., Any]
+) -> None:
+    os.chown(relay_home["sock"], 65534, 65534)
+    assert run_dag(_one_step_dag("relay_foreign", relay_home["home"])).state == "success"
+    assert len(_actions(relay_home["url"])) == 1  # written directly
+    os.chown(relay_home["sock"], 0, 0)
+    assert _stats(relay_home["sock"])["written"] == 0
+
+
+def test_a_store_the_relay_cannot_open_leaves_the_record_in_the_outbox(
+    lineage_home: Path, monkeypatch: pytest.MonkeyPatch, run_dag: Callable[..., Any]
+) -> None:
+    # The store was never created: the relay refuses it, and so would a direct write.
+    missing = lineage_home / "not-yet" / "lineage.db"
+    monkeypatch.setenv("AIRFLOW__ML_LINEAGE__STORE_URL", f"sqlite:///{missing}")
+    sock = lineage_home / "relay.sock"
+    monkeypatch.setenv("AIRFLOW__ML_LINEAGE__RELAY_SOCKET", str(sock))
+    reset_lineage_settings()
+    proc = _start_relay(sock, dict(os.environ))
+    try:
+        assert run_dag(_one_step_dag("relay_no_store", lineage_home)).state == "success"
+        outbox = Outbox(lineage_home / "outbox")
+        assert len(outbox) == 1
+        # Once the store exists, the record replays into it: nothing was lost.
+        url = create_store(f"sqlite:///{missing}")
+        with connect(url) as store:
+            assert outbox.replay(store).pending == 0
+        assert [a.status.value for a in _actions(url)] == ["Completed"]
+    finally:
+        _stop(proc)
+
+
+def test_strict_mode_fails_the_task_when_the_relay_cannot_write(
+    lineage_home: Path, monkeypatch: pytest.MonkeyPatch, run_dag: Callable[..., Any]
+) -> None:
+    missing = lineage_home / "not-yet" / "lineage.db"
+    monkeypatch.setenv("AIRFLOW__ML_LINEAGE__STORE_URL", f"sqlite:///{missing}")
+    sock = lineage_home / "relay.sock"
+    monkeypatch.setenv("AIRFLOW__ML_LINEAGE__RELAY_SOCKET", str(sock))
+    monkeypatch.setenv("AIRFLOW__ML_LINEAGE__STRICT", "True")
+    reset_lineage_settings()
+    proc = _start_relay(sock, dict(os.environ))
+    try:
+        dr = run_dag(_one_step_dag("relay_strict", lineage_home))
+        assert dr.state == "failed"
+        assert len(Outbox(lineage_home / "outbox")) >= 1  # still kept for replay
+    finally:
+        _stop(proc)
+
+
+def test_a_relay_that_stalls_costs_the_task_one_capture_deadline(
+    lineage_home: Path, monkeypatch: pytest.MonkeyPatch, run_dag: Callable[..., Any]
+) -> None:
+    url = create_store(f"sqlite:///{lineage_home / 'lineage.db'}")
+    sock = lineage_home / "stall.sock"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(sock))
+    server.listen(8)
+    held: list[socket.socket] = []
+
+    def accept_and_say_nothing() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            held.append(conn)
+
+    threading.Thread(target=accept_and_say_nothing, daemon=True).start()
+    monkeypatch.setenv("AIRFLOW__ML_LINEAGE__RELAY_SOCKET", str(sock))
+    monkeypatch.setenv("AIRFLOW__ML_LINEAGE__CAPTURE_TIMEOUT", "1")
+    reset_lineage_settings()
+    try:
+        t0 = time.monotonic()
+        dr = run_dag(_one_step_dag("relay_stalls", lineage_home))
+        elapsed = time.monotonic() - t0
+    finally:
+        server.close()
+        for conn in held:
+            conn.close()
+    assert dr.state == "success"
+    ti = dr.get_task_instance("step")
+    # The step's capture waited one deadline (1 s), not forever.
+    assert ti.duration < 5, ti.duration
+    assert elapsed < 30
+    outbox = Outbox(lineage_home / "outbox")
+    assert len(outbox) == 1
+    with connect(url) as store:
+        assert outbox.replay(store).pending == 0
+    assert [a.status.value for a in _actions(url)] == ["Completed"]
+
+
+def test_one_relay_per_socket_and_it_ends_with_its_parent(tmp_path: Path) -> None:
+    sock = tmp_path / "r.sock"
+    env = {**os.environ, "AIRFLOW__ML_LINEAGE__STORE_URL": f"sqlite:///{tmp_path / 'l.db'}"}
+    # A parent that starts a relay beside itself, prints its pid, and exits after a while.
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path;"
+            "from airflow_lineage.capture import relay;"
+            f"relay.start_beside(Path({str(sock)!r})); print(relay._started.pid, flush=True);"
+            "time.sleep(float(sys.argv[1]))",
+            "4",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert parent.stdout is not None
+    relay_pid = int(parent.stdout.readline())
+    deadline = time.monotonic() + 30
+    while not sock.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    second = subprocess.run(
+        [sys.executable, "-m", "airflow_lineage.capture.relay", str(sock), str(os.getpid())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 1, second.stderr  # the first one keeps serving
+    assert _stats(sock)["written"] == 0
+    parent.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while _alive(relay_pid):
+        assert time.monotonic() < deadline, "the relay outlived its parent"
+        time.sleep(0.05)
+    assert not sock.exists()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is not alive either (it is waiting to be reaped by init).
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_bad_requests_get_an_error_answer_and_change_nothing(relay_home: dict[str, Any]) -> None:
+    client = RelayClient(relay_home["sock"])
+    deadline = time.monotonic() + 10
+    spec = StoreSpec("lineage_default", 10.0)  # the spec the relay warmed at its start
+    bad = [
+        {"op": "write", "store": spec.as_json(), "record": {"entities": "nope"}},
+        {"op": "write", "store": spec.as_json(), "record": None},
+        {"op": "open", "store": {"conn_id": 3, "timeout": 1}},
+        {"op": "open", "store": {"conn_id": "lineage_default", "timeout": -1}},
+        {"op": "drop tables"},
+    ]
+    for request in bad:
+        with pytest.raises(RelayError, match="could not"):
+            client._ask(request, deadline)
+    assert client.place(spec, deadline) == ("000000000000", "local")
+    client.close()
+    assert _actions(relay_home["url"]) == []
+    assert _stats(relay_home["sock"]) == {"written": 0, "failed": 2, "stores": 1}
+
+
+def test_a_long_socket_path_moves_to_a_short_one(tmp_path: Path) -> None:
+    long = tmp_path / ("x" * 120) / "relay.sock"
+    short = socket_path(long)
+    assert short != long and len(os.fsencode(short)) < 108
+    assert socket_path(long) == short  # both ends derive the same one
+    assert socket_path(tmp_path / "r.sock") == tmp_path / "r.sock"
