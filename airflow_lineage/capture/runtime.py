@@ -22,24 +22,28 @@ records one try, and nothing of an earlier try is carried into a later one.
   record of that try.
 
 A capture never breaks a task: an ``Exception`` is logged and the record goes to the
-outbox. A ``BaseException`` is not caught: ``AirflowTaskTerminated`` (SIGTERM) or
-``AirflowTaskTimeout`` arriving while capture runs ends the task as Airflow intends.
+outbox. One deadline, ``[ml_lineage] capture_timeout``, bounds a whole capture (finding
+the store, opening it, writing, replaying), on the relay's path and the direct one.
+A ``BaseException`` is not caught: ``AirflowTaskTerminated`` (SIGTERM) or
+``AirflowTaskTimeout`` arriving while capture runs ends the task as Airflow intends,
+after the record is put in the outbox.
 ``[lineage] strict`` turns a capture failure into a task failure instead.
 """
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_lineage import config
 from airflow_lineage.capture.extractors import extractor_for
@@ -212,7 +216,42 @@ class _Direct(_Target):
     def commit(self, record: LineageRecord, deadline: float) -> None:
         from airflow_lineage.capture.shared import commit
 
-        commit(record, self.store)
+        _within(deadline, "writing the record", lambda: commit(record, self.store))
+
+
+_T = TypeVar("_T")
+
+
+def _within(deadline: float, doing: str, work: Callable[[], _T]) -> _T:
+    """Return ``work()``, or raise :class:`TimeoutError` when the deadline comes first.
+
+    The store's own timeouts bound each statement; this bounds a whole capture, however
+    many statements, lock waits and reconnects it takes. Work that misses the deadline
+    finishes (or fails) in the background; its record goes to the outbox meanwhile, and
+    writing a record twice changes nothing.
+    """
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as e:  # handed to the waiting thread, which decides
+            outcome["error"] = e
+        finally:
+            done.set()
+
+    # In the task's context: the lineage connection a DAG chose is a context variable.
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(run,), name="lineage-capture", daemon=True).start()
+    if not done.wait(max(0.0, deadline - time.monotonic())):
+        raise TimeoutError(
+            f"{doing} took longer than the capture deadline "
+            f"([ml_lineage] capture_timeout = {config.capture_timeout():g} s)"
+        )
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]  # type: ignore[no-any-return]
 
 
 class _Relayed(_Target):
@@ -249,7 +288,7 @@ def _target(deadline: float) -> _Target:
             return _Relayed(client, StoreSpec(_conn_id(), config.capture_timeout()), deadline)
         except RelayUnreachable:
             pass  # no relay here, or not for this store: open the store ourselves
-    return _Direct(_store())
+    return _Direct(_within(deadline, "opening the store", _store))
 
 
 def _deliver(
@@ -270,25 +309,46 @@ def _deliver(
             outbox = _outbox()
             outbox.put(record.entities, record.associations, record.upsert)
             queued = True
-            outbox.replay(target.store)
+            store = target.store
+            _within(deadline, "replaying the outbox", lambda: outbox.replay(store))
         else:
             target.commit(record, deadline)
         return True
     except Exception as error:  # whatever failed, the record must survive
-        if not queued:
-            _outbox().put(record.entities, record.associations, record.upsert)
+        kept = queued or _keep(record)
         log.warning(
-            "Lineage of %s could not be written (%s: %s); kept in the outbox %s for replay",
+            "Lineage of %s could not be written (%s: %s); %s",
             record.action_arn,
             type(error).__name__,
             error,
-            _outbox_dir(),
+            f"kept in the outbox {_outbox_dir()} for replay" if kept else "NOT kept",
         )
         if strict:
             raise CaptureError(
                 f"lineage of {record.action_arn} was not recorded: {error}"
             ) from error
         return False
+    except BaseException:  # SIGTERM or a task timeout: the task ends as Airflow intends
+        if not queued:
+            _keep(record)
+        raise
+
+
+def _keep(record: LineageRecord) -> bool:
+    """Put a record in the outbox; return False (and say so loudly) when even that fails."""
+    try:
+        _outbox().put(record.entities, record.associations, record.upsert)
+    except Exception as e:
+        log.error(
+            "Lineage of %s is LOST: it could not be written to the store, nor kept in the "
+            "outbox %s (%s: %s)",
+            record.action_arn,
+            _outbox_dir(),
+            type(e).__name__,
+            e,
+        )
+        return False
+    return True
 
 
 # -- reading a task --------------------------------------------------------------------------------
