@@ -39,7 +39,9 @@ def test_reproduce_the_example_model_from_its_manifest(
     manifest = json.loads(manifest_file.read_text())
     dag = manifest["dag"]
     assert (dag["dag_id"], dag["run_id"], dag["airflow"]) == (
-        "ml_pipeline_local", dr.run_id, "recorded"
+        "ml_pipeline_local",
+        dr.run_id,
+        "recorded",
     )
     assert dag["conf"] == {} and dag["dag_version"] == 1 and dag["bundle_name"] == "dags-folder"
     assert dag["file"] == str(DAG_FILE)
@@ -49,7 +51,12 @@ def test_reproduce_the_example_model_from_its_manifest(
     raw = inputs[f"file://{lineage_home / 'ml'}/raw/iris.csv"]
     assert raw["digests"]["Custom"].startswith("sha256:") and raw["produced_in_run"]
     assert [s["task"] for s in manifest["steps"]] == [
-        "ingest", "prepare", "extract_features", "train", "evaluate", "register"
+        "ingest",
+        "prepare",
+        "extract_features",
+        "train",
+        "evaluate",
+        "register",
     ]
     (old,) = manifest["models"]
     assert (old["uri"], old["task_id"]) == (model_uri, "register")
