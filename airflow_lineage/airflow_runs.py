@@ -165,7 +165,7 @@ def _parsed(dag_id: str, dag_file: str, bundle_name: str) -> Any:
     from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
 
-    DagBundlesManager().sync_bundles_to_db()
+    DagBundlesManager().sync_bundles_to_db()  # type: ignore[no-untyped-call]
     bag = DagBag(dag_folder=dag_file, safe_mode=False)
     if dag_id not in bag.dags:
         errors = "; ".join(f"{k}: {v}" for k, v in bag.import_errors.items())
