@@ -418,7 +418,8 @@ def evaluate(
         RuleOutcome(
             "every walked edge readable",
             not unaccounted,
-            "walked but not readable: " + "; ".join(f"{s} -> {d}" for s, d in sorted(unaccounted))
+            "walked but not readable: "
+            + "; ".join(f"{s} -> {d}" for s, d in sorted(unaccounted))
             if unaccounted
             else f"all {len(edges)} edges read with who added them",
         )
