@@ -13,15 +13,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_lineage.exceptions import LineageError
+from airflow_lineage.exceptions import AirflowRunError
 
 __all__ = ["AirflowRunError", "RunInfo", "run_info", "run_locally", "trigger", "wait"]
 
 TERMINAL = ("success", "failed")
-
-
-class AirflowRunError(LineageError):
-    """Airflow could not say what a DAG run was, or could not start or finish one."""
 
 
 @dataclass(frozen=True, slots=True)

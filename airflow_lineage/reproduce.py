@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_lineage import airflow_runs
-from airflow_lineage.exceptions import LineageError
+from airflow_lineage.exceptions import AirflowRunError, ReproduceError
 from airflow_lineage.model import (
     Artifact,
     AssociationType,
@@ -60,10 +60,6 @@ DIRTY = "-dirty"
 """The suffix of a code version taken from a git work tree with uncommitted changes."""
 
 
-class ReproduceError(LineageError):
-    """A model cannot be reproduced: no DAG run made it, or the new run failed."""
-
-
 def _artifact(a: Artifact, **extra: Any) -> dict[str, Any]:
     digests = digest_map(a)
     return {
@@ -96,7 +92,7 @@ def build_manifest(store: LineageStore, subject: Entity) -> dict[str, Any]:
         try:
             dag.update(airflow_runs.run_info(*prov.run).as_dict())
             dag["airflow"] = "recorded"
-        except airflow_runs.AirflowRunError as e:
+        except AirflowRunError as e:
             dag["airflow"] = f"unavailable: {e}"
     return {
         "manifest_version": MANIFEST_VERSION,
@@ -285,7 +281,7 @@ def rerun(
     :param local: run the DAG in this process (as ``airflow dags test``), instead of
         queueing it for the scheduler and waiting up to ``timeout`` seconds.
     :raises ReproduceError: the manifest names no DAG run.
-    :raises airflow_runs.AirflowRunError: Airflow could not start or finish the run.
+    :raises AirflowRunError: Airflow could not start or finish the run.
     """
     dag = manifest["dag"]
     dag_id = dag.get("dag_id")

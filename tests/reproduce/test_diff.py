@@ -14,32 +14,20 @@ from airflow_lineage.cli import main as cli
 pytestmark = pytest.mark.slow
 
 
+DAG_FILE = Path(__file__).parent / "dags" / "tunable_training.py"
+
+
 def _tunable_dag(base: Path) -> Any:
-    import pendulum
-    from airflow.sdk import DAG
+    """Return the DAG of ``dags/tunable_training.py`` (its files under ``base``, which is
+    ``$ML_PIPELINE_DIR``)."""
+    import os
 
-    from airflow_lineage.operators.steps import Data, MLStepOperator
+    from airflow.dag_processing.dagbag import DagBag
 
-    def train(step: Any) -> None:
-        rows = step.inputs["data"].path.read_text().splitlines()
-        step.log_metric("rows", len(rows))
-        step.outputs["model"].path.write_text(
-            json.dumps({"lr": step.parameters["learning_rate"], "rows": rows})
-        )
-
-    with DAG("tunable_training", start_date=pendulum.datetime(2026, 1, 1), schedule=None) as dag:
-        MLStepOperator(
-            task_id="train",
-            python_callable=train,
-            step_type="Training",
-            inputs={"data": Data(f"file://{base}/external/data.csv")},
-            outputs={"model": Data(f"file://{base}/runs/{{{{ run_id }}}}/model.json", "Model")},
-            parameters={
-                "learning_rate": "{{ dag_run.conf.get('learning_rate', 0.1) }}",
-                "epochs": 5,
-            },
-        )
-    return dag
+    assert os.environ["ML_PIPELINE_DIR"] == str(base)
+    bag = DagBag(dag_folder=str(DAG_FILE), safe_mode=False)
+    assert not bag.import_errors, bag.import_errors
+    return bag.dags["tunable_training"]
 
 
 def _model(base: Path, run_id: str) -> str:
@@ -87,6 +75,34 @@ def test_diff_shows_exactly_a_changed_parameter_and_a_changed_input(
     assert code == 3, out
     assert f"MISSING  DataSet  file://{data}" in out and "changed" in out
     assert "Not triggered" in out and "New run" not in out
+
+    # --force reruns all the same; the new model is built on other data: exit 4.
+    code = cli(["--store", url, "reproduce", a, "--trigger", "--local", "--force"])
+    out, err = capsys.readouterr()
+    assert code == 4, out + err
+    assert "digest equal: no (digest differs" in out
+
+
+def test_a_scheduler_run_that_does_not_end_in_time_is_reported(
+    lineage_home: Path, run_dag: Callable[..., Any]
+) -> None:
+    from airflow_lineage import airflow_runs
+    from airflow_lineage.exceptions import AirflowRunError
+
+    base = lineage_home / "ml"
+    (base / "external").mkdir(parents=True)
+    (base / "external" / "data.csv").write_text("1,2\n")
+    first = run_dag(_tunable_dag(base), run_conf={"learning_rate": 0.3})
+    info = airflow_runs.run_info("tunable_training", first.run_id)
+    assert (info.state, info.conf, info.dag_version) == ("success", {"learning_rate": 0.3}, 1)
+
+    # No scheduler runs here: the queued run never ends, and waiting says so.
+    run_id = airflow_runs.trigger("tunable_training", {"learning_rate": 0.3})
+    assert airflow_runs.run_info("tunable_training", run_id).conf == {"learning_rate": 0.3}
+    with pytest.raises(AirflowRunError, match=r"still queued after 0\.2 s"):
+        airflow_runs.wait("tunable_training", run_id, timeout=0.2, poll=0.1)
+    with pytest.raises(AirflowRunError, match="has no run"):
+        airflow_runs.run_info("tunable_training", "no-such-run")
 
 
 def test_diff_and_reproduce_reject_what_is_not_a_model(

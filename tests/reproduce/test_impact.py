@@ -142,3 +142,33 @@ def test_impact_edges(store_url: str, capsys: pytest.CaptureFixture[str]) -> Non
         alone = store.create_artifact("s3://bucket/alone.csv", "DataSet")
         found = impact(store, [alone])
     assert (found.models, found.approvals, found.endpoints, found.deployed) == ((), (), (), False)
+
+
+def test_the_manifest_of_an_endpoint_and_of_a_dirty_tree(store_url: str) -> None:
+    from airflow_lineage.reproduce import build_manifest, check_inputs
+
+    g = _graph(store_url)
+    with connect(store_url) as store:
+        train = store.get(store.list_entities("Action", name="train").items[0].arn)
+        store.update(train.arn, properties={"code_version": "abc123-dirty", "param:lr": "0.1"})
+        manifest = build_manifest(store, store.get(g["endpoint"].arn))
+    # The endpoint's newest deployment read the newer model.
+    assert [m["uri"] for m in manifest["models"]] == ["s3://bucket/model-2.tar.gz"]
+    with connect(store_url) as store:
+        manifest = build_manifest(store, g["model"])
+    assert manifest["code"] == {
+        "bundle_name": None,
+        "bundle_version": None,
+        "version": "abc123-dirty",
+        "steps": {"train": "abc123-dirty"},
+        "dirty": True,
+    }
+    assert manifest["parameters"] == {"train.lr": "0.1"}
+    assert manifest["dag"]["airflow"].startswith("unavailable:")
+    # Recorded without a digest: not available as recorded.
+    (data,) = check_inputs(manifest)
+    assert (data.uri, data.ok, data.reason) == (
+        "s3://bucket/data.csv",
+        False,
+        "recorded without a digest",
+    )

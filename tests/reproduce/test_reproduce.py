@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,12 @@ def test_reproduce_the_example_model_from_its_manifest(
         "evaluate",
         "register",
     ]
+    head = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    code_versions = manifest["code"]["steps"]
+    assert code_versions["train"] in (head, f"{head}-dirty")
+    assert manifest["code"]["dirty"] == code_versions["train"].endswith("-dirty")
     (old,) = manifest["models"]
     assert (old["uri"], old["task_id"]) == (model_uri, "register")
     capsys.readouterr()
