@@ -18,7 +18,6 @@ from airflow_lineage.exceptions import EntityNotFoundError
 from airflow_lineage.model import (
     Action,
     ActionStatus,
-    Arn,
     Artifact,
     AssociationType,
     Context,
@@ -26,7 +25,7 @@ from airflow_lineage.model import (
     Edge,
     Entity,
 )
-from airflow_lineage.provenance import ENDPOINT_TYPE, MODEL_TYPES, run_of, walk
+from airflow_lineage.provenance import ENDPOINT_TYPE, MODEL_TYPES, is_arn, run_of, walk
 from airflow_lineage.store.base import LineageStore
 
 __all__ = ["APPROVAL_TYPE", "Impact", "impact", "resolve_datasets"]
@@ -42,16 +41,14 @@ def resolve_datasets(store: LineageStore, text: str) -> list[Artifact]:
     """
     if not isinstance(text, str) or not text:
         raise ValueError("name the data set by its ARN or source URI")
-    try:
-        Arn.parse(text)
-    except (ValueError, TypeError):
+    if not is_arn(text):
         found = [
             a
             for a in store.list_entities("Artifact", source_uri=text).items
             if isinstance(a, Artifact)
         ]
         if not found:
-            raise EntityNotFoundError(f"no artifact has the source URI {text!r}") from None
+            raise EntityNotFoundError(f"no artifact has the source URI {text!r}")
         return sorted(found, key=lambda a: a.arn)
     entity = store.get(text)
     if not isinstance(entity, Artifact):

@@ -32,6 +32,7 @@ __all__ = [
     "ENDPOINT_TYPE",
     "MODEL_TYPES",
     "Provenance",
+    "is_arn",
     "model_of",
     "provenance",
     "resolve_subject",
@@ -74,7 +75,8 @@ def walk(
     return entities, list(dict.fromkeys(edges))
 
 
-def _is_arn(text: str) -> bool:
+def is_arn(text: str) -> bool:
+    """Return True when ``text`` is a SageMaker lineage ARN."""
     try:
         Arn.parse(text)
     except (ValueError, TypeError):
@@ -91,7 +93,7 @@ def resolve_subject(store: LineageStore, text: str) -> Entity:
     """
     if not isinstance(text, str) or not text:
         raise ValueError("name the model by its ARN or source URI")
-    if _is_arn(text):
+    if is_arn(text):
         entity = store.get(text)
     else:
         models = [
