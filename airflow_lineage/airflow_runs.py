@@ -9,7 +9,11 @@ connection).
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,21 +143,38 @@ def run_locally(
         ``bundle_name`` as the DAG processor would; None: found in the DAG bundles.
     :raises AirflowRunError: the DAG cannot be found or parsed.
     """
-    try:
-        if dag_file is None:
-            from airflow.utils.cli import get_bagged_dag
+    with _stdout_to_stderr():
+        try:
+            if dag_file is None:
+                from airflow.utils.cli import get_bagged_dag
 
-            dag = get_bagged_dag(None, dag_id)
-        else:
-            dag = _parsed(dag_id, dag_file, bundle_name or "dags-folder")
-    except AirflowRunError:
-        raise
-    except Exception as e:  # Airflow's own errors: translate once, here
-        raise AirflowRunError(f"the DAG {dag_id!r} could not be loaded: {e}") from e
-    dr = dag.test(run_conf=conf or None)
+                dag = get_bagged_dag(None, dag_id)
+            else:
+                dag = _parsed(dag_id, dag_file, bundle_name or "dags-folder")
+        except AirflowRunError:
+            raise
+        except Exception as e:  # Airflow's own errors: translate once, here
+            raise AirflowRunError(f"the DAG {dag_id!r} could not be loaded: {e}") from e
+        dr = dag.test(run_conf=conf or None)
     if dr is None:
         raise AirflowRunError(f"the run of {dag_id!r} did not start")
     return str(dr.run_id), str(getattr(dr.state, "value", dr.state))
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """Send what Airflow prints while it parses and runs a DAG to stderr, at the file
+    descriptor (its loggers hold the stdout stream they started with): stdout carries
+    the command's own output, JSON included."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _parsed(dag_id: str, dag_file: str, bundle_name: str) -> Any:

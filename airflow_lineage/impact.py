@@ -161,4 +161,12 @@ def impact(store: LineageStore, datasets: Iterable[Artifact]) -> Impact:
                     "serving_affected": affected,
                 }
             )
-    return Impact(starts, tuple(models), tuple(approvals), tuple(endpoints))
+    def order(item: dict[str, Any]) -> tuple[str, str]:
+        return (str(item.get("run_id") or ""), str(item.get("uri") or item["arn"]))
+
+    return Impact(
+        starts,
+        tuple(sorted(models, key=order)),
+        tuple(sorted(approvals, key=order)),
+        tuple(sorted(endpoints, key=order)),
+    )
