@@ -161,6 +161,7 @@ def impact(store: LineageStore, datasets: Iterable[Artifact]) -> Impact:
                     "serving_affected": affected,
                 }
             )
+
     def order(item: dict[str, Any]) -> tuple[str, str]:
         return (str(item.get("run_id") or ""), str(item.get("uri") or item["arn"]))
 
