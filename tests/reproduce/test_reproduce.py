@@ -28,7 +28,7 @@ def test_reproduce_the_example_model_from_its_manifest(
     lineage_home: Path,
     load_dag: Callable[..., Any],
     run_dag: Callable[..., Any],
-    capsys: pytest.CaptureFixture[str],
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     dr = run_dag(load_dag(DAG_FILE, "ml_pipeline_local"))
     assert dr.state == "success"
@@ -67,12 +67,13 @@ def test_reproduce_the_example_model_from_its_manifest(
     assert manifest["code"]["dirty"] == code_versions["train"].endswith("-dirty")
     (old,) = manifest["models"]
     assert (old["uri"], old["task_id"]) == (model_uri, "register")
-    capsys.readouterr()
+    capfd.readouterr()
 
     code = cli(["--store", url, "reproduce", "--from", str(manifest_file), "--trigger", "--local"])
-    out, err = capsys.readouterr()
+    out, err = capfd.readouterr()
     assert code == 0, out + err
     assert "digest equal: yes" in out
+    assert "[DAG TEST]" not in out  # the run's own logs go to stderr
 
     with connect(url) as store:
         links = store.list_associations(
