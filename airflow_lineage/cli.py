@@ -469,6 +469,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.add_argument("action", choices=["upgrade", "current", "check"])
     d.set_defaults(func=_cmd_db)
+
+    from airflow_lineage import cli_reproduce  # reproduce, diff, impact
+
+    cli_reproduce.add_commands(sub, common)
     return parser
 
 

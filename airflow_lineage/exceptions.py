@@ -8,7 +8,9 @@ can go wrong in the domain is a :class:`LineageError`::
     ├── AccessDeniedError        another account owns that lineage (cross-account sharing)
     ├── AssociationsExistError   a delete refused because the entity still has edges
     ├── InvalidPageTokenError    a NextToken that this query did not hand out
-    └── StoreError               the backend failed (unreachable, schema, driver error)
+    ├── StoreError               the backend failed (unreachable, schema, driver error)
+    ├── AirflowRunError          Airflow cannot say what a DAG run was, or start or finish one
+    └── ReproduceError           a model cannot be reproduced (no DAG run made it)
 
 Driver errors (SQLAlchemy, botocore) are translated once, at the store boundary, and
 chained with ``raise ... from``.
@@ -18,10 +20,12 @@ from __future__ import annotations
 
 __all__ = [
     "AccessDeniedError",
+    "AirflowRunError",
     "AssociationsExistError",
     "EntityNotFoundError",
     "InvalidPageTokenError",
     "LineageError",
+    "ReproduceError",
     "StoreError",
 ]
 
@@ -48,3 +52,11 @@ class InvalidPageTokenError(LineageError, ValueError):
 
 class StoreError(LineageError):
     """The lineage store failed: unreachable, misconfigured or a driver error."""
+
+
+class AirflowRunError(LineageError):
+    """Airflow could not say what a DAG run was, or could not start or finish one."""
+
+
+class ReproduceError(LineageError):
+    """A model cannot be reproduced: no Airflow DAG run made it."""

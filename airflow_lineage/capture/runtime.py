@@ -49,6 +49,7 @@ from airflow_lineage import config
 from airflow_lineage.capture.extractors import extractor_for
 from airflow_lineage.capture.lineage import DataRef, StepLineage
 from airflow_lineage.capture.record import LineageRecord, TaskRun, build_record
+from airflow_lineage.capture.triggers import producing_actions
 from airflow_lineage.exceptions import LineageError
 from airflow_lineage.model import (
     DEFAULT_ACCOUNT,
@@ -513,7 +514,8 @@ def task_started(ti: Any) -> None:
     try:
         _watch_hook_lineage(state)
         lineage = StepLineage(
-            inputs=tuple(_asset_refs(task.inlets)), associated_from=_approvals(ti)
+            inputs=tuple(_asset_refs(task.inlets)),
+            associated_from=(*_approvals(ti), *producing_actions(_context(ti), _store)),
         )
         extractor = extractor_for(task)
         if extractor is not None:

@@ -106,6 +106,8 @@ class Step:
 
 @cache
 def _git_commit(directory: str) -> str | None:
+    """Return the work tree's commit, ``<sha>-dirty`` when tracked files have changed
+    since (the DAG does not run the committed code then)."""
     try:
         out = subprocess.run(
             ["git", "-C", directory, "rev-parse", "HEAD"],
@@ -114,19 +116,43 @@ def _git_commit(directory: str) -> str | None:
             timeout=5,
             check=False,
         )
+        commit = out.stdout.strip()
+        if out.returncode != 0 or not commit:
+            return None
+        status = subprocess.run(
+            ["git", "-C", directory, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
-    commit = out.stdout.strip()
-    return commit if out.returncode == 0 and commit else None
+    if status.returncode != 0:
+        return None  # a commit whose cleanliness cannot be told is no code version
+    return f"{commit}-dirty" if status.stdout.strip() else commit
+
+
+def _bundle_version(context: Mapping[str, Any]) -> str | None:
+    """Return the version of the DAG bundle the task runs from (Airflow 3's versioned
+    bundles, e.g. a git bundle's commit); None for an unversioned bundle."""
+    bundle = getattr(context.get("ti"), "bundle_instance", None)
+    if bundle is None or not getattr(bundle, "supports_versioning", False):
+        return None
+    version = getattr(bundle, "version", None)
+    if not version:
+        try:
+            version = bundle.get_current_version()
+        except Exception:  # a bundle that cannot say has no version to record
+            return None
+    return str(version) if version else None
 
 
 def _copies(value: Any) -> Any:
     """Return a mapping of name to Data as fresh Data objects (anything else as it is)."""
     if not isinstance(value, Mapping):
         return value
-    return {
-        k: Data(v.uri, v.artifact_type) if isinstance(v, Data) else v for k, v in value.items()
-    }
+    return {k: Data(v.uri, v.artifact_type) if isinstance(v, Data) else v for k, v in value.items()}
 
 
 def _check_data(field: str, value: object) -> dict[str, Data]:
@@ -151,8 +177,10 @@ class MLStepOperator(PythonOperator):
     :param parameters: the step's parameters (templated), recorded as ``param:<name>``.
     :param endpoint: for deployment steps, the URI of the endpoint it deploys to; the
         action is associated with an ``Endpoint`` context for it.
-    :param code_version: recorded as ``code_version``; default: the git commit of the
-        DAG file's repository, when there is one.
+    :param code_version: recorded as ``code_version``; default: the version of the DAG
+        bundle the task runs from (a versioned bundle, such as a git bundle), else the
+        git commit of the DAG file's work tree, ``<sha>-dirty`` when tracked files have
+        uncommitted changes.
     """
 
     template_fields: Sequence[str] = (
@@ -219,6 +247,8 @@ class MLStepOperator(PythonOperator):
     def _code_version(self, context: Mapping[str, Any]) -> str | None:
         if self.code_version:
             return str(self.code_version)
+        if bundle := _bundle_version(context):
+            return bundle
         dag = getattr(self, "dag", None)
         fileloc = getattr(dag, "fileloc", None)
         return _git_commit(os.path.dirname(fileloc)) if fileloc else None
