@@ -106,6 +106,8 @@ class _Run:
     start_error: Exception | None = None
     completed: bool = False
     record: LineageRecord | None = None
+    spent: float = 0.0
+    """Seconds capture has spent in this try so far (reported when the try ends)."""
     digested: dict[str, tuple[SourceType, ...]] = field(default_factory=dict)
     """The digests this try took of its inputs, by URI: at the start, or when a hook
     reported them; () where none could be taken (never retried after the step ran)."""
@@ -504,6 +506,7 @@ def _context(ti: Any) -> Mapping[str, Any]:
 def task_started(ti: Any) -> None:
     """Read and digest the try's inputs, and arm the completion hook (no store access,
     unless strict mode asks for an InProgress record before the step runs)."""
+    began = time.perf_counter()
     task = ti.task
     _use_connection_of(ti)
     run = _task_run(ti)
@@ -533,6 +536,8 @@ def task_started(ti: Any) -> None:
     except Exception as e:
         state.start_error = e
         log.warning("Lineage capture failed at the start of %s: %s", run.uri, e, exc_info=True)
+    finally:
+        state.spent += time.perf_counter() - began
 
 
 def _settings_of(conn_id: str) -> dict[str, str | None]:
@@ -577,8 +582,9 @@ def _record(
     *,
     strict: bool | None = None,
     **kwargs: Any,
-) -> LineageRecord:
-    """Build the record of a try and deliver it, all within one capture deadline."""
+) -> tuple[LineageRecord, str]:
+    """Build the record of a try and deliver it, all within one capture deadline; return
+    it and where it went (the relay, the store or the outbox)."""
     deadline = time.monotonic() + config.capture_timeout()
     unavailable: Exception | None = None
     try:
@@ -590,8 +596,15 @@ def _record(
     except Exception:  # not even the connection could be read: the outbox still takes it
         account, region = DEFAULT_ACCOUNT, LOCAL_REGION
     record = build_record(run, lineage, status, account=account, region=region, **kwargs)
-    _deliver(record, target, deadline, strict, unavailable)
-    return record
+    written = _deliver(record, target, deadline, strict, unavailable)
+    where = (
+        "the outbox"
+        if not written
+        else "the relay"
+        if isinstance(target, _Relayed)
+        else "the store"
+    )
+    return record, where
 
 
 def _arm(ti: Any, state: _Run) -> None:
@@ -629,6 +642,7 @@ def task_completed(ti: Any, state: _Run, context: Mapping[str, Any], result: Any
 
     :raises CaptureError: only in strict mode.
     """
+    began = time.perf_counter()
     try:
         task = ti.task
         hook_in, hook_out = _hook_inputs_so_far(state)
@@ -652,7 +666,7 @@ def task_completed(ti: Any, state: _Run, context: Mapping[str, Any], result: Any
             },
         )
     try:
-        record = _record(
+        record, where = _record(
             state.run, lineage, ActionStatus.COMPLETED, now=utcnow(), started=state.started
         )
     except CaptureError:
@@ -665,11 +679,19 @@ def task_completed(ti: Any, state: _Run, context: Mapping[str, Any], result: Any
     state.completed = True
     state.record = record
     try:
-        if not _wants_xcom(ti.task):
-            return
-        ti.xcom_push(key=XCOM_KEY, value=record.xcom())
+        if _wants_xcom(ti.task):
+            ti.xcom_push(key=XCOM_KEY, value=record.xcom())
     except Exception as e:  # XCom is a convenience; the store has the record
         log.warning("Could not push lineage ARNs of %s to XCom: %s", state.run.uri, e)
+    state.spent += time.perf_counter() - began
+    log.info(
+        "Lineage of this try went to %s: %s (%d inputs, %d outputs); capture took %.1f ms",
+        where,
+        record.action_arn,
+        len(record.inputs),
+        len(record.outputs),
+        state.spent * 1000,
+    )
 
 
 def _wants_xcom(task: Any) -> bool:
