@@ -300,3 +300,29 @@ def test_a_long_socket_path_moves_to_a_short_one(tmp_path: Path) -> None:
     assert short != long and len(os.fsencode(short)) < 108
     assert socket_path(long) == short  # both ends derive the same one
     assert socket_path(tmp_path / "r.sock") == tmp_path / "r.sock"
+
+
+def test_a_changed_connection_applies_once_the_relay_looks_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow_lineage.capture import relay as relay_module
+
+    first = create_store(f"sqlite:///{tmp_path / 'first.db'}")
+    second = create_store(f"sqlite:///{tmp_path / 'second.db'}")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_LINEAGE_RELAY_TEST",
+        f'{{"conn_type": "lineage", "extra": {{"url": "{first}"}}}}',
+    )
+    relay = relay_module._Relay()
+    spec = StoreSpec("lineage_relay_test", 5.0)
+    try:
+        assert relay._store(spec).url == first
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_LINEAGE_RELAY_TEST",
+            f'{{"conn_type": "lineage", "extra": {{"url": "{second}"}}}}',
+        )
+        assert relay._store(spec).url == first  # trusted for RELOCATE_S
+        monkeypatch.setattr(relay_module, "RELOCATE_S", 0.0)
+        assert relay._store(spec).url == second
+    finally:
+        relay.close()
