@@ -9,6 +9,8 @@ can go wrong in the domain is a :class:`LineageError`::
     ├── AssociationsExistError   a delete refused because the entity still has edges
     ├── InvalidPageTokenError    a NextToken that this query did not hand out
     └── StoreError               the backend failed (unreachable, schema, driver error)
+        └── StoreUnavailableError    it did not answer (down, a timeout, a lock held too
+                                     long): the same call may succeed later
 
 Driver errors (SQLAlchemy, botocore) are translated once, at the store boundary, and
 chained with ``raise ... from``.
@@ -23,6 +25,7 @@ __all__ = [
     "InvalidPageTokenError",
     "LineageError",
     "StoreError",
+    "StoreUnavailableError",
 ]
 
 
@@ -48,3 +51,12 @@ class InvalidPageTokenError(LineageError, ValueError):
 
 class StoreError(LineageError):
     """The lineage store failed: unreachable, misconfigured or a driver error."""
+
+
+class StoreUnavailableError(StoreError):
+    """The lineage store did not answer in time; the same call may succeed later.
+
+    A lineage record that meets it waits in the outbox; one that meets any other
+    :class:`LineageError` can never be written as it is (see
+    :mod:`airflow_lineage.capture.outbox`).
+    """
