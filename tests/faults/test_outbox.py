@@ -175,7 +175,9 @@ def test_the_cli_drains_the_outbox_and_exits_1_while_records_wait_or_are_dead(
     assert "replayed 2 record(s)" in err and "1 dead-lettered now; 0 waiting" in err
     assert cli(["outbox", "list", "--dir", str(box)]) == 0
     listed = capsys.readouterr().out
-    assert listed.startswith("dead\t00000000000000000001-poison.json\t") and "not a lineage" in listed
+    assert (
+        listed.startswith("dead\t00000000000000000001-poison.json\t") and "not a lineage" in listed
+    )
     # Fixed by hand, the dead record goes back and through.
     fixed = record("c")
     (outbox.dead_directory / "00000000000000000001-poison.json").unlink()
