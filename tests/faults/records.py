@@ -14,7 +14,7 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 def record(task: str, *, try_number: int = 1, at: datetime = T0) -> LineageRecord:
     """Return the Completed record of one try that reads ``<task>.in`` and writes ``.out``."""
-    run = TaskRun("faults", task, "manual__1", try_number=try_number)
+    run = TaskRun("queued", task, "manual__1", try_number=try_number)
     lineage = StepLineage(
         inputs=(DataRef(f"file:///data/{task}.in"),),
         outputs=(DataRef(f"file:///data/{task}.out", "Model"),),
