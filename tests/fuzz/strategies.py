@@ -49,10 +49,10 @@ def _mutated_arn(draw: st.DrawFn) -> str:
         return ":".join(draw(st.lists(st.sampled_from(parts), max_size=9)))
     if how == 2:  # a wrong resource kind or id
         kind = draw(st.sampled_from(["artifact", "action", "context", "bucket", "", "ARTIFACT"]))
-        return ":".join(parts[:5] + [f"{kind}/{draw(TEXT)}"])
+        return ":".join([*parts[:5], f"{kind}/{draw(TEXT)}"])
     if how == 3:  # another account or region, well-formed: names nothing
         account = draw(st.from_regex(r"\A[0-9]{12}\Z"))
-        return ":".join(parts[:3] + ["us-east-1", account, parts[5]])
+        return ":".join([*parts[:3], "us-east-1", account, parts[5]])
     if how == 4:  # truncated or extended
         cut = draw(st.integers(0, len(VALID_ARN) + 5))
         return (VALID_ARN + draw(TEXT))[:cut]
