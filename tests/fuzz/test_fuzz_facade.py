@@ -17,7 +17,7 @@ from airflow_lineage import connect
 from .conftest import Seeded
 from .strategies import ANY_VALUE, ARN, HUGE, PROPERTIES, TEXT, TOKEN, fuzz
 
-READS = 1500
+READS = 3000
 WRITES = 1500
 
 
