@@ -123,24 +123,37 @@ def _unwritable(lineage_home: Path, monkeypatch: pytest.MonkeyPatch, strict: boo
     return blocker
 
 
+def test_an_unwritable_outbox_never_fails_a_task(
+    lineage_home: Path,
+    run_dag: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    blocker = _unwritable(lineage_home, monkeypatch, strict=False)
+    with caplog.at_level(logging.WARNING):
+        dr = run_dag(fault_dag(lineage_home / "data"))
+    assert _states(dr) == dict.fromkeys(("make", "use", "finish"), "success")
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any(str(blocker) in m for m in said), "the lost lineage was not logged"
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="needs capture/runtime.py to log a record lost because the outbox cannot be "
     "written at ERROR, naming the outbox: now a WARNING that the lineage 'could not be "
     "built'",
 )
-def test_an_unwritable_outbox_never_fails_a_task_and_says_so_loudly(
+def test_an_unwritable_outbox_is_logged_as_an_error(
     lineage_home: Path,
     run_dag: Callable[..., Any],
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    _unwritable(lineage_home, monkeypatch, strict=False)
+    blocker = _unwritable(lineage_home, monkeypatch, strict=False)
     with caplog.at_level(logging.WARNING):
-        dr = run_dag(fault_dag(lineage_home / "data"))
-    assert _states(dr) == dict.fromkeys(("make", "use", "finish"), "success")  # holds now
-    loud = [r for r in caplog.records if r.levelno >= logging.ERROR and "ineage" in r.getMessage()]
-    assert loud, "the lost lineage was not logged as an error"
+        run_dag(fault_dag(lineage_home / "data"))
+    loud = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert any(str(blocker) in m and "lost" in m.lower() for m in loud), loud
 
 
 def test_an_unwritable_outbox_fails_the_task_in_strict_mode(

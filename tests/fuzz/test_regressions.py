@@ -48,3 +48,17 @@ def test_a_time_bound_given_as_text_is_a_type_error(url: str) -> None:
 def test_a_page_size_past_64_bits_is_a_value_error(url: str) -> None:
     with connect(url) as store, pytest.raises(ValueError, match="MaxResults"):
         store.list_entities("Artifact", max_results=2**64)
+
+
+def test_a_cli_error_is_one_line_even_when_the_parser_reports_several(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # PyYAML's report points at the column over three lines; it was printed as is.
+    from airflow_lineage.cli import main as cli
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("' OR '1'='1")
+    code = cli(["--store", url, "gate", "--uri", "s3://m", "--policy", str(policy)])
+    err = capsys.readouterr().err
+    assert code in (1, 2)
+    assert err.count("\n") == 1 and err.startswith("airflow-lineage: error: policy file")
