@@ -123,18 +123,37 @@ def _unwritable(lineage_home: Path, monkeypatch: pytest.MonkeyPatch, strict: boo
     return blocker
 
 
-def test_an_unwritable_outbox_never_fails_a_task(
+@pytest.fixture
+def unwritable_run(
     lineage_home: Path,
     run_dag: Callable[..., Any],
     monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
+) -> tuple[Any, Path, list[tuple[int, str]]]:
+    """Run the DAG (not strict) with an unwritable outbox and the store down; return
+    the DAG run, the file in the outbox's way, and what was logged (level, message)."""
     blocker = _unwritable(lineage_home, monkeypatch, strict=False)
-    with caplog.at_level(logging.WARNING):
+    logged: list[tuple[int, str]] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            logged.append((record.levelno, record.getMessage()))
+
+    keep = Keep(logging.WARNING)
+    logger = logging.getLogger("airflow_lineage")
+    logger.addHandler(keep)
+    try:
         dr = run_dag(fault_dag(lineage_home / "data"))
+    finally:
+        logger.removeHandler(keep)
+    return dr, blocker, logged
+
+
+def test_an_unwritable_outbox_never_fails_a_task(
+    unwritable_run: tuple[Any, Path, list[tuple[int, str]]],
+) -> None:
+    dr, blocker, logged = unwritable_run
     assert _states(dr) == dict.fromkeys(("make", "use", "finish"), "success")
-    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-    assert any(str(blocker) in m for m in said), "the lost lineage was not logged"
+    assert any(str(blocker) in m for _, m in logged), "the lost lineage was not logged"
 
 
 @pytest.mark.xfail(
@@ -144,15 +163,10 @@ def test_an_unwritable_outbox_never_fails_a_task(
     "built'",
 )
 def test_an_unwritable_outbox_is_logged_as_an_error(
-    lineage_home: Path,
-    run_dag: Callable[..., Any],
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
+    unwritable_run: tuple[Any, Path, list[tuple[int, str]]],
 ) -> None:
-    blocker = _unwritable(lineage_home, monkeypatch, strict=False)
-    with caplog.at_level(logging.WARNING):
-        run_dag(fault_dag(lineage_home / "data"))
-    loud = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    _, blocker, logged = unwritable_run
+    loud = [m for level, m in logged if level >= logging.ERROR]
     assert any(str(blocker) in m and "lost" in m.lower() for m in loud), loud
 
 
