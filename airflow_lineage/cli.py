@@ -1154,13 +1154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _error(message: str, code: int) -> int:
-    """Print an error message on one line and return ``code``.
-
-    A message may quote input or a parser's report over several lines (YAML's points at
-    the column with a caret line); one line keeps it a single log record.
-    """
-    one_line = " ".join(line.strip() for line in message.splitlines() if line.strip())
-    sys.stderr.write(f"{PROG}: error: {one_line}\n")
+    """Print an error message and return ``code``."""
+    sys.stderr.write(f"{PROG}: error: {message}\n")
     return code
 
 
