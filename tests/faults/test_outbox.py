@@ -212,3 +212,34 @@ def test_two_replays_at_once_write_each_record_once_and_lose_none(tmp_path: Path
     assert [p.returncode for p in procs] == [0, 0] and outs == ["0", "0"]
     assert outbox.pending() == [] and outbox.dead() == []
     assert {r.action_arn for r in recs} <= _arns(url)
+
+
+def test_a_postgresql_server_that_went_away_keeps_every_record(
+    pg_schema_url: str, tmp_path: Path
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    from .proxy import Proxy
+
+    create_store(pg_schema_url)
+    u = make_url(pg_schema_url)
+    proxy = Proxy((u.host or "127.0.0.1", u.port or 5432))
+    via_proxy = u.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    outbox = Outbox(tmp_path / "outbox")
+    recs = [record(t) for t in "abc"]
+    for rec in recs:
+        put(outbox, rec)
+    try:
+        with connect(via_proxy, timeout=2) as store:
+            assert outbox.replay(store, max_records=1).replayed == 1  # the store answers
+            proxy.set("refuse")  # the server goes away under an open connection
+            with pytest.raises(StoreError) as caught:
+                outbox.replay(store)
+            assert store_unavailable(caught.value), caught.value
+            assert len(outbox.pending()) == 2 and outbox.dead() == []
+            proxy.set("forward")
+        with connect(via_proxy, timeout=2) as store:
+            assert outbox.replay(store).replayed == 2
+    finally:
+        proxy.close()
+    assert {r.action_arn for r in recs} <= _arns(pg_schema_url)
