@@ -430,12 +430,21 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="list or replay lineage records that capture could not write",
         description="Task runs whose lineage could not reach the store keep it in the "
-        "outbox ([ml_lineage] outbox_dir). 'replay' writes the records in order (idempotent: "
-        "nothing is duplicated) and removes each one once it is committed.",
+        "outbox ([ml_lineage] outbox_dir). 'list' shows the waiting records and the "
+        "dead-lettered ones with their errors. 'replay' writes every waiting record in "
+        "order (idempotent: nothing is duplicated) and removes each one once it is "
+        "committed; a record the store refuses moves to the dead-letter folder "
+        "(<outbox>/dead) and the replay goes on. It exits 1 when records still wait or "
+        "any are dead-lettered.",
     )
     o.add_argument("action", choices=["list", "replay"])
     o.add_argument(
         "--dir", metavar="DIR", help="the outbox folder (default: [ml_lineage] outbox_dir)"
+    )
+    o.add_argument(
+        "--retry-dead",
+        action="store_true",
+        help="replay: move dead-lettered records back and try them again first",
     )
     o.set_defaults(func=_cmd_outbox)
 
@@ -1060,14 +1069,42 @@ def _cmd_outbox(args: argparse.Namespace) -> int:
 
     outbox = Outbox(Path(args.dir) if args.dir else config.outbox_dir())
     if args.action == "list":
-        for path, ents, assocs, _ in outbox.records():
-            _out(f"{path.name}\t{len(ents)} entities\t{len(assocs)} associations")
-        _note(f"{len(outbox)} record(s) waiting in {outbox.directory}")
+        for path in outbox.pending():
+            try:
+                ents, assocs, _ = outbox.read(path)
+                what = f"{len(ents)} entities\t{len(assocs)} associations"
+            except (OSError, ValueError) as e:  # listed all the same; replay dead-letters it
+                what = f"unreadable: {e}"
+            _out(f"pending\t{path.name}\t{what}")
+        for path in outbox.dead():
+            error = outbox.error_of(path).strip().splitlines()
+            _out(f"dead\t{path.name}\t{error[-1] if error else 'no error saved'}")
+        _note(
+            f"{len(outbox)} record(s) waiting, {len(outbox.dead())} dead-lettered "
+            f"in {outbox.directory}"
+        )
         return 0
+    counts = {"replayed": 0, "dead": 0}
+
+    def report(path: Path, outcome: str) -> None:
+        counts[outcome] += 1
+        if outcome == "dead":
+            error = outbox.error_of(outbox.dead_directory / path.name).strip()
+            _note(f"dead-lettered {path.name}: {error}")
+
     with _open_store(args) as store:
-        result = outbox.replay(store)
-    _note(f"replayed {result.replayed} record(s) from {outbox.directory}; {result.pending} waiting")
-    return 0
+        if args.retry_dead:
+            outbox.requeue_dead()
+        try:
+            outbox.replay(store, on_record=report)
+        finally:  # also when the store stopped answering part way
+            waiting, dead = len(outbox), len(outbox.dead())
+            _note(
+                f"replayed {counts['replayed']} record(s) from {outbox.directory}; "
+                f"{counts['dead']} dead-lettered now; {waiting} waiting, {dead} in "
+                f"{outbox.dead_directory}"
+            )
+    return 0 if waiting == 0 and dead == 0 else 1
 
 
 def _cmd_relay(args: argparse.Namespace) -> int:

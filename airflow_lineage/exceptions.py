@@ -9,6 +9,8 @@ can go wrong in the domain is a :class:`LineageError`::
     ├── AssociationsExistError   a delete refused because the entity still has edges
     ├── InvalidPageTokenError    a NextToken that this query did not hand out
     ├── StoreError               the backend failed (unreachable, schema, driver error)
+    │   └── StoreUnavailableError    it did not answer (down, a timeout, a lock held too
+    │                                long): the same call may succeed later
     ├── AirflowRunError          Airflow cannot say what a DAG run was, or start or finish one
     └── ReproduceError           a model cannot be reproduced (no DAG run made it)
 
@@ -27,6 +29,7 @@ __all__ = [
     "LineageError",
     "ReproduceError",
     "StoreError",
+    "StoreUnavailableError",
 ]
 
 
@@ -60,3 +63,12 @@ class AirflowRunError(LineageError):
 
 class ReproduceError(LineageError):
     """A model cannot be reproduced: no Airflow DAG run made it."""
+
+
+class StoreUnavailableError(StoreError):
+    """The lineage store did not answer in time; the same call may succeed later.
+
+    A lineage record that meets it waits in the outbox; one that meets any other
+    :class:`LineageError` can never be written as it is (see
+    :mod:`airflow_lineage.capture.outbox`).
+    """

@@ -169,12 +169,19 @@ def _paginator_configs() -> dict[str, dict[str, Any]]:
 
 
 def _timestamp(value: object) -> datetime | None:
-    """Return a request timestamp (datetime, ISO 8601 string or epoch) as aware UTC."""
+    """Return a request timestamp (datetime, ISO 8601 string or epoch) as aware UTC.
+
+    :raises ValueError: it is no time (botocore's parser raises RuntimeError or
+        OverflowError for epochs out of range, which the caller must not see).
+    """
     if value is None:
         return None
     from botocore.utils import parse_to_aware_datetime
 
-    return cast(datetime, parse_to_aware_datetime(value)).astimezone(UTC)
+    try:
+        return cast(datetime, parse_to_aware_datetime(value)).astimezone(UTC)
+    except (ValueError, TypeError, OverflowError, OSError, RuntimeError) as e:
+        raise ValueError(f"{_show(value)} is not a timestamp: {e}") from e
 
 
 def _show(value: object) -> str:
@@ -403,9 +410,14 @@ class Boto3Facade:
 
         operation_name = _OPERATIONS[method]
         operation = service_model().operation_model(operation_name)
-        report = ParamValidator().validate(params, operation.input_shape)
-        if report.has_errors():
-            text = report.generate_report()
+        try:
+            report = ParamValidator().validate(params, operation.input_shape)
+            text = report.generate_report() if report.has_errors() else None
+        except (ValueError, TypeError, OverflowError, OSError, RuntimeError) as e:
+            # botocore's validator itself breaks on some values (an epoch beyond the
+            # platform's time range raises RuntimeError): that is a bad request too.
+            text = f"Invalid request parameters: {type(e).__name__}: {e}"
+        if text is not None:
             raise RequestValidationError(
                 self._error_body("ValidationException", f"Parameter validation failed:\n{text}"),
                 operation_name,

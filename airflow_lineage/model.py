@@ -117,7 +117,12 @@ def utcnow() -> datetime:
 
 
 def to_micros(value: datetime) -> int:
-    """Return a timezone-aware time as integer microseconds since the epoch."""
+    """Return a timezone-aware time as integer microseconds since the epoch.
+
+    :raises TypeError: ``value`` is not a datetime (e.g. a time bound given as text).
+    """
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a datetime, got {type(value).__name__}: {value!r:.100}")
     return int(value.timestamp()) * 1_000_000 + value.microsecond
 
 

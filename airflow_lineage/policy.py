@@ -362,7 +362,11 @@ class Policy:
         try:
             data = yaml.safe_load(text)
         except yaml.YAMLError as e:
-            raise ValueError(f"{where} is not valid YAML: {e}") from e
+            # One line (PyYAML's report spans several, with a caret under the column).
+            mark = getattr(e, "problem_mark", None)
+            problem = getattr(e, "problem", None) or str(e).strip().splitlines()[0]
+            at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise ValueError(f"{where} is not valid YAML: {problem}{at}") from e
         if data is None:
             data = {}
         if not isinstance(data, Mapping):
