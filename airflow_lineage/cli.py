@@ -450,6 +450,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.add_argument("action", choices=["upgrade", "current", "check"])
     d.set_defaults(func=_cmd_db)
+
+    from airflow_lineage.cli_provenance import register
+
+    register(sub, common)  # attest, verify
     return parser
 
 

@@ -8,7 +8,8 @@ can go wrong in the domain is a :class:`LineageError`::
     ├── AccessDeniedError        another account owns that lineage (cross-account sharing)
     ├── AssociationsExistError   a delete refused because the entity still has edges
     ├── InvalidPageTokenError    a NextToken that this query did not hand out
-    └── StoreError               the backend failed (unreachable, schema, driver error)
+    ├── StoreError               the backend failed (unreachable, schema, driver error)
+    └── AttestationError         signed provenance cannot be made or does not verify
 
 Driver errors (SQLAlchemy, botocore) are translated once, at the store boundary, and
 chained with ``raise ... from``.
@@ -19,6 +20,7 @@ from __future__ import annotations
 __all__ = [
     "AccessDeniedError",
     "AssociationsExistError",
+    "AttestationError",
     "EntityNotFoundError",
     "InvalidPageTokenError",
     "LineageError",
@@ -48,3 +50,7 @@ class InvalidPageTokenError(LineageError, ValueError):
 
 class StoreError(LineageError):
     """The lineage store failed: unreachable, misconfigured or a driver error."""
+
+
+class AttestationError(LineageError):
+    """Signed provenance cannot be made or does not verify (key, envelope, statement)."""

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from airflow_lineage.model import Association, Entity
-from airflow_lineage.records import from_record, to_record
+from airflow_lineage.provenance.attestation import Attestation
+from airflow_lineage.records import format_time, from_record, parse_time, to_record
 from airflow_lineage.store.base import LineageStore
 
 __all__ = ["Outbox", "ReplayResult"]
@@ -46,11 +47,13 @@ class Outbox:
         entities: tuple[Entity, ...],
         associations: tuple[Association, ...],
         upsert: Collection[str] = (),
+        attestations: Collection[Attestation] = (),
     ) -> Path:
         """Store a record durably and return its file.
 
         :param upsert: the ARNs whose stored fields the record replaces (see
             :meth:`LineageStore.write`); other entities are created if absent.
+        :param attestations: the record's signed provenance (public: no key material).
         """
         self.directory.mkdir(parents=True, exist_ok=True)
         name = f"{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.json"
@@ -59,6 +62,11 @@ class Outbox:
             "associations": [to_record(a) for a in associations],
             "upsert": sorted(upsert),
         }
+        if attestations:
+            body["attestations"] = [
+                {"arn": a.arn, "envelope": a.envelope, "modified": format_time(a.modified)}
+                for a in attestations
+            ]
         tmp = self.directory / f".{name}.tmp"
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(body, fh, sort_keys=True)
@@ -96,6 +104,21 @@ class Outbox:
             upsert,
         )
 
+    @staticmethod
+    def read_attestations(path: Path) -> list[Attestation]:
+        """Return the signed provenance kept with one record file (none in older files).
+
+        :raises ValueError: the file's attestations are malformed.
+        """
+        try:
+            body = json.loads(path.read_text(encoding="utf-8"))
+            return [
+                Attestation(str(a["arn"]), str(a["envelope"]), parse_time(a["modified"]))
+                for a in body.get("attestations", [])
+            ]
+        except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as e:
+            raise ValueError(f"{path} has malformed attestations: {e}") from e
+
     def records(self) -> Iterator[tuple[Path, list[Entity], list[Association], list[str]]]:
         """Yield every waiting record, oldest first."""
         for path in self.pending():
@@ -109,7 +132,7 @@ class Outbox:
         """
         done = 0
         for path, ents, assocs, upsert in self.records():
-            store.write(ents, assocs, upsert=upsert)
+            store.write(ents, assocs, upsert=upsert, attestations=self.read_attestations(path))
             path.unlink(missing_ok=True)
             done += 1
         return ReplayResult(done, len(self.pending()))

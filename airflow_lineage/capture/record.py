@@ -38,6 +38,7 @@ from airflow_lineage.model import (
     Context,
     Entity,
 )
+from airflow_lineage.provenance.attestation import Attestation, sign_step
 
 __all__ = ["LineageRecord", "TaskRun", "build_record"]
 
@@ -130,6 +131,8 @@ class LineageRecord:
     action_arn: str
     inputs: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
+    attestations: tuple[Attestation, ...] = ()
+    """The signed provenance of the action, written in the same transaction."""
 
     @property
     def upsert(self) -> frozenset[str]:
@@ -283,12 +286,18 @@ def build_record(
     ]
     # An artifact both read and written (e.g. updated in place) would loop on itself.
     edges = [e for e in edges if e.source_arn != e.destination_arn]
+    entities: tuple[Entity, ...] = (
+        dag_ctx, run_ctx, task_ctx, action, *inputs, *outputs, *contexts
+    )  # fmt: skip
+    associations = tuple(dict.fromkeys(edges))
+    signed = sign_step(action, entities, associations)
     return LineageRecord(
-        entities=(dag_ctx, run_ctx, task_ctx, action, *inputs, *outputs, *contexts),
-        associations=tuple(dict.fromkeys(edges)),
+        entities=entities,
+        associations=associations,
         action_arn=action.arn,
         inputs=(*(a.arn for a in inputs), *lineage.input_arns),
         outputs=tuple(a.arn for a in outputs),
+        attestations=() if signed is None else (signed,),
     )
 
 

@@ -202,15 +202,20 @@ def _deliver(record: LineageRecord, strict: bool | None, unavailable: Exception 
         store = _store()
         if _waiting(_outbox_dir()):
             outbox = _outbox()
-            outbox.put(record.entities, record.associations, record.upsert)
+            outbox.put(record.entities, record.associations, record.upsert, record.attestations)
             queued = True
             outbox.replay(store)
         else:
-            store.write(record.entities, record.associations, upsert=record.upsert)
+            store.write(
+                record.entities,
+                record.associations,
+                upsert=record.upsert,
+                attestations=record.attestations,
+            )
         return True
     except Exception as error:  # whatever failed, the record must survive
         if not queued:
-            _outbox().put(record.entities, record.associations, record.upsert)
+            _outbox().put(record.entities, record.associations, record.upsert, record.attestations)
         log.warning(
             "Lineage of %s could not be written (%s: %s); kept in the outbox %s for replay",
             record.action_arn,

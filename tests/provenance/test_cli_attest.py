@@ -1,0 +1,71 @@
+"""``airflow-lineage attest`` and ``verify``: what a user sees, errors included."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from airflow_lineage import connect
+from airflow_lineage.cli import main as cli
+from airflow_lineage.provenance.keys import SigningKey
+from tests.provenance.conftest import MODEL, honest_pipeline
+
+
+def test_attest_then_verify(
+    store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with connect(store_url) as store:
+        arns = honest_pipeline(store)
+    bundle, pub = tmp_path / "chain.jsonl", tmp_path / "deploy.pub"
+    code = cli(
+        ["--store", store_url, "attest", MODEL.uri, "-o", str(bundle), "--public-key", str(pub)]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert f"wrote 2 step envelope(s) and the chain manifest of {arns['model']}" in out
+    lines = bundle.read_text().splitlines()
+    assert [json.loads(line)["payloadType"] for line in lines] == [
+        "application/vnd.in-toto+json"
+    ] * 3
+    assert cli(["verify", str(bundle), "--key", str(pub)]) == 0
+    assert capsys.readouterr().out.startswith(f"verified: 2 step(s) of {arns['model']}")
+    # By ARN too; and a second trusted key changes nothing.
+    other = tmp_path / "other.pub"
+    other.write_text(SigningKey.generate().public.pem())
+    assert cli(["--store", store_url, "attest", arns["model"], "-o", str(bundle)]) == 0
+    assert cli(["verify", str(bundle), "--key", str(other), str(pub)]) == 0
+
+
+def test_attest_refuses_a_chain_that_does_not_verify(
+    store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with connect(store_url) as store:
+        arns = honest_pipeline(store)
+        store.update(arns["prepare"], properties={"approved": "true"})
+    bundle = tmp_path / "chain.jsonl"
+    assert cli(["--store", store_url, "attest", MODEL.uri, "-o", str(bundle)]) == 3
+    err = capsys.readouterr().err
+    assert "not attested: the provenance chain does not verify in the store" in err
+    assert f"step pipe.prepare try 1 ({arns['prepare']}): the stored action differs" in err
+    assert not bundle.exists()
+
+
+def test_verify_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pub = tmp_path / "k.pub"
+    pub.write_text(SigningKey.generate().public.pem())
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert cli(["verify", str(empty), "--key", str(pub)]) == 3
+    assert "holds 0 chain manifests" in capsys.readouterr().err
+    garbage = tmp_path / "garbage.jsonl"
+    garbage.write_text("{not json\n")
+    assert cli(["verify", str(garbage), "--key", str(pub)]) == 3
+    assert "line 1: an envelope is not valid JSON" in capsys.readouterr().err
+    assert cli(["verify", str(empty), "--key", str(tmp_path / "absent.pub")]) == 1
+    not_a_key = tmp_path / "bad.pub"
+    not_a_key.write_text("hello")
+    assert cli(["verify", str(empty), "--key", str(not_a_key)]) == 1
+    assert "not an Ed25519 public key in PEM" in capsys.readouterr().err
+    assert cli(["verify", str(empty)]) == 2  # --key is required
