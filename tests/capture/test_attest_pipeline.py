@@ -72,6 +72,8 @@ def test_example_pipeline_attest_verify_round_trip(
         assert {s["uri"].rsplit("/", 1)[-1] for s in statement["subject"][1:]} == {
             "gate.json", "gate.md"
         }  # fmt: skip
+        example = Policy.from_yaml(REPO / "dags" / "policies" / "ml_pipeline_local.yaml")
+        assert example.require_signed  # the demo's gate (this run's gate task) requires it
         policy = Policy.from_dict(
             {"required": [{"lineage_type": "Action", "type": "Training"}], "require_signed": True}
         )

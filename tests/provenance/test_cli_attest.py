@@ -69,3 +69,55 @@ def test_verify_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert cli(["verify", str(empty), "--key", str(not_a_key)]) == 1
     assert "not an Ed25519 public key in PEM" in capsys.readouterr().err
     assert cli(["verify", str(empty)]) == 2  # --key is required
+
+
+def test_verify_names_a_swapped_or_foreign_envelope(store_url: str, tmp_path: Path) -> None:
+    from airflow_lineage.provenance import dsse, keys
+    from airflow_lineage.provenance.bundle import collect, verify
+    from airflow_lineage.provenance.statement import canonical
+    from tests.provenance.conftest import FEATURES, run_step
+
+    with connect(store_url) as store:
+        arns = honest_pipeline(store)
+        key = keys.deployment_key()
+        lines = collect(store, arns["model"], key, [key.public])
+        other = run_step(store, "other", (FEATURES,), (), minute=9)
+        foreign = store.attestations([other])[other].envelope
+    # The same step, re-signed by the trusted key with another parameter.
+    train = next(
+        i
+        for i, line in enumerate(lines)
+        if arns["train"] in dsse.Envelope.from_json(line).payload.decode()
+    )
+    statement = dsse.Envelope.from_json(lines[train]).json_payload()
+    statement["predicate"]["buildDefinition"]["externalParameters"]["parameters"]["max_depth"] = "9"
+    swapped = list(lines)
+    swapped[train] = dsse.sign(canonical(statement), key).to_json()
+    found = verify(swapped, [key.public])
+    assert found.problems == (
+        f"step {arns['train']}: its envelope is not the one the manifest lists",
+    )
+    found = verify([foreign, *lines], [key.public])
+    assert found.problems == (
+        f"step {other}: not part of the signed chain",
+        f"step {other}: not connected to the model's chain",
+    )
+    assert verify(lines, [key.public]).passed
+
+
+def test_lineage_moved_by_export_and_import_carries_no_envelopes(
+    store_url: str, tmp_path: Path
+) -> None:
+    from airflow_lineage.gate import evaluate
+    from tests.provenance.test_gate_signed import POLICY
+
+    with connect(store_url) as store:
+        arns = honest_pipeline(store)
+    dump, copy = tmp_path / "lineage.jsonl", f"sqlite:///{tmp_path / 'copy.db'}"
+    assert cli(["--store", store_url, "export", "-o", str(dump)]) == 0
+    connect(copy, create=True).close()
+    assert cli(["--store", copy, "import", str(dump)]) == 0
+    with connect(copy) as moved:
+        verdict = evaluate(moved, arns["model"], POLICY)
+    assert not verdict.passed
+    assert "no signed provenance (envelope missing)" in " ".join(verdict.reasons)
