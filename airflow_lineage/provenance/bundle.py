@@ -9,8 +9,10 @@ signed with the deployment key. ``verify`` checks a bundle offline, with no stor
 - every line is a DSSE envelope signed by one of the given keys, holding a valid in-toto
   Statement (the reference library's validators, where it is installed);
 - the manifest lists exactly the step envelopes present (one missing: a truncated chain);
-- the model is a subject of a step, and every step is reached from it through the
-  statements' subjects and dependencies.
+- the model is a subject of a step, as the manifest names it, and every step is reached
+  from it through the statements' subjects and dependencies;
+- a step's dependency that another step of the bundle produced is what that step signed
+  for it (URI and digests).
 """
 
 from __future__ import annotations
@@ -108,17 +110,28 @@ class BundleCheck:
 
 def _step_graph(
     statements: dict[str, dict[str, Any]],
-) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
-    """Return producers (artifact -> steps) and dependencies (step -> names)."""
+) -> tuple[dict[str, set[str]], dict[str, set[str]], list[str]]:
+    """Return producers (artifact -> steps), dependencies (step -> names), and where a
+    step's dependency differs from what its producer signed for it."""
     producers: dict[str, set[str]] = defaultdict(set)
+    made: dict[str, dict[str, Any]] = {}
     needs: dict[str, set[str]] = {}
     for step, st in statements.items():
-        for subject in st.get("subject", []):
-            if subject.get("name") != step:
-                producers[subject.get("name")].add(step)
-        build = st.get("predicate", {}).get("buildDefinition", {})
-        needs[step] = {d.get("name") for d in build.get("resolvedDependencies", [])}
-    return producers, needs
+        for subject in st["subject"]:
+            if subject["name"] != step:
+                producers[subject["name"]].add(step)
+                made[subject["name"]] = subject
+    problems = []
+    for step, st in statements.items():
+        deps = st["predicate"]["buildDefinition"].get("resolvedDependencies", [])
+        needs[step] = {d["name"] for d in deps}
+        for dep in deps:
+            signed = made.get(dep["name"])
+            if signed is not None and "uri" in dep and signed != dep:
+                problems.append(
+                    f"step {step}: input {dep['name']} differs from what its producer signed"
+                )
+    return producers, needs, problems
 
 
 def verify(lines: Iterable[str], keys: Sequence[PublicKey]) -> BundleCheck:
@@ -141,11 +154,16 @@ def verify(lines: Iterable[str], keys: Sequence[PublicKey]) -> BundleCheck:
         except AttestationError as e:
             problems.append(f"{where}: {e}")
             continue
+        except (AttributeError, TypeError):
+            problems.append(f"{where}: not an in-toto statement")
+            continue
         problems += [f"{where}: {p}" for p in format_problems(statement)]
         if statement.get("predicateType") == CHAIN_PREDICATE:
             manifests.append(statement)
         elif statement.get("predicateType") == PREDICATE_TYPE:
             step = str(name.get("invocationId"))
+            if step in statements:
+                problems.append(f"{where}: a second envelope of the step")
             statements[step] = statement
             digests[step] = _sha256(line.strip())
         else:
@@ -156,9 +174,23 @@ def verify(lines: Iterable[str], keys: Sequence[PublicKey]) -> BundleCheck:
             "written by airflow-lineage attest)"
         )
         return BundleCheck(None, len(statements), tuple(problems), tuple(sorted(signers)))
-    manifest = manifests[0]["predicate"]
-    model = str(manifest.get("model"))
-    listed = {s["name"]: s["digest"]["sha256"] for s in manifest.get("steps", [])}
+    try:
+        model, found = _check_chain(manifests[0], statements, digests)
+    except (KeyError, TypeError, AttributeError, ValueError) as e:
+        model, found = None, [f"the chain manifest or a statement is malformed: {e!r}"]
+    problems += found
+    return BundleCheck(model, len(statements), tuple(problems), tuple(sorted(signers)))
+
+
+def _check_chain(
+    statement: dict[str, Any], statements: dict[str, dict[str, Any]], digests: dict[str, str]
+) -> tuple[str, list[str]]:
+    """Return the model and what is wrong with the chain the manifest lists."""
+    problems: list[str] = []
+    manifest = statement["predicate"]
+    model = str(manifest["model"])
+    (subject,) = statement["subject"]
+    listed = {s["name"]: s["digest"]["sha256"] for s in manifest["steps"]}
     for step in sorted(set(listed) - set(statements)):
         problems.append(f"step {step}: listed in the manifest but missing (truncated chain)")
     for step in sorted(set(statements) - set(listed)):
@@ -166,9 +198,13 @@ def verify(lines: Iterable[str], keys: Sequence[PublicKey]) -> BundleCheck:
     for step in sorted(set(listed) & set(statements)):
         if listed[step] != digests[step]:
             problems.append(f"step {step}: its envelope is not the one the manifest lists")
-    producers, needs = _step_graph(statements)
+    producers, needs, mismatched = _step_graph(statements)
+    problems += mismatched
     if not producers.get(model):
         problems.append(f"no step of the bundle produced the model {model}")
+    for step in producers.get(model, set()):
+        if subject not in statements[step]["subject"]:
+            problems.append(f"step {step}: the model it produced differs from the manifest's")
     reached: set[str] = set()
     todo = [model]
     while todo:
@@ -177,4 +213,4 @@ def verify(lines: Iterable[str], keys: Sequence[PublicKey]) -> BundleCheck:
             todo += needs.get(step, set())
     for step in sorted(set(statements) - reached):
         problems.append(f"step {step}: not connected to the model's chain")
-    return BundleCheck(model, len(statements), tuple(problems), tuple(sorted(signers)))
+    return model, problems

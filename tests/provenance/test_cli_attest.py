@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -121,3 +122,30 @@ def test_lineage_moved_by_export_and_import_carries_no_envelopes(
         verdict = evaluate(moved, arns["model"], POLICY)
     assert not verdict.passed
     assert "no signed provenance (envelope missing)" in " ".join(verdict.reasons)
+
+
+def test_verify_checks_that_each_step_read_what_its_producer_signed(store_url: str) -> None:
+    from airflow_lineage.provenance import dsse, keys
+    from airflow_lineage.provenance.bundle import collect, verify
+    from airflow_lineage.provenance.statement import canonical
+
+    with connect(store_url) as store:
+        arns = honest_pipeline(store)
+        key = keys.deployment_key()
+        lines = collect(store, arns["model"], key, [key.public])
+    # Even a holder of the key cannot splice in a step that read other data: re-sign
+    # train's statement with another digest of its input, and a manifest listing it.
+    statements = [dsse.Envelope.from_json(line).json_payload() for line in lines]
+    train = next(i for i, s in enumerate(statements) if s["subject"][0]["name"] == arns["train"])
+    deps = statements[train]["predicate"]["buildDefinition"]["resolvedDependencies"]
+    deps[0]["digest"] = {"sha256": "0" * 64}
+    lines[train] = dsse.sign(canonical(statements[train]), key).to_json()
+    manifest = statements[-1]
+    for step in manifest["predicate"]["steps"]:
+        step["digest"]["sha256"] = hashlib.sha256(lines[train].encode()).hexdigest() if (
+            step["name"] == arns["train"]) else step["digest"]["sha256"]  # fmt: skip
+    lines[-1] = dsse.sign(canonical(manifest), key).to_json()
+    found = verify(lines, [key.public])
+    assert found.problems == (
+        f"step {arns['train']}: input {arns['features']} differs from what its producer signed",
+    )
