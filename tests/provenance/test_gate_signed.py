@@ -190,3 +190,21 @@ def test_sagemaker_keeps_no_envelopes_and_a_signed_gate_rejects() -> None:
     ok, detail, _ = _signed(evaluate(store, arns["model"], POLICY))
     assert not ok
     assert detail == "SageMakerStore keeps no signed provenance"
+
+
+def test_a_step_removed_whole_is_caught_by_a_required_rule(
+    store: LineageStore, store_url: str
+) -> None:
+    arns = honest_pipeline(store)
+    store.delete(arns["prepare"], disassociate=True)
+    _raw(store_url, "DELETE FROM lineage_attestations WHERE arn = :a", a=arns["prepare"])
+    # The signatures left agree with the graph left: features now looks like source data.
+    ok, _, _ = _signed(evaluate(store, arns["model"], POLICY))
+    assert ok
+    both = Policy.from_dict(
+        {**POLICY_DICT, "required": [{"lineage_type": "Action", "type": "Processing"}],
+         "require_signed": True}
+    )  # fmt: skip
+    verdict = evaluate(store, arns["model"], both)
+    assert not verdict.passed
+    assert "requires Action Processing: no such ancestor" in verdict.reasons
