@@ -21,6 +21,8 @@ down_revision = "0004"
 branch_labels = None
 depends_on = None
 
+# 0002's definitions, repeated on purpose: a revision is history and must not change
+# when another revision's file does.
 ME = (
     "(CASE WHEN current_user::text ~ '^lineage_acct_[0-9]{12}$' "
     "THEN substr(current_user::text, 14) END)"
