@@ -95,6 +95,13 @@ def test_an_older_store_names_the_command_until_it_is_upgraded(
     assert upgrade(url) == ("0005", "0005")  # idempotent
     with connect(url) as store, connect_admin(url) as admin:
         assert store.lineage_groups() == admin.lineage_groups() == []
+        # A role provisioned before 0005 may keep signed provenance after the upgrade.
+        from airflow_lineage.provenance.attestation import Attestation
+
+        action = store.create_action("signed-step", "Training", "airflow://x")
+        signed = Attestation(action.arn, '{"payload": ""}', action.created)
+        store.write(attestations=[signed])
+        assert store.attestations([action.arn]) == {action.arn: signed}
 
 
 def _upgrade_in_a_process(url: str) -> str:
