@@ -13,6 +13,7 @@ if typing.TYPE_CHECKING:
     from airflow_lineage.exceptions import (
         AccessDeniedError,
         AssociationsExistError,
+        AttestationError,
         EntityNotFoundError,
         InvalidPageTokenError,
         LineageError,
@@ -43,6 +44,7 @@ __version__ = "0.1.0"
 _LAZY: dict[str, str] = {
     "AccessDeniedError": "airflow_lineage.exceptions",
     "AssociationsExistError": "airflow_lineage.exceptions",
+    "AttestationError": "airflow_lineage.exceptions",
     "EntityNotFoundError": "airflow_lineage.exceptions",
     "InvalidPageTokenError": "airflow_lineage.exceptions",
     "LineageError": "airflow_lineage.exceptions",
@@ -92,6 +94,7 @@ __all__ = [
     "Association",
     "AssociationType",
     "AssociationsExistError",
+    "AttestationError",
     "Context",
     "Direction",
     "Edge",

@@ -480,8 +480,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.set_defaults(func=_cmd_db)
 
     from airflow_lineage import cli_reproduce  # reproduce, diff, impact
+    from airflow_lineage.cli_provenance import register
 
     cli_reproduce.add_commands(sub, common)
+    register(sub, common)  # attest, verify
     return parser
 
 

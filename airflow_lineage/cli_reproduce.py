@@ -22,7 +22,7 @@ from typing import Any
 from airflow_lineage import cli
 from airflow_lineage.compare import ModelDiff, diff
 from airflow_lineage.impact import Impact, impact, resolve_datasets
-from airflow_lineage.provenance import provenance, resolve_subject
+from airflow_lineage.recipe import provenance, resolve_subject
 from airflow_lineage.reproduce import (
     InputCheck,
     Rerun,

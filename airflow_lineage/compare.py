@@ -1,6 +1,6 @@
 """What differs between the lineage of two models: inputs, parameters, code, steps, metrics.
 
-For troubleshooting a regression: the two recipes (:func:`provenance.provenance`) side
+For troubleshooting a regression: the two recipes (:func:`recipe.provenance`) side
 by side. Inputs are those the run read from outside itself (data a step of the same run
 produced is rebuilt by every run, and changes only when something upstream does); a
 URI that holds its run's id (``runs/<run_id>/...``) is compared with the run id taken
@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_lineage.provenance import Provenance, digest_map, step_name
+from airflow_lineage.recipe import Provenance, digest_map, step_name
 
 __all__ = ["ModelDiff", "diff"]
 

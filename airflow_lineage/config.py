@@ -27,6 +27,8 @@ __all__ = [
     "SECTION",
     "admin_conn_id",
     "airflow_home",
+    "attest",
+    "builder_id",
     "capture_timeout",
     "conn_id",
     "default_store_url",
@@ -36,8 +38,11 @@ __all__ = [
     "outbox_dir",
     "push_xcom",
     "relay_socket",
+    "signing_conn_id",
+    "signing_key_file",
     "store_url",
     "strict",
+    "trusted_keys",
 ]
 
 OPTIONS: dict[str, dict[str, str]] = {
@@ -102,6 +107,37 @@ OPTIONS: dict[str, dict[str, str]] = {
         "description": "Where records that could not be written wait to be replayed.",
         "type": "string",
         "default": "{AIRFLOW_HOME}/lineage-outbox",
+    },
+    "attest": {
+        "description": "Sign every captured step: an in-toto Statement with a SLSA "
+        "Provenance predicate in a DSSE envelope, stored with the step's record.",
+        "type": "boolean",
+        "default": "True",
+    },
+    "signing_conn_id": {
+        "description": "The connection (or secrets-backend entry) holding the signing key: "
+        "its password is an Ed25519 private key in PEM; its extra 'trusted_keys' lists PEM "
+        "public keys also trusted. Without it the deployment key file is used.",
+        "type": "string",
+        "default": "lineage_signing",
+    },
+    "signing_key_file": {
+        "description": "The deployment's Ed25519 signing key (PEM), generated with "
+        "owner-only permissions on first use when missing.",
+        "type": "string",
+        "default": "{AIRFLOW_HOME}/lineage-signing-key.pem",
+    },
+    "trusted_keys": {
+        "description": "Comma-separated PEM public-key files whose signatures a gate with "
+        "require_signed accepts, besides the deployment's own key.",
+        "type": "string",
+        "default": "",
+    },
+    "builder_id": {
+        "description": "runDetails.builder.id of the provenance: the Airflow deployment "
+        "(default: a URN naming the deployment's signing key).",
+        "type": "string",
+        "default": "",
     },
 }
 """Every ``[ml_lineage]`` option, documented once (the provider info reuses this)."""
@@ -277,3 +313,35 @@ def store_url() -> str | None:
 def embedded_store_url() -> str:
     """Return the URL of the embedded default store, ``$AIRFLOW_HOME/lineage.db``."""
     return f"sqlite:///{airflow_home() / 'lineage.db'}"
+
+
+@cache
+def attest() -> bool:
+    """Return ``[ml_lineage] attest``: whether captured steps are signed."""
+    return _bool("attest")
+
+
+@cache
+def signing_conn_id() -> str:
+    """Return ``[ml_lineage] signing_conn_id``."""
+    return _option("signing_conn_id") or OPTIONS["signing_conn_id"]["default"]
+
+
+@cache
+def signing_key_file() -> Path:
+    """Return ``[ml_lineage] signing_key_file``."""
+    raw = _option("signing_key_file")
+    return Path(raw).expanduser() if raw else airflow_home() / "lineage-signing-key.pem"
+
+
+@cache
+def trusted_keys() -> tuple[Path, ...]:
+    """Return ``[ml_lineage] trusted_keys``: public-key files trusted besides our own."""
+    raw = _option("trusted_keys") or ""
+    return tuple(Path(p.strip()).expanduser() for p in raw.split(",") if p.strip())
+
+
+@cache
+def builder_id() -> str | None:
+    """Return ``[ml_lineage] builder_id`` when it is set, else None."""
+    return _option("builder_id")

@@ -12,7 +12,8 @@ can go wrong in the domain is a :class:`LineageError`::
     │   └── StoreUnavailableError    it did not answer (down, a timeout, a lock held too
     │                                long): the same call may succeed later
     ├── AirflowRunError          Airflow cannot say what a DAG run was, or start or finish one
-    └── ReproduceError           a model cannot be reproduced (no DAG run made it)
+    ├── ReproduceError           a model cannot be reproduced (no DAG run made it)
+    └── AttestationError         signed provenance cannot be made or does not verify
 
 Driver errors (SQLAlchemy, botocore) are translated once, at the store boundary, and
 chained with ``raise ... from``.
@@ -24,6 +25,7 @@ __all__ = [
     "AccessDeniedError",
     "AirflowRunError",
     "AssociationsExistError",
+    "AttestationError",
     "EntityNotFoundError",
     "InvalidPageTokenError",
     "LineageError",
@@ -72,3 +74,7 @@ class StoreUnavailableError(StoreError):
     :class:`LineageError` can never be written as it is (see
     :mod:`airflow_lineage.capture.outbox`).
     """
+
+
+class AttestationError(LineageError):
+    """Signed provenance cannot be made or does not verify (key, envelope, statement)."""

@@ -10,7 +10,9 @@ gate passes only what it verified. These reject:
 - an ancestor or edge from an untrusted account; a cycle;
 - an input edge of an Airflow step older than the step's try (a stale try's input);
 - with ``verify_digests``: an artifact with no content digest (unless ``unverified_ok``
-  exempts it), and a digest that no longer matches or cannot be recomputed.
+  exempts it), and a digest that no longer matches or cannot be recomputed;
+- with ``require_signed``: a step whose signed provenance is missing, signed by an
+  untrusted key, or differs from its record and edges (``provenance.chain``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from airflow_lineage.model import (
     utcnow,
 )
 from airflow_lineage.policy import AncestorRule, MetricRule, Policy
+from airflow_lineage.provenance.keys import PublicKey
 from airflow_lineage.query import LineageQuery
 from airflow_lineage.store.base import LineageStore
 from airflow_lineage.verify import check
@@ -329,10 +332,13 @@ def evaluate(
     *,
     now: datetime | None = None,
     model_types: Collection[str] = MODEL_TYPES,
+    trusted_keys: Sequence[PublicKey] | None = None,
 ) -> Verdict:
     """Check ``policy`` against the upstream lineage of ``model_arn``.
 
     :param model_types: the artifact types the subject may have.
+    :param trusted_keys: the keys whose signatures ``require_signed`` accepts (default:
+        the deployment's, see ``provenance.keys.trusted_keys``).
     Never raises for what the lineage says; only bad arguments raise (``ValueError``).
     A store failure propagates (the caller fails closed).
     """
@@ -343,6 +349,7 @@ def evaluate(
     summary: dict[str, Any] = {
         "max_depth": policy.max_depth,
         "verify_digests": policy.verify_digests,
+        "require_signed": policy.require_signed,
         "unverified_ok": [e.describe() for e in policy.unverified_ok],
         "allow_cut_off": list(policy.allow_cut_off),
     }
@@ -518,6 +525,9 @@ def evaluate(
             detail, ok = f"cannot tell: none found{unseen}, and the walk was cut off", False
         outcomes.append(RuleOutcome(f"forbids {rule.describe()}", ok, detail, tuple(hits)))
 
+    if policy.require_signed:
+        outcomes.append(_signed(store, by_arn, edges, trusted_keys))
+
     digests = _Digests()
     if policy.verify_digests:
         artifacts = [e for e in [model, *upstream] if isinstance(e, Artifact)]
@@ -567,6 +577,32 @@ def evaluate(
         artifacts_unverifiable=len(digests.missing),
         **cut_flags,
     )
+
+
+def _signed(
+    store: LineageStore,
+    walked: Mapping[str, Entity],
+    edges: Sequence[Association],
+    trusted_keys: Sequence[PublicKey] | None,
+) -> RuleOutcome:
+    """Check the signed provenance of every step on the walked lineage."""
+    from airflow_lineage.exceptions import AttestationError
+    from airflow_lineage.provenance.chain import check_chain
+    from airflow_lineage.provenance.keys import trusted_keys as configured
+
+    name = "signed provenance verified"
+    if not store.keeps_attestations:
+        return RuleOutcome(name, False, f"{type(store).__name__} keeps no signed provenance")
+    try:
+        keys = configured() if trusted_keys is None else tuple(trusted_keys)
+    except AttestationError as e:
+        return RuleOutcome(name, False, f"the trusted keys cannot be read: {e}")
+    actions = [a for a, e in walked.items() if isinstance(e, Action)]
+    found = check_chain(walked, edges, store.attestations(actions), keys)
+    if not found.passed:
+        return RuleOutcome(name, False, "; ".join(found.problems), found.failed)
+    signers = ", ".join(k[:16] for k in found.signers) or "no step to sign"
+    return RuleOutcome(name, True, f"{found.steps} step(s) signed by trusted key(s) {signers}")
 
 
 # -- which artifact is the model -----------------------------------------------------------

@@ -25,7 +25,7 @@ from airflow_lineage.model import (
     Edge,
     Entity,
 )
-from airflow_lineage.provenance import ENDPOINT_TYPE, MODEL_TYPES, is_arn, run_of, walk
+from airflow_lineage.recipe import ENDPOINT_TYPE, MODEL_TYPES, is_arn, run_of, walk
 from airflow_lineage.store.base import LineageStore
 
 __all__ = ["APPROVAL_TYPE", "Impact", "impact", "resolve_datasets"]

@@ -17,6 +17,7 @@ A policy is written in Python or YAML by a governance team::
       - {uri_scheme: https, reason: "public reference data"}
     allow_cut_off: []               # [depth] and/or [visibility]: accept a bounded walk
     max_depth: 50
+    require_signed: true            # every upstream step's signed provenance must verify
 
 A policy must hold at least one rule: a ``required`` ancestor, a ``metrics`` bound or a
 ``forbidden`` ancestor. The other fields only tighten or loosen how rules are checked;
@@ -259,6 +260,7 @@ class Policy:
     unverified_ok: tuple[DigestExemption, ...] = ()
     allow_cut_off: tuple[str, ...] = ()
     max_depth: int = 50
+    require_signed: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(
@@ -283,6 +285,8 @@ class Policy:
         object.__setattr__(self, "max_age", _duration(self.max_age))
         if not isinstance(self.verify_digests, bool):
             raise TypeError("verify_digests must be true or false")
+        if not isinstance(self.require_signed, bool):
+            raise TypeError("require_signed must be true or false")
         if isinstance(self.max_depth, bool) or not isinstance(self.max_depth, int):
             raise TypeError("max_depth must be an integer")
         if not 1 <= self.max_depth <= 1000:

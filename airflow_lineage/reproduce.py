@@ -27,7 +27,7 @@ from airflow_lineage.model import (
     SourceType,
     utcnow,
 )
-from airflow_lineage.provenance import (
+from airflow_lineage.recipe import (
     MODEL_TYPES,
     Provenance,
     digest_map,

@@ -159,6 +159,10 @@ def provision_account_role(
         f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {ident} TO {role}",
     ):
         conn.execute(sa.text(sql))
+    # Signed provenance (revision 0005); a store provisioned earlier gets it on upgrade.
+    if conn.execute(sa.text("SELECT to_regclass('lineage_attestations')")).scalar() is not None:
+        grant = f"GRANT SELECT, INSERT, UPDATE, DELETE ON {ident}.lineage_attestations TO {role}"
+        conn.execute(sa.text(grant))
     if grant_to is not None:
         conn.execute(sa.text(f'GRANT {role} TO "{grant_to}"'))
     return role

@@ -20,6 +20,7 @@ import tempfile
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 from bench._common import DATA_DIR, RESULTS_DIR, percentile
 
@@ -50,14 +51,20 @@ def store_url(size: int, seed: int = 42) -> str:
     return url
 
 
-def gate_latency(size: int, models: int) -> dict[str, float]:
-    """Time the gate's evaluation on ``models`` model packages; return p50/p95 in ms."""
+def gate_latency(
+    size: int, models: int, *, url: str | None = None, policy_fields: dict[str, Any] | None = None
+) -> dict[str, float]:
+    """Time the gate's evaluation on ``models`` model packages; return p50/p95 in ms.
+
+    :param url: another store than the generated one of ``size`` (e.g. a signed copy).
+    :param policy_fields: fields that replace :data:`POLICY`'s.
+    """
     from airflow_lineage import connect
     from airflow_lineage.gate import evaluate
     from airflow_lineage.policy import Policy
 
-    policy = Policy.from_dict(POLICY)
-    with connect(store_url(size)) as store:
+    policy = Policy.from_dict({**POLICY, **(policy_fields or {})})
+    with connect(url or store_url(size)) as store:
         packages = store.list_entities("Artifact", type="ModelPackage", max_results=models).items
         times, passed = [], 0
         for package in packages:

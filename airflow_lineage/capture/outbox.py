@@ -35,7 +35,8 @@ from airflow_lineage.exceptions import (
     StoreUnavailableError,
 )
 from airflow_lineage.model import Association, Entity
-from airflow_lineage.records import from_record, to_record
+from airflow_lineage.provenance.attestation import Attestation
+from airflow_lineage.records import format_time, from_record, parse_time, to_record
 from airflow_lineage.store.base import LineageStore
 
 __all__ = ["DEAD_LETTER", "Outbox", "ReplayResult", "store_unavailable"]
@@ -148,11 +149,13 @@ class Outbox:
         entities: tuple[Entity, ...],
         associations: tuple[Association, ...],
         upsert: Collection[str] = (),
+        attestations: Collection[Attestation] = (),
     ) -> Path:
         """Store a record durably and return its file.
 
         :param upsert: the ARNs whose stored fields the record replaces (see
             :meth:`LineageStore.write`); other entities are created if absent.
+        :param attestations: the record's signed provenance (public: no key material).
         :raises OSError: the folder cannot be created or written.
         """
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -162,6 +165,11 @@ class Outbox:
             "associations": [to_record(a) for a in associations],
             "upsert": sorted(upsert),
         }
+        if attestations:
+            body["attestations"] = [
+                {"arn": a.arn, "envelope": a.envelope, "modified": format_time(a.modified)}
+                for a in attestations
+            ]
         final = self.directory / name
         _write_durably(final, json.dumps(body, sort_keys=True))
         return final
@@ -204,6 +212,21 @@ class Outbox:
             [a for a in assocs if isinstance(a, Association)],
             upsert,
         )
+
+    @staticmethod
+    def read_attestations(path: Path) -> list[Attestation]:
+        """Return the signed provenance kept with one record file (none in older files).
+
+        :raises ValueError: the file's attestations are malformed.
+        """
+        try:
+            body = json.loads(path.read_text(encoding="utf-8"))
+            return [
+                Attestation(str(a["arn"]), str(a["envelope"]), parse_time(a["modified"]))
+                for a in body.get("attestations", [])
+            ]
+        except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as e:
+            raise ValueError(f"{path} has malformed attestations: {e}") from e
 
     def records(self) -> Iterator[tuple[Path, list[Entity], list[Association], list[str]]]:
         """Yield every waiting record, oldest first.
@@ -309,12 +332,13 @@ class Outbox:
         """
         try:
             ents, assocs, upsert = self.read(path)
+            attestations = self.read_attestations(path)
         except FileNotFoundError:
             return None  # another replay wrote it meanwhile
         except Exception as error:  # unreadable: waiting cannot fix it
             return "dead" if self.dead_letter(path, error) else None
         try:
-            store.write(ents, assocs, upsert=upsert)
+            store.write(ents, assocs, upsert=upsert, attestations=attestations)
         except Exception as error:
             if store_unavailable(error):
                 raise

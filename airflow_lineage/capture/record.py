@@ -39,7 +39,8 @@ from airflow_lineage.model import (
     Context,
     Entity,
 )
-from airflow_lineage.records import from_record, to_record
+from airflow_lineage.provenance.attestation import Attestation, sign_step
+from airflow_lineage.records import format_time, from_record, parse_time, to_record
 
 __all__ = ["LineageRecord", "TaskRun", "build_record"]
 
@@ -132,6 +133,8 @@ class LineageRecord:
     action_arn: str
     inputs: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
+    attestations: tuple[Attestation, ...] = ()
+    """The signed provenance of the action, written in the same transaction."""
 
     @property
     def upsert(self) -> frozenset[str]:
@@ -148,6 +151,10 @@ class LineageRecord:
             "action": self.action_arn,
             "inputs": list(self.inputs),
             "outputs": list(self.outputs),
+            "attestations": [
+                {"arn": a.arn, "envelope": a.envelope, "modified": format_time(a.modified)}
+                for a in self.attestations
+            ],
         }
 
     @classmethod
@@ -161,7 +168,11 @@ class LineageRecord:
         try:
             items = [from_record(r) for r in (*body["entities"], *body["associations"])]
             action, inputs, outputs = body["action"], body["inputs"], body["outputs"]
-        except (KeyError, TypeError) as e:
+            attestations = tuple(
+                Attestation(str(a["arn"]), str(a["envelope"]), parse_time(a["modified"]))
+                for a in body.get("attestations", ())
+            )
+        except (KeyError, TypeError, AttributeError) as e:
             raise ValueError(f"not a lineage record: {e!r}") from e
         if not isinstance(action, str) or not all(
             isinstance(arn, str) for arn in (*inputs, *outputs)
@@ -173,6 +184,7 @@ class LineageRecord:
             action_arn=action,
             inputs=tuple(inputs),
             outputs=tuple(outputs),
+            attestations=attestations,
         )
 
     def xcom(self) -> dict[str, object]:
@@ -181,6 +193,10 @@ class LineageRecord:
             "action": self.action_arn,
             "inputs": list(self.inputs),
             "outputs": list(self.outputs),
+            "attestations": [
+                {"arn": a.arn, "envelope": a.envelope, "modified": format_time(a.modified)}
+                for a in self.attestations
+            ],
         }
 
 
@@ -320,12 +336,18 @@ def build_record(
     ]
     # An artifact both read and written (e.g. updated in place) would loop on itself.
     edges = [e for e in edges if e.source_arn != e.destination_arn]
+    entities: tuple[Entity, ...] = (
+        dag_ctx, run_ctx, task_ctx, action, *inputs, *outputs, *contexts
+    )  # fmt: skip
+    associations = tuple(dict.fromkeys(edges))
+    signed = sign_step(action, entities, associations)
     return LineageRecord(
-        entities=(dag_ctx, run_ctx, task_ctx, action, *inputs, *outputs, *contexts),
-        associations=tuple(dict.fromkeys(edges)),
+        entities=entities,
+        associations=associations,
         action_arn=action.arn,
         inputs=(*(a.arn for a in inputs), *lineage.input_arns),
         outputs=tuple(a.arn for a in outputs),
+        attestations=() if signed is None else (signed,),
     )
 
 

@@ -310,7 +310,7 @@ def _deliver(
             raise unavailable or LineageError("no lineage store to write to")
         if isinstance(target, _Direct) and _waiting(_outbox_dir()):
             outbox = _outbox()
-            outbox.put(record.entities, record.associations, record.upsert)
+            outbox.put(record.entities, record.associations, record.upsert, record.attestations)
             queued = True
             store = target.store
             _within(deadline, "replaying the outbox", lambda: outbox.replay(store))
@@ -340,7 +340,7 @@ def _deliver(
 def _keep(record: LineageRecord) -> bool:
     """Put a record in the outbox; return False (and say so loudly) when even that fails."""
     try:
-        _outbox().put(record.entities, record.associations, record.upsert)
+        _outbox().put(record.entities, record.associations, record.upsert, record.attestations)
     except Exception as e:
         log.error(
             "Lineage of %s is LOST: it could not be written to the store, nor kept in the "

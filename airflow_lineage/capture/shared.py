@@ -23,7 +23,12 @@ _SHARED_TTL = 30.0
 def commit(record: LineageRecord, store: LineageStore) -> None:
     """Write ``record`` to ``store`` in one transaction, with its shared-copy links."""
     record = with_shared_copies(record, store)
-    store.write(record.entities, record.associations, upsert=record.upsert)
+    store.write(
+        record.entities,
+        record.associations,
+        upsert=record.upsert,
+        attestations=record.attestations,
+    )
 
 
 def has_shared_lineage(store: LineageStore) -> bool:

@@ -31,6 +31,7 @@ from airflow_lineage.query import LineageQuery, LineageResult
 
 if TYPE_CHECKING:
     from airflow_lineage.facade import Boto3Facade
+    from airflow_lineage.provenance.attestation import Attestation
     from airflow_lineage.sharing import Share
 
 __all__ = ["LineageStore", "Page", "updated_entity"]
@@ -62,6 +63,9 @@ class LineageStore(ABC):
     (``LineageResult.visibility_cut_off``); a gate on a store that cannot tell rejects
     unless its policy allows it."""
 
+    keeps_attestations: bool = False
+    """Whether the store keeps the signed provenance of actions (see ``write``)."""
+
     # -- writes ---------------------------------------------------------------------
 
     @abstractmethod
@@ -71,8 +75,13 @@ class LineageStore(ABC):
         associations: Iterable[Association] = (),
         *,
         upsert: bool | Collection[str] = False,
+        attestations: Iterable[Attestation] = (),
     ) -> None:
         """Record entities and associations in one transaction (all or nothing).
+
+        ``attestations`` (signed provenance of actions) are written in the same
+        transaction where the store keeps them (:attr:`keeps_attestations`), newest
+        ``modified`` winning as for the action; a store that keeps none ignores them.
 
         Entities that exist already are kept as they are, unless ``upsert``: then their
         mutable fields (name, status, description, properties, metadata, tags) take the
@@ -84,6 +93,10 @@ class LineageStore(ABC):
         :raises EntityNotFoundError: an association names an entity that is neither in
             the store nor in this batch. Nothing is written.
         """
+
+    def attestations(self, arns: Sequence[str]) -> dict[str, Attestation]:
+        """Return the stored attestations of these actions; unknown ARNs are left out."""
+        return {}
 
     @abstractmethod
     def get_many(self, arns: Sequence[str]) -> dict[str, Entity]:

@@ -72,6 +72,7 @@ from airflow_lineage.model import (
     to_micros,
     utcnow,
 )
+from airflow_lineage.provenance.attestation import Attestation
 from airflow_lineage.query import LineageQuery, LineageResult, PageToken
 from airflow_lineage.sharing import Share, ShareStatus
 from airflow_lineage.store.base import LineageStore, Page, updated_entity
@@ -523,8 +524,10 @@ class SageMakerStore(LineageStore):
         associations: Iterable[Association] = (),
         *,
         upsert: bool | Collection[str] = False,
+        attestations: Iterable[Attestation] = (),
     ) -> None:
         """Record entities and associations; every association end is checked first.
+        SageMaker has no place for signed provenance: ``attestations`` are not kept.
 
         :raises EntityNotFoundError: an association names an entity that is neither in
             SageMaker nor in this batch. Nothing is written.

@@ -24,13 +24,14 @@ __all__ = [
     "SCHEMA_REVISION",
     "VERSION_TABLE",
     "associations",
+    "attestations",
     "entities",
     "lineage_groups",
     "metadata",
     "shares",
 ]
 
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 """The Alembic head: the only revision a store may be opened at (see ``migrate``)."""
 
 VERSION_TABLE = "lineage_alembic_version"
@@ -101,3 +102,13 @@ shares = Table(
 """A lineage group shared by its owner with a consumer account (as an AWS RAM share).
 
 Only an ``Accepted`` share lets the consumer see the owner's lineage."""
+
+attestations = Table(
+    "lineage_attestations",
+    metadata,
+    Column("arn", String(256), primary_key=True),  # the action's ARN
+    Column("account", String(12), nullable=False),
+    Column("modified_at", BigInteger, nullable=False),  # the action version it signs
+    Column("envelope", Text, nullable=False),  # DSSE envelope, JSON
+)
+"""The signed provenance (DSSE envelope) of each action, as of its stored version."""

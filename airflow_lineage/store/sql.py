@@ -51,6 +51,7 @@ from airflow_lineage.model import (
     to_micros,
     utcnow,
 )
+from airflow_lineage.provenance.attestation import Attestation
 from airflow_lineage.query import LineageQuery, LineageResult, PageToken
 from airflow_lineage.sharing import (
     AccessDeniedError,
@@ -73,6 +74,7 @@ from airflow_lineage.store.schema import (
     lineage_groups,
     shares,
 )
+from airflow_lineage.store.sql_attestations import read_attestations, write_attestations
 from airflow_lineage.traversal import AttributeRow, QueryOutcome, run_query
 
 __all__ = ["SqlStore", "make_engine", "normalize_url", "sqlite_path"]
@@ -491,10 +493,16 @@ class SqlStore(LineageStore):
         associations: Iterable[Association] = (),
         *,
         upsert: bool | Collection[str] = False,
+        attestations: Iterable[Attestation] = (),
     ) -> None:
-        """Record entities and associations in one transaction (all or nothing)."""
+        """Record entities, associations and attestations in one transaction."""
         ents = list(entities)
         assocs = list(associations)
+        signed = list(attestations)
+        for s in signed:
+            if not isinstance(s, Attestation):
+                raise TypeError(f"write() takes Attestation values, not {type(s).__name__}")
+            self._own(s.arn, "sign")
         for e in ents:
             if not isinstance(e, Artifact | Action | Context):
                 raise TypeError(
@@ -511,10 +519,11 @@ class SqlStore(LineageStore):
                     f"cannot record the association {a.source_arn} -> {a.destination_arn} "
                     f"as added by account {a.account}: this store acts as {self.account}"
                 )
-        if not ents and not assocs:
+        if not ents and not assocs and not signed:
             return
         with _translated("write lineage"), self._write_tx() as conn:
             new_groups = self._write(conn, ents, assocs, upsert)
+            write_attestations(self, conn, signed)
         self._known_groups |= new_groups  # only once the transaction has committed
 
     def _statement(self, kind: str) -> Any:
@@ -737,6 +746,13 @@ class SqlStore(LineageStore):
                 raise EntityNotFoundError(f"no association from {source_arn} to {destination_arn}")
 
     # -- reads --------------------------------------------------------------------------
+
+    keeps_attestations = True
+
+    def attestations(self, arns: Sequence[str]) -> dict[str, Attestation]:
+        """Return the stored attestations of these actions; unknown ARNs are left out."""
+        with _translated("read attestations"), self._read_tx() as conn:
+            return read_attestations(self, conn, arns)
 
     def get_many(self, arns: Sequence[str]) -> dict[str, Entity]:
         """Return the entities with these ARNs; unknown ARNs are left out."""

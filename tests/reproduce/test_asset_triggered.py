@@ -10,7 +10,7 @@ import pytest
 
 from airflow_lineage import connect
 from airflow_lineage.model import Action, Direction
-from airflow_lineage.provenance import walk
+from airflow_lineage.recipe import walk
 
 pytestmark = pytest.mark.slow
 

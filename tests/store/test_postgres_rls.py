@@ -20,17 +20,22 @@ from sqlalchemy.engine import make_url
 
 from airflow_lineage import AccessDeniedError, Artifact, LineageQuery, StoreError, connect
 from airflow_lineage.model import Direction
+from airflow_lineage.provenance.attestation import Attestation
 from airflow_lineage.store import connect_admin, upgrade
 
 A = "111111111111"
 B = "222222222222"
-TABLES = ("lineage_entities", "lineage_associations", "lineage_groups", "lineage_shares")
+TABLES = (
+    "lineage_entities", "lineage_associations", "lineage_groups", "lineage_shares",
+    "lineage_attestations",
+)  # fmt: skip
 PASSWORDS = {A: "a-secret-'quoted'", B: "b-secret"}
 A_ROWS = {  # what selects A's rows in each table
     "lineage_entities": "account = %(a)s",
     "lineage_associations": "account = %(a)s",
     "lineage_groups": "account = %(a)s",
     "lineage_shares": "owner_account = %(a)s OR consumer_account = %(a)s",
+    "lineage_attestations": "account = %(a)s",
 }
 
 
@@ -55,7 +60,7 @@ def cluster(pg_schema_url: str) -> Iterator[dict[str, Any]]:
         conn.execute(sa.text(f"GRANT USAGE, CREATE ON SCHEMA {schema} TO {owner}"))
     owner_url = login_url(pg_schema_url, owner)
     try:
-        assert upgrade(owner_url) == (None, "0004")
+        assert upgrade(owner_url) == (None, "0005")
         with connect_admin(pg_schema_url) as admin:  # the superuser
             for acct in (A, B):
                 role = admin.provision_account_role(acct, password=PASSWORDS[acct])  # type: ignore[attr-defined]
@@ -90,6 +95,7 @@ def _populate(cluster: dict[str, Any]) -> dict[str, str]:
         raw = a.create_artifact("s3://a/raw.csv", "DataSet", properties={"approved": "true"})
         prep = a.create_action("a-prep", "DataPreparation", "u")
         a.add_association(raw.arn, prep.arn, "ContributedTo")
+        a.write(attestations=[Attestation(prep.arn, '{"payload": ""}', prep.created)])
     with connect(cluster["urls"][B]) as b:
         model = b.create_artifact("s3://b/model", "Model")
     return {"raw": raw.arn, "prep": prep.arn, "model": model.arn}
@@ -151,6 +157,9 @@ def test_b_reads_none_of_as_rows_in_any_table_with_raw_sql(cluster: dict[str, An
             f"('{A}', 'sagemaker-default-lineage-group', '{B}', 'local', 'Accepted', 1, 1)",
             "INSERT INTO lineage_shares VALUES "
             f"('{A}', 'sagemaker-default-lineage-group', '{B}', 'local', 'Pending', 1, 1)",
+            # an envelope recorded as A's
+            "INSERT INTO lineage_attestations VALUES "
+            f"('arn:aws:sagemaker:local:{A}:action/x', '{A}', 1, '{{}}')",
             # an edge recorded as A's
             "INSERT INTO lineage_associations SELECT s.id, s.id, NULL, "
             f"'{A}', 1 FROM lineage_entities s",
@@ -393,13 +402,13 @@ def test_a_deployment_migrates_as_the_owner_and_captures_as_the_account(
         if hasattr(fn, "cache_clear"):
             fn.cache_clear()
     # B's login reads the revision (db check) but cannot migrate: not the tables' owner.
-    assert current() == "0004"
+    assert current() == "0005"
     with pytest.raises(AccessDeniedError, match="BYPASSRLS"):
         connect_admin()
     # The admin connection (the superuser here) is what migrations and --admin use.
     admin = {**fields, "login": u.username, **extra}
     monkeypatch.setenv("AIRFLOW_CONN_LINEAGE_ADMIN", json.dumps(admin))
-    assert upgrade() == ("0004", "0004")
+    assert upgrade() == ("0005", "0005")
     _populate(cluster)
     with connect() as b, connect_admin() as everyone:
         assert b.account == B
