@@ -270,6 +270,9 @@ class _Relayed(_Target):
 
 _relays: dict[Path, RelayClient] = {}
 
+REPLAY_IN_TASK = 20
+"""At most this many waiting records are replayed by one task's capture."""
+
 
 def _target(deadline: float) -> _Target:
     """Return where the records of the task being captured go.
@@ -309,11 +312,32 @@ def _deliver(
         if target is None:
             raise unavailable or LineageError("no lineage store to write to")
         if isinstance(target, _Direct) and _waiting(_outbox_dir()):
+            # Earlier records first, so the store sees them in order; a few only, within
+            # this capture's deadline: `airflow-lineage outbox replay` drains the rest.
             outbox = _outbox()
-            outbox.put(record.entities, record.associations, record.upsert, record.attestations)
+            queued_at = outbox.put(
+                record.entities, record.associations, record.upsert, record.attestations
+            )
             queued = True
             store = target.store
-            _within(deadline, "replaying the outbox", lambda: outbox.replay(store))
+            result = _within(
+                deadline,
+                "replaying the outbox",
+                lambda: outbox.replay(
+                    store,
+                    max_records=REPLAY_IN_TASK,
+                    time_budget=max(0.001, deadline - time.monotonic()),
+                ),
+            )
+            if queued_at.exists() or queued_at.name in {p.name for p in outbox.dead()}:
+                log.warning(
+                    "Lineage of %s waits in the outbox %s behind earlier records (%d "
+                    "waiting): run `airflow-lineage outbox replay`",
+                    record.action_arn,
+                    _outbox_dir(),
+                    result.pending,
+                )
+                return False
         else:
             target.commit(record, deadline)
         return True

@@ -72,12 +72,6 @@ def test_a_hanging_store_loses_nothing(
     assert_nothing_lost(proxied_store.url, data, dr.run_id)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the per-capture deadline in capture/runtime.py: against a store that "
-    "accepts and never answers, a PostgreSQL statement on an open connection waits past "
-    "capture_timeout (statement_timeout is the server's, and the server never sees it)",
-)
 def test_a_capture_against_a_hanging_store_keeps_its_deadline(
     proxied_store: ProxiedStore, lineage_home: Path
 ) -> None:

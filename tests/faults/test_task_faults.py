@@ -156,12 +156,6 @@ def test_an_unwritable_outbox_never_fails_a_task(
     assert any(str(blocker) in m for _, m in logged), "the lost lineage was not logged"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs capture/runtime.py to log a record lost because the outbox cannot be "
-    "written at ERROR, naming the outbox: now a WARNING that the lineage 'could not be "
-    "built'",
-)
 def test_an_unwritable_outbox_is_logged_as_an_error(
     unwritable_run: tuple[Any, Path, list[tuple[int, str]]],
 ) -> None:
