@@ -439,6 +439,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     o.set_defaults(func=_cmd_outbox)
 
+    from airflow_lineage.cli_openlineage import add_openlineage_parser
+
+    add_openlineage_parser(sub, common)
+
     d = sub.add_parser(
         "db",
         parents=[common],

@@ -1,0 +1,97 @@
+"""A transport for the OpenLineage provider: its events recorded in our lineage store.
+
+Configure the provider with it, and every operator the provider has lineage for (SQL
+operators, Spark, dbt, …) records into the store, with no extractor of ours::
+
+    [openlineage]
+    transport = {"type": "airflow_lineage.openlineage.transport.LineageTransport"}
+
+``"store": "<url>"`` names a store; without it the store is found as
+:func:`airflow_lineage.store.connect` finds it. A task's events make the action the
+listener records for the same try (see :mod:`.ingest`), so a task both capture paths see
+is one action. An event the store cannot take is logged and dropped: lineage never fails
+the task (the provider sends events after the task's own work, in another process).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import attr
+from openlineage.client.serde import Serde
+from openlineage.client.transport.transport import Config, Transport
+
+from airflow_lineage.store.base import LineageStore
+
+__all__ = ["LineageTransport", "LineageTransportConfig"]
+
+log = logging.getLogger(__name__)
+
+
+@attr.define
+class LineageTransportConfig(Config):
+    """The transport's settings: ``store``, a store URL (default: found as usual)."""
+
+    store: str | None = None
+
+    @classmethod
+    def from_dict(cls, params: dict[str, Any]) -> LineageTransportConfig:
+        """Build the settings from the provider's ``transport`` JSON.
+
+        :raises ValueError: ``store`` is not a string.
+        """
+        store = params.get("store")
+        if store is not None and not isinstance(store, str):
+            raise ValueError(f"store must be a URL string, not {type(store).__name__}")
+        return cls(store=store)
+
+
+class LineageTransport(Transport):
+    """Record each OpenLineage run event into the lineage store."""
+
+    kind = "airflow_lineage"
+    config_class = LineageTransportConfig
+
+    def __init__(self, config: LineageTransportConfig) -> None:
+        self.config = config
+        self._store: LineageStore | None = None
+        self._lock = threading.Lock()
+
+    def _open(self) -> LineageStore:
+        if self._store is None:
+            from airflow_lineage.store import connect
+
+            self._store = connect(self.config.store)
+        return self._store
+
+    def emit(self, event: Any) -> None:
+        """Validate and record one event; job and data set events carry no run and are skipped."""
+        from airflow_lineage.openlineage.facets import validate
+        from airflow_lineage.openlineage.ingest import to_lineage, write
+
+        data = Serde.to_dict(event)
+        if "run" not in data:
+            log.debug("OpenLineage event without a run skipped")
+            return
+        try:
+            validate(data)
+            with self._lock:
+                store = self._open()
+                write(store, to_lineage([data], account=store.account, region=store.region))
+        except Exception as e:  # lineage never breaks what emitted it
+            log.warning(
+                "OpenLineage event of %s not recorded: %s: %s",
+                data.get("job", {}).get("name"),
+                type(e).__name__,
+                e,
+            )
+
+    def close(self, timeout: float = -1) -> bool:
+        """Close the store."""
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+        return True
