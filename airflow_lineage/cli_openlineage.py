@@ -2,9 +2,9 @@
 
 ::
 
-    airflow-lineage openlineage export --uri s3://bucket/model.tar.gz --direction ascendants -o events.jsonl
-    airflow-lineage openlineage export -o everything.jsonl      # no start: the whole store
-    airflow-lineage openlineage import events.jsonl             # e.g. the file transport's output
+    airflow-lineage openlineage export --uri s3://b/model.tar.gz --direction ascendants -o up.jsonl
+    airflow-lineage openlineage export -o everything.jsonl   # no start: the whole store
+    airflow-lineage openlineage import events.jsonl          # e.g. the file transport's
 
 Each line written is one run event, checked with ``openlineage-python``'s event model
 before it is written; each line read is checked the same way, and a file with an invalid
@@ -127,7 +127,12 @@ def _cmd_import(args: argparse.Namespace) -> int:
     """Run ``airflow-lineage openlineage import``."""
     _require()
     from airflow_lineage.cli import _note, _open_store
-    from airflow_lineage.openlineage.ingest import events_from_lines, to_lineage, write
+    from airflow_lineage.openlineage.ingest import (
+        events_from_lines,
+        parent_action_in,
+        to_lineage,
+        write,
+    )
 
     if args.file in (None, "-"):
         source, events = "standard input", list(events_from_lines(sys.stdin))
@@ -136,7 +141,12 @@ def _cmd_import(args: argparse.Namespace) -> int:
         with open(source, encoding="utf-8") as fh:
             events = list(events_from_lines(fh))
     with _open_store(args) as store:
-        lineage = to_lineage(events, account=store.account, region=store.region)
+        lineage = to_lineage(
+            events,
+            account=store.account,
+            region=store.region,
+            parent_action=parent_action_in(store),
+        )
         write(store, lineage)
     kinds: dict[str, int] = {}
     for entity in lineage.entities:

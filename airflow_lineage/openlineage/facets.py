@@ -224,7 +224,7 @@ def _event(d: Mapping[str, Any]) -> RunEvent:
         lambda: [_dataset(OutputDataset, o, "outputFacets") for o in d.get("outputs") or ()],
     )
     state = _part("eventType", lambda: None if kind is None else RunState(kind))
-    return _part(
+    event: RunEvent = _part(
         "eventTime or producer",
         lambda: RunEvent(
             eventTime=d["eventTime"],
@@ -236,6 +236,7 @@ def _event(d: Mapping[str, Any]) -> RunEvent:
             outputs=outputs,
         ),
     )
+    return event
 
 
 def to_json(event: RunEvent) -> str:

@@ -1,20 +1,25 @@
 """OpenLineage run events as lineage: the mapping, for files and for the transport.
 
-==================================  ====================================================
-OpenLineage                         airflow-lineage
-==================================  ====================================================
-run of an Airflow task (facet       the action of that try, named as the listener names
-``airflow``)                        it (``…-try<N>-<hash>``), with its TaskRun, DAG-run
-                                    and DAG contexts: one action when both capture it
-run of a DAG (``airflowDagRun``)    the DAG-run and DAG contexts (no action)
-run of another job                  an action ``<job>-<hash of the run id>``
-                                    ``AssociatedWith`` an ``OpenLineageJob`` context
-input / output data set             artifact (``DataSet``) ``ContributedTo`` the action /
-                                    ``Produced`` by it; URI ``namespace/name``
-event type                          status: START, RUNNING → InProgress; COMPLETE →
-                                    Completed; FAIL → Failed; ABORT → Stopped
-our own events (``sagemakerLineage``) exactly the records they carry
-==================================  ====================================================
+====================================  ==================================================
+OpenLineage                           airflow-lineage
+====================================  ==================================================
+run of an Airflow task (facet         the action of that try, named as the listener
+``airflow``)                          names it (``…-try<N>-<hash>``), with its TaskRun,
+                                      DAG-run and DAG contexts: one action when both
+                                      capture paths see the task
+run of another job                    an action ``<job>-<hash>`` (type: ``jobType``'s)
+every run of a task or job            a context ``OpenLineageRun`` its action is
+                                      ``AssociatedWith``
+run with a ``parent`` run (e.g. a     no action of its own: its data sets are the
+task's SQL query)                     parent's action's (held on the parent's run
+                                      context until the parent's events come)
+run of a DAG (``airflowDagRun``)      the DAG-run and DAG contexts (no action)
+input / output data set               artifact (``DataSet``, URI ``namespace/name``)
+                                      ``ContributedTo`` / ``Produced`` by the action
+event type                            status: START, RUNNING → InProgress; COMPLETE →
+                                      Completed; FAIL → Failed; ABORT → Stopped
+our own events (``sagemakerLineage``)  exactly the records they carry
+====================================  ==================================================
 
 Events of one run (the same run id) make one action: its data sets are united, its
 status is the latest event's, its creation time the earliest event's.
@@ -24,7 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -44,11 +49,18 @@ from airflow_lineage.model import (
 from airflow_lineage.openlineage.facets import validate
 from airflow_lineage.store.base import LineageStore
 
-__all__ = ["Lineage", "events_from_lines", "to_lineage", "write"]
+__all__ = [
+    "Lineage",
+    "events_from_lines",
+    "parent_action_in",
+    "run_context",
+    "to_lineage",
+    "write",
+]
 
 RUN_ID_PROPERTY = "openlineage:run_id"
 """Marks an action that OpenLineage events created (the listener never sets it)."""
-JOB_CONTEXT_TYPE = "OpenLineageJob"
+RUN_CONTEXT_TYPE = "OpenLineageRun"
 
 _STATUS = {
     "START": ActionStatus.IN_PROGRESS,
@@ -67,6 +79,9 @@ class Lineage:
     associations: tuple[Association, ...]
     statuses: Mapping[str, ActionStatus]
     """The status of each action the events created (ARN → status); not of our own."""
+    adopt: tuple[tuple[str, str], ...] = ()
+    """(run context, action) pairs: the data sets that runs inside the run recorded on its
+    context before its action was known move to the action (see :func:`write`)."""
 
 
 def events_from_lines(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
@@ -141,48 +156,84 @@ def _refs(datasets: Iterable[Mapping[str, Any]]) -> tuple[DataRef, ...]:
     return tuple(refs.values())
 
 
-def _run_of(events: Sequence[Mapping[str, Any]], account: str, region: str) -> Lineage:
-    """Map the events of one foreign run."""
-    first, last = events[0], events[-1]
+def _facets_of(events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     facets: dict[str, Any] = {}
     for event in events:
         facets.update(event["run"].get("facets") or {})
+    return facets
+
+
+def run_context(
+    namespace: str, job: str, run_id: str, created: datetime, *, account: str, region: str
+) -> Context:
+    """Return the context that stands for one OpenLineage run (its action is AssociatedWith
+    it), by which the runs it is the parent of find that action."""
+    return Context.new(
+        f"{_slug(job)}-run-{_hash('openlineage-run', namespace, job, run_id)}",
+        RUN_CONTEXT_TYPE,
+        f"openlineage://{namespace}/{job}/runs/{run_id}",
+        properties={RUN_ID_PROPERTY: run_id, "openlineage:job": f"{namespace}/{job}"},
+        created=created,
+        account=account,
+        region=region,
+    )
+
+
+def _data(
+    action_arn: str, lineage: StepLineage, now: datetime, account: str, region: str
+) -> tuple[list[Artifact], list[Association]]:
+    """Return the artifacts of a run's data sets and their associations to its action."""
+    artifacts = {
+        ref.key: Artifact.new(
+            ref.uri,
+            ref.artifact_type,
+            properties=ref.properties,
+            created=now,
+            account=account,
+            region=region,
+        )
+        for ref in (*lineage.inputs, *lineage.outputs)
+    }
+    links = [
+        Association(artifacts[r.key].arn, action_arn, AssociationType.CONTRIBUTED_TO, now)
+        for r in lineage.inputs
+    ]
+    links += [
+        Association(action_arn, artifacts[r.key].arn, AssociationType.PRODUCED, now)
+        for r in lineage.outputs
+    ]
+    return list(artifacts.values()), [a for a in links if a.source_arn != a.destination_arn]
+
+
+def _task_run(airflow: Mapping[str, Any]) -> TaskRun:
+    ti, task = airflow["taskInstance"], airflow.get("task") or {}
+    map_index = ti.get("map_index")
+    return TaskRun(
+        dag_id=str(airflow["dag"]["dag_id"]),
+        task_id=str(task["task_id"]),
+        run_id=str(airflow["dagRun"]["run_id"]),
+        map_index=-1 if map_index is None else int(map_index),
+        try_number=int(ti.get("try_number") or 1),
+        operator=str(task.get("operator_class_path") or ""),
+    )
+
+
+def _run_of(events: Sequence[Mapping[str, Any]], account: str, region: str) -> Lineage:
+    """Map the events of one run of another producer."""
+    first, last = events[0], events[-1]
+    facets = _facets_of(events)
     kinds = [e.get("eventType") for e in events]
     status = next((_STATUS[k] for k in reversed(kinds) if k in _STATUS), ActionStatus.UNKNOWN)
     started, now = _time(first["eventTime"]), _time(last["eventTime"])
-    job = last["job"]
-    props = {
-        RUN_ID_PROPERTY: last["run"]["runId"],
-        "openlineage:job": f"{job['namespace']}/{job['name']}",
-    }
+    job, ol_run = last["job"], str(last["run"]["runId"])
+    props = {RUN_ID_PROPERTY: ol_run, "openlineage:job": f"{job['namespace']}/{job['name']}"}
     lineage = StepLineage(
         inputs=_refs(d for e in events for d in e.get("inputs") or ()),
         outputs=_refs(d for e in events for d in e.get("outputs") or ()),
         properties=props,
     )
     airflow, dag_run = facets.get("airflow"), facets.get("airflowDagRun")
-    if isinstance(airflow, Mapping) and "taskInstance" in airflow:
-        ti = airflow["taskInstance"]
-        map_index = ti.get("map_index")
-        task = airflow.get("task") or {}
-        run = TaskRun(
-            dag_id=str(airflow["dag"]["dag_id"]),
-            task_id=str(task["task_id"]),
-            run_id=str(airflow["dagRun"]["run_id"]),
-            map_index=-1 if map_index is None else int(map_index),
-            try_number=int(ti.get("try_number") or 1),
-            operator=str(task.get("operator_class_path") or ""),
-        )
-        # The action's modified time is its start: a record of the listener (modified
-        # later) always wins over it, and this one upserts only its own (see write()).
-        queued = ti.get("queued_dttm")
-        if isinstance(queued, str) and queued:
-            started = min(started, _time(queued))
-        record = build_record(
-            run, lineage, status, now=started, started=started, account=account, region=region
-        )
-        return Lineage(record.entities, record.associations, {record.action_arn: status})
-    if isinstance(dag_run, Mapping):
+    if isinstance(dag_run, Mapping) and not isinstance(airflow, Mapping):
         run = TaskRun(
             dag_id=str(dag_run["dag"]["dag_id"]),
             task_id="-",
@@ -195,57 +246,110 @@ def _run_of(events: Sequence[Mapping[str, Any]], account: str, region: str) -> L
             a for a in record.associations if {a.source_arn, a.destination_arn} == pair
         )
         return Lineage((dag_ctx, run_ctx), dag_links, {})
-    job_name = f"{job['namespace']}/{job['name']}"
-    job_type = ((job.get("facets") or {}).get("jobType") or {}).get("jobType")
-    context = Context.new(
-        f"{_slug(job['name'])}-{_hash('job', job_name)}",
-        JOB_CONTEXT_TYPE,
-        f"openlineage://{job['namespace']}/{job['name']}",
-        properties={"openlineage:job": job_name},
-        created=started,
-        account=account,
-        region=region,
+    context = run_context(
+        job["namespace"], job["name"], ol_run, started, account=account, region=region
     )
+    if isinstance(airflow, Mapping) and "taskInstance" in airflow:
+        queued = airflow["taskInstance"].get("queued_dttm")
+        if isinstance(queued, str) and queued:
+            started = min(started, _time(queued))
+        # The action's modified time is its start: a record of the listener (modified
+        # later) always wins over it, and this one upserts only its own (see write()).
+        record = build_record(
+            _task_run(airflow),
+            lineage,
+            status,
+            now=started,
+            started=started,
+            account=account,
+            region=region,
+        )
+        link = Association(record.action_arn, context.arn, AssociationType.ASSOCIATED_WITH, started)
+        return Lineage(
+            (*record.entities, context),
+            (*record.associations, link),
+            {record.action_arn: status},
+        )
+    job_type = ((job.get("facets") or {}).get("jobType") or {}).get("jobType")
     action = Action.new(
-        f"{_slug(job['name'])}-{_hash('run', job_name, props[RUN_ID_PROPERTY])}",
+        f"{_slug(job['name'])}-{_hash('run', job['namespace'], job['name'], ol_run)}",
         str(job_type or "OpenLineageRun"),
-        f"openlineage://{job['namespace']}/{job['name']}/runs/{props[RUN_ID_PROPERTY]}",
+        context.source_uri,
         status=status,
         properties=props,
         created=started,
         account=account,
         region=region,
     )
-    artifacts = {
-        ref.key: Artifact.new(
-            ref.uri,
-            ref.artifact_type,
-            properties=ref.properties,
-            created=now,
-            account=account,
-            region=region,
-        )
-        for ref in (*lineage.inputs, *lineage.outputs)
-    }
-    links = [Association(action.arn, context.arn, AssociationType.ASSOCIATED_WITH, started)]
-    links += [
-        Association(artifacts[r.key].arn, action.arn, AssociationType.CONTRIBUTED_TO, now)
-        for r in lineage.inputs
-    ]
-    links += [
-        Association(action.arn, artifacts[r.key].arn, AssociationType.PRODUCED, now)
-        for r in lineage.outputs
-    ]
-    links = [a for a in links if a.source_arn != a.destination_arn]
-    return Lineage(
-        (context, action, *artifacts.values()), tuple(dict.fromkeys(links)), {action.arn: status}
+    artifacts, links = _data(action.arn, lineage, now, account, region)
+    links.insert(0, Association(action.arn, context.arn, AssociationType.ASSOCIATED_WITH, started))
+    return Lineage((context, action, *artifacts), tuple(links), {action.arn: status})
+
+
+def _parent_context(
+    events: Sequence[Mapping[str, Any]], account: str, region: str
+) -> Context | None:
+    """Return the run context of the parent run these events name, if any."""
+    facets = _facets_of(events)
+    parent = facets.get("parent")
+    if not isinstance(parent, Mapping) or "airflow" in facets or "airflowDagRun" in facets:
+        return None
+    job, run = parent["job"], parent["run"]
+    return run_context(
+        job["namespace"],
+        job["name"],
+        str(run["runId"]),
+        _time(events[0]["eventTime"]),
+        account=account,
+        region=region,
     )
 
 
-def to_lineage(events: Iterable[Mapping[str, Any]], *, account: str, region: str) -> Lineage:
+def _child_of(
+    parent: Context | str, events: Sequence[Mapping[str, Any]], account: str, region: str
+) -> Lineage:
+    """Map a run that ran inside another (a query of a task): it adds no action.
+
+    :param parent: the parent's action (ARN): the data sets become its inputs and
+        outputs; or the parent's run context, where they wait for the parent's action
+        when its events come later (the provider sends them from other processes).
+    """
+    lineage = StepLineage(
+        inputs=_refs(d for e in events for d in e.get("inputs") or ()),
+        outputs=_refs(d for e in events for d in e.get("outputs") or ()),
+    )
+    target = parent if isinstance(parent, str) else parent.arn
+    artifacts, links = _data(target, lineage, _time(events[-1]["eventTime"]), account, region)
+    held = () if isinstance(parent, str) else (parent,)
+    return Lineage((*held, *artifacts), tuple(links), {})
+
+
+def parent_action_in(store: LineageStore) -> Callable[[str], str | None]:
+    """Return a look-up of the action that is AssociatedWith a run context in ``store``."""
+
+    def find(context_arn: str) -> str | None:
+        page = store.list_associations(
+            destination_arn=context_arn, association_type=AssociationType.ASSOCIATED_WITH
+        )
+        actions = sorted(a.source_arn for a in page.items if ":action/" in a.source_arn)
+        return actions[0] if actions else None
+
+    return find
+
+
+def to_lineage(
+    events: Iterable[Mapping[str, Any]],
+    *,
+    account: str,
+    region: str,
+    parent_action: Callable[[str], str | None] | None = None,
+) -> Lineage:
     """Map validated run events to lineage (see the module's table).
 
     :param account: the account and region entities of other producers are created in.
+    :param parent_action: finds the action of a run context that is not among the
+        events (see :func:`parent_action_in`); a run whose parent is found nowhere is
+        an action of its own.
     :raises ValueError: an event holds a value the lineage model rejects.
     """
     entities: dict[str, Entity] = {}
@@ -261,15 +365,37 @@ def to_lineage(events: Iterable[Mapping[str, Any]], *, account: str, region: str
             entities.setdefault(entity.arn, entity)
         for assoc in own[1]:
             links.setdefault((assoc.source_arn, assoc.destination_arn), assoc)
-    for run_events in runs.values():
-        run_events.sort(key=lambda e: _time(e["eventTime"]))
-        mapped = _run_of(run_events, account, region)
+
+    def add(mapped: Lineage) -> None:
         for entity in mapped.entities:
             entities.setdefault(entity.arn, entity)
         for assoc in mapped.associations:
             links.setdefault((assoc.source_arn, assoc.destination_arn), assoc)
         statuses.update(mapped.statuses)
-    return Lineage(tuple(entities.values()), tuple(links.values()), statuses)
+
+    children: list[tuple[Context, list[Mapping[str, Any]]]] = []
+    for run_events in runs.values():
+        run_events.sort(key=lambda e: _time(e["eventTime"]))
+        parent = _parent_context(run_events, account, region)
+        if parent is not None:
+            children.append((parent, run_events))
+        else:
+            add(_run_of(run_events, account, region))
+    for parent, run_events in children:
+        known = [a.source_arn for a in links.values() if a.destination_arn == parent.arn]
+        action = next(
+            (arn for arn in known if isinstance(entities.get(arn), Action)),
+            parent_action(parent.arn) if parent_action is not None else None,
+        )
+        add(_child_of(parent if action is None else action, run_events, account, region))
+    adopt = tuple(
+        (a.destination_arn, a.source_arn)
+        for a in links.values()
+        if isinstance(entities.get(a.destination_arn), Context)
+        and entities[a.destination_arn].type == RUN_CONTEXT_TYPE
+        and isinstance(entities.get(a.source_arn), Action)
+    )
+    return Lineage(tuple(entities.values()), tuple(links.values()), statuses, adopt)
 
 
 def write(store: LineageStore, lineage: Lineage) -> None:
@@ -286,3 +412,26 @@ def write(store: LineageStore, lineage: Lineage) -> None:
         if arn not in stored or RUN_ID_PROPERTY in stored[arn].properties
     )
     store.write(lineage.entities, lineage.associations, upsert=ours)
+    for context, action in lineage.adopt:
+        _adopt(store, context, action)
+
+
+def _adopt(store: LineageStore, context: str, action: str) -> None:
+    """Move the data sets that wait on a run context to its action."""
+    reads = store.list_associations(
+        destination_arn=context, association_type=AssociationType.CONTRIBUTED_TO
+    ).items
+    writes = store.list_associations(
+        source_arn=context, association_type=AssociationType.PRODUCED
+    ).items
+    if not reads and not writes:
+        return
+    moved = [
+        Association(a.source_arn, action, AssociationType.CONTRIBUTED_TO, a.created) for a in reads
+    ]
+    moved += [
+        Association(action, a.destination_arn, AssociationType.PRODUCED, a.created) for a in writes
+    ]
+    store.write(associations=moved)
+    for a in (*reads, *writes):
+        store.delete_association(a.source_arn, a.destination_arn)

@@ -6,11 +6,14 @@ operators, Spark, dbt, …) records into the store, with no extractor of ours::
     [openlineage]
     transport = {"type": "airflow_lineage.openlineage.transport.LineageTransport"}
 
-``"store": "<url>"`` names a store; without it the store is found as
-:func:`airflow_lineage.store.connect` finds it. A task's events make the action the
-listener records for the same try (see :mod:`.ingest`), so a task both capture paths see
-is one action. An event the store cannot take is logged and dropped: lineage never fails
-the task (the provider sends events after the task's own work, in another process).
+``"store": "<url>"`` names the store; without it, ``[ml_lineage] store_url`` or the
+embedded ``$AIRFLOW_HOME/lineage.db`` (not the lineage connection: the provider sends
+events from a process forked off the task, where Airflow cannot look connections up).
+
+A task's events make the action the listener records for the same try (see
+:mod:`.ingest`), so a task both capture paths see is one action. An event the store
+cannot take is logged and dropped: lineage never fails the task (the provider sends
+events after the task's own work, in another process).
 """
 
 from __future__ import annotations
@@ -61,15 +64,19 @@ class LineageTransport(Transport):
 
     def _open(self) -> LineageStore:
         if self._store is None:
+            from airflow_lineage import config
             from airflow_lineage.store import connect
 
-            self._store = connect(self.config.store)
+            # The provider emits from a process forked off the task, where looking up an
+            # Airflow connection would wait on the task's supervisor forever: the store
+            # is named by URL ([ml_lineage] store_url or the embedded file by default).
+            self._store = connect(self.config.store or config.default_store_url())
         return self._store
 
     def emit(self, event: Any) -> None:
         """Validate and record one event; job and data set events carry no run and are skipped."""
         from airflow_lineage.openlineage.facets import validate
-        from airflow_lineage.openlineage.ingest import to_lineage, write
+        from airflow_lineage.openlineage.ingest import parent_action_in, to_lineage, write
 
         data = Serde.to_dict(event)
         if "run" not in data:
@@ -79,7 +86,13 @@ class LineageTransport(Transport):
             validate(data)
             with self._lock:
                 store = self._open()
-                write(store, to_lineage([data], account=store.account, region=store.region))
+                lineage = to_lineage(
+                    [data],
+                    account=store.account,
+                    region=store.region,
+                    parent_action=parent_action_in(store),
+                )
+                write(store, lineage)
         except Exception as e:  # lineage never breaks what emitted it
             log.warning(
                 "OpenLineage event of %s not recorded: %s: %s",

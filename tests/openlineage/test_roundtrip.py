@@ -10,11 +10,11 @@ import pytest
 
 pytest.importorskip("openlineage.client")
 
-from airflow_lineage import records  # noqa: E402
-from airflow_lineage.capture.lineage import ContextRef, DataRef, StepLineage  # noqa: E402
-from airflow_lineage.capture.record import TaskRun, build_record  # noqa: E402
-from airflow_lineage.cli import main  # noqa: E402
-from airflow_lineage.model import (  # noqa: E402
+from airflow_lineage import records
+from airflow_lineage.capture.lineage import ContextRef, DataRef, StepLineage
+from airflow_lineage.capture.record import TaskRun, build_record
+from airflow_lineage.cli import main
+from airflow_lineage.model import (
     ActionStatus,
     Artifact,
     Association,
@@ -22,9 +22,9 @@ from airflow_lineage.model import (  # noqa: E402
     SourceIdType,
     SourceType,
 )
-from airflow_lineage.openlineage.facets import validate  # noqa: E402
-from airflow_lineage.store import connect  # noqa: E402
-from tests.conftest import create_store  # noqa: E402
+from airflow_lineage.openlineage.facets import validate
+from airflow_lineage.store import connect
+from tests.conftest import create_store
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 RAW = "s3://ml-data/raw/iris.csv"
