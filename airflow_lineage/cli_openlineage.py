@@ -24,15 +24,11 @@ from airflow_lineage.exceptions import LineageError
 __all__ = ["add_openlineage_parser"]
 
 
-class OpenLineageMissingError(LineageError):
-    """``openlineage-python`` is not installed."""
-
-
 def _require() -> None:
     try:
         import openlineage.client  # noqa: F401
     except ImportError as e:
-        raise OpenLineageMissingError(
+        raise LineageError(
             "openlineage-python is not installed: pip install 'airflow-lineage[openlineage]'"
         ) from e
 

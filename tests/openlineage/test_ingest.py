@@ -154,3 +154,46 @@ def test_an_event_the_transport_cannot_take_is_logged_not_raised(
     assert "not recorded" in caplog.text
     with connect(url) as store:
         assert not list(store.export())
+
+
+def test_a_run_of_another_job_is_an_action_of_its_own(url: str, tmp_path: Path) -> None:
+    from openlineage.client.facet_v2 import job_type_job
+
+    from airflow_lineage.cli import main
+    from airflow_lineage.openlineage.facets import to_json
+
+    job = Job(
+        namespace="spark://cluster",
+        name="nightly_rollup",
+        facets={
+            "jobType": job_type_job.JobTypeJobFacet(
+                processingType="BATCH", integration="SPARK", jobType="APPLICATION"
+            )
+        },
+    )
+    events = [
+        RunEvent(
+            eventType=kind,
+            eventTime=(T0 + timedelta(minutes=n)).isoformat(),
+            producer="https://example.com/spark",
+            run=Run(runId=QUERY_RUN_ID),
+            job=job,
+            inputs=[InputDataset("s3://raw", "events/2026-03-01")],
+            outputs=[OutputDataset("s3://curated", "rollup/2026-03-01")] if n else [],
+        )
+        for n, kind in enumerate((RunState.START, RunState.FAIL))
+    ]
+    path = tmp_path / "spark.jsonl"
+    path.write_text("".join(to_json(e) + "\n" for e in events))
+    assert main(["--store", url, "openlineage", "import", str(path)]) == 0
+    with connect(url) as store:
+        (action,) = store.list_entities("Action").items
+        (context,) = store.list_entities("Context").items
+        uris = sorted(a.source_uri for a in store.list_entities("Artifact").items)
+        edges = store.associations_among([action.arn, context.arn])
+    assert isinstance(action, Action)
+    assert (action.type, action.status) == ("APPLICATION", ActionStatus.FAILED)
+    assert action.created == T0
+    assert context.type == "OpenLineageRun"
+    assert [(e.source_arn, e.destination_arn) for e in edges] == [(action.arn, context.arn)]
+    assert uris == ["s3://curated/rollup/2026-03-01", "s3://raw/events/2026-03-01"]
