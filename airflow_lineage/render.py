@@ -16,7 +16,6 @@ which draws the same JSON in the browser) use it; ``--format svg`` uses Graphviz
 from __future__ import annotations
 
 import html
-import json
 import shutil
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
@@ -529,24 +528,29 @@ def _asset(name: str) -> str:
     return resources.files("airflow_lineage.ui").joinpath("static", name).read_text("utf-8")
 
 
-def _script_json(value: object) -> str:
-    """Return JSON that is safe inside a ``<script>`` element."""
-    text = json.dumps(value, separators=(",", ":"))
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
 def page_html(config: Mapping[str, Any], *, title: str = "ML lineage") -> str:
     """Return the lineage page: one HTML document with its CSS and JS inline.
+
+    Rendered by Jinja2 with autoescaping, in one pass: the title is escaped, the
+    configuration is JSON made safe inside a ``<script>`` (``tojson``), and nothing a
+    value holds (``{{ js }}`` in an entity's name, say) is ever read as template.
 
     ``config["mode"]`` is ``static`` (the graph is in ``config["graph"]``) or ``api``
     (the page asks the UI API, relative to its own address).
     """
-    template = _asset("page.html")
-    return (
-        template.replace("{{TITLE}}", _esc(title))
-        .replace("{{CSS}}", _asset("lineage.css"))
-        .replace("{{CONFIG}}", _script_json(dict(config)))
-        .replace("{{JS}}", _asset("lineage.js"))
+    from jinja2 import Environment, PackageLoader, select_autoescape
+    from markupsafe import Markup
+
+    env = Environment(
+        loader=PackageLoader("airflow_lineage.ui", "static"),
+        autoescape=select_autoescape(["html"]),
+    )
+    # Our own stylesheet and script, inlined as they are (they are not templates).
+    return env.get_template("page.html").render(
+        title=title,
+        css=Markup(_asset("lineage.css")),
+        js=Markup(_asset("lineage.js")),
+        config=dict(config),
     )
 
 

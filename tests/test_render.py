@@ -280,3 +280,39 @@ def test_cli_graph_errors(
     assert cli(["--store", url, "graph", "--format", "png", "--uri", "x"]) == 2
     assert cli(["--store", url, "graph"]) == 2
     assert "needs a start entity" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "name", ["{{JS}}", "{{ js }}", "{{CONFIG}}", "{% raw %}", "</script><script>alert(1)</script>"]
+)
+def test_names_that_look_like_template_or_markup_stay_data(tmp_path: Path, name: str) -> None:
+    from airflow_lineage.render import page_html
+
+    store = connect(f"sqlite:///{tmp_path / 'l.db'}", create=True)
+    try:
+        data = store.create_artifact(f"s3://b/{name}", "DataSet")
+        step = store.create_action("step", "Training", "airflow://x", properties={"note": name})
+        store.add_association(data.arn, step.arn, "ContributedTo")
+        graph = _graph(store, step.arn)
+    finally:
+        store.close()
+    page = to_html(graph, title=f"Lineage of {name}")
+    js = (Path(__file__).parents[1] / "airflow_lineage/ui/static/lineage.js").read_text()
+    assert page.count(js) == 1  # the script is inlined once, never spliced into the data
+    assert page.count("<script") == 2 and page.count("</script>") == 2
+    config = re.search(
+        r'<script type="application/json" id="lineage-config">(.*?)</script>', page, re.S
+    )
+    assert config is not None
+    nodes = json.loads(config.group(1))["graph"]["nodes"]
+    assert {n["record"]["source_uri"] for n in nodes if n["lineageType"] == "Artifact"} == {
+        f"s3://b/{name}"
+    }
+    assert next(n for n in nodes if n["lineageType"] == "Action")["record"]["properties"] == {
+        "note": name
+    }
+    title = re.search(r"<title>(.*?)</title>", page, re.S)
+    assert title is not None and "<" not in title.group(1)
+    # The same page in API mode carries no graph and renders the title escaped.
+    api = page_html({"mode": "api"}, title=name)
+    assert api.count(js) == 1 and "<script>alert" not in api

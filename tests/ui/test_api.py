@@ -253,7 +253,7 @@ def test_the_page_is_served_without_data(api_client: Client, lineage: dict[str, 
     r = client.get("/lineage/ui")
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/html")
-    assert '"mode":"api"' in r.text and "arn:aws" not in r.text
+    assert '"mode": "api"' in r.text and "arn:aws" not in r.text
 
 
 def _arns(body: dict[str, Any]) -> set[str]:
