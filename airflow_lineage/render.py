@@ -189,6 +189,29 @@ def build_graph(
 # -- layout --------------------------------------------------------------------------
 
 
+def _acyclic_order(n: int, pairs: list[tuple[int, int]]) -> tuple[list[int], set[tuple[int, int]]]:
+    """Return a topological order of vertices ``0..n-1`` and the edges left out of it.
+
+    Cycles are broken with :mod:`graphlib`: while it finds one, the cycle's last edge is
+    left out (lineage graphs rarely hold a cycle; each costs one more sort).
+    """
+    from graphlib import CycleError, TopologicalSorter
+
+    back: set[tuple[int, int]] = set()
+    while True:
+        sorter: TopologicalSorter[int] = TopologicalSorter()
+        for v in range(n):
+            sorter.add(v)
+        for s, d in pairs:
+            if (s, d) not in back:
+                sorter.add(d, s)
+        try:
+            return list(sorter.static_order()), back
+        except CycleError as e:
+            cycle = e.args[1]  # each vertex precedes the next; the first is the last
+            back.add((cycle[-2], cycle[-1]))
+
+
 def layout(graph: LineageGraph) -> dict[str, tuple[int, int]]:
     """Return each vertex's (layer, row): layers left to right along the associations.
 
@@ -205,46 +228,16 @@ def layout(graph: LineageGraph) -> dict[str, tuple[int, int]]:
         if s is None or d is None or s == d:
             continue
         pairs.append((s, d))
-        succ[s].append(d)
-    # Break cycles: drop the edges a depth-first search finds going back.
-    state = [0] * n  # 0 new, 1 on the stack, 2 done
-    back: set[tuple[int, int]] = set()
-    for root in range(n):
-        if state[root]:
-            continue
-        stack: list[tuple[int, int]] = [(root, 0)]
-        state[root] = 1
-        while stack:
-            v, i = stack[-1]
-            if i < len(succ[v]):
-                stack[-1] = (v, i + 1)
-                w = succ[v][i]
-                if state[w] == 1:
-                    back.add((v, w))
-                elif state[w] == 0:
-                    state[w] = 1
-                    stack.append((w, 0))
-            else:
-                state[v] = 2
-                stack.pop()
-    succ = [[] for _ in range(n)]
+    order, back = _acyclic_order(n, pairs)
     for s, d in pairs:
         if (s, d) not in back:
             succ[s].append(d)
             pred[d].append(s)
-    # Longest-path layering in topological order (Kahn).
-    indeg = [len(p) for p in pred]
-    order = [v for v in range(n) if indeg[v] == 0]
+    # Longest-path layering, in topological order.
     layer = [0] * n
-    k = 0
-    while k < len(order):
-        v = order[k]
-        k += 1
+    for v in order:
         for w in succ[v]:
             layer[w] = max(layer[w], layer[v] + 1)
-            indeg[w] -= 1
-            if indeg[w] == 0:
-                order.append(w)
     # Pull each source next to its nearest consumer.
     for v in reversed(order):
         if not pred[v] and succ[v]:

@@ -123,6 +123,21 @@ def test_layout_survives_cycles_and_puts_sources_next_to_their_consumer() -> Non
     assert places[s][0] == places[c][0] - 1
 
 
+def test_layout_leaves_one_edge_out_of_each_cycle() -> None:
+    from airflow_lineage.render import GraphNode
+
+    names = "abcdefg"
+    arn = {x: f"arn:aws:sagemaker:local:000000000000:action/{x}" for x in names}
+    nodes = tuple(GraphNode(arn[x], "Action", "T", x) for x in names)
+    # Two cycles sharing c (a-b-c-a, c-d-e-c), a self-loop, and a tail f -> g.
+    pairs = ["ab", "bc", "ca", "cd", "de", "ec", "ee", "ef", "fg"]
+    edges = tuple(Edge(arn[p[0]], arn[p[1]], None) for p in pairs)
+    places = layout(LineageGraph(nodes, edges))
+    backwards = [p for p in pairs if places[arn[p[0]]][0] >= places[arn[p[1]]][0] and p[0] != p[1]]
+    assert len(backwards) == 2  # one edge of each cycle, no more
+    assert places[arn["e"]][0] < places[arn["f"]][0] < places[arn["g"]][0]
+
+
 def test_dot_is_left_to_right_with_shapes_labels_and_a_marked_start(
     pipeline: tuple[str, LineageStore, dict[str, str]],
 ) -> None:
