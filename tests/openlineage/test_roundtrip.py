@@ -39,28 +39,24 @@ def _digest(text: str) -> tuple[SourceType, ...]:
 
 def _pipeline(url: str) -> None:
     """Record a small ML pipeline with the capture's own record builder."""
+    prepare = StepLineage(
+        step_type="DataPreparation",
+        inputs=(DataRef(RAW, digests=_digest("a")),),
+        outputs=(DataRef(FEATURES, digests=_digest("b")),),
+        parameters={"test_size": "0.2"},
+    )
     steps = [
-        (
-            TaskRun("iris", "prepare", "manual__1", try_number=1, operator="x.PythonOperator"),
-            StepLineage(
-                step_type="DataPreparation",
-                inputs=(DataRef(RAW, digests=_digest("a")),),
-                outputs=(DataRef(FEATURES, digests=_digest("b")),),
-                parameters={"test_size": "0.2"},
-            ),
-            ActionStatus.FAILED,
-            "disk full",
-        ),
-        (
-            TaskRun("iris", "prepare", "manual__1", try_number=2, operator="x.PythonOperator"),
-            StepLineage(
-                step_type="DataPreparation",
-                inputs=(DataRef(RAW, digests=_digest("a")),),
-                outputs=(DataRef(FEATURES, digests=_digest("b")),),
-                parameters={"test_size": "0.2"},
-            ),
-            ActionStatus.COMPLETED,
-            None,
+        *(
+            (
+                TaskRun("iris", "prepare", "manual__1", try_number=n, operator="x.PythonOperator"),
+                prepare,
+                status,
+                error,
+            )
+            for n, status, error in [
+                (1, ActionStatus.FAILED, "disk full"),
+                (2, ActionStatus.COMPLETED, None),
+            ]
         ),
         (
             TaskRun("iris", "train", "manual__1", operator="x.MLStepOperator"),
