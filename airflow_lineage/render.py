@@ -274,23 +274,67 @@ def _short(text: str, limit: int = LABEL_CHARS) -> str:
     return text if len(text) <= limit else "…" + text[-(limit - 1) :]
 
 
-def graph_json(graph: LineageGraph, *, with_records: bool = True) -> dict[str, Any]:
-    """Return the graph as JSON with positions and styles, as the page draws it.
+DOT_MAX_NODES = 1000
+"""The largest graph the page lays out with Graphviz (``dot`` takes about a second per
+1,500 vertices); larger ones get the built-in layout at once."""
 
-    ``nodes``: arn, lineageType, type, label, short, start, status, dagId, x, y, w, h,
-    shape, fill, stroke (and record, with ``with_records``); ``edges``: source,
-    destination, type; plus ``starts``, ``truncated``, ``width`` and ``height``.
-    """
+
+def _builtin_places(graph: LineageGraph) -> tuple[dict[str, tuple[float, float]], float, float]:
+    """Return the top-left corners of the built-in layout, and its width and height."""
     places = layout(graph)
     rows_in: dict[int, int] = {}
     for lk, r in places.values():
         rows_in[lk] = max(rows_in.get(lk, 0), r + 1)
     tallest = max(rows_in.values(), default=0)
     pitch_y = NODE_H + GAP_Y
+    corners = {
+        arn: (
+            float(MARGIN + lk * (NODE_W + GAP_X)),
+            round(MARGIN + (tallest - rows_in[lk]) * pitch_y / 2 + r * pitch_y, 1),
+        )
+        for arn, (lk, r) in places.items()
+    }
+    width = MARGIN * 2 + (max(rows_in, default=0) + 1) * (NODE_W + GAP_X) - GAP_X
+    return corners, width, MARGIN * 2 + tallest * pitch_y - GAP_Y
+
+
+def _places(
+    graph: LineageGraph, engine: str
+) -> tuple[dict[str, tuple[float, float]], float, float]:
+    """Return the vertices' top-left corners and the drawing's size, from ``engine``."""
+    if engine not in ("auto", "dot", "builtin"):
+        raise ValueError(f"engine must be auto, dot or builtin, got {engine!r}")
+    program = dot_program() if engine != "builtin" else None
+    if engine == "dot" and program is None:
+        raise ValueError("Graphviz's dot program is not installed (apt-get install graphviz)")
+    if program is None or (engine == "auto" and len(graph.nodes) > DOT_MAX_NODES):
+        return _builtin_places(graph)
+    from airflow_lineage.dot_layout import dot_positions
+
+    return dot_positions(
+        graph, program, node_w=NODE_W, node_h=NODE_H, gap_x=GAP_X, gap_y=GAP_Y, margin=MARGIN
+    )
+
+
+def graph_json(
+    graph: LineageGraph, *, with_records: bool = True, engine: str = "auto"
+) -> dict[str, Any]:
+    """Return the graph as JSON with positions and styles, as the page draws it.
+
+    ``nodes``: arn, lineageType, type, label, short, start, status, dagId, x, y, w, h,
+    shape, fill, stroke (and record, with ``with_records``); ``edges``: source,
+    destination, type; plus ``starts``, ``truncated``, ``width`` and ``height``.
+
+    :param engine: who places the vertices: ``dot`` (Graphviz), ``builtin``
+        (:func:`layout`), or ``auto``: ``dot`` when it is installed and the graph has at
+        most :data:`DOT_MAX_NODES` vertices, else built-in.
+    :raises ValueError: ``engine`` is unknown, or ``dot`` is asked for and missing.
+    :raises OSError: ``dot`` failed.
+    """
+    corners, width, height = _places(graph, engine)
     nodes = []
     for node in graph.nodes:
-        lk, r = places[node.arn]
-        offset = (tallest - rows_in[lk]) * pitch_y / 2
+        x, y = corners[node.arn]
         st = style_for(node.lineage_type, node.type)
         item: dict[str, Any] = {
             "arn": node.arn,
@@ -301,8 +345,8 @@ def graph_json(graph: LineageGraph, *, with_records: bool = True) -> dict[str, A
             "start": node.start,
             "status": node.status,
             "dagId": node.dag_id,
-            "x": MARGIN + lk * (NODE_W + GAP_X),
-            "y": round(MARGIN + offset + r * pitch_y, 1),
+            "x": x,
+            "y": y,
             "w": NODE_W,
             "h": NODE_H,
             "shape": st.shape,
@@ -312,8 +356,6 @@ def graph_json(graph: LineageGraph, *, with_records: bool = True) -> dict[str, A
         if with_records:
             item["record"] = dict(node.record) if node.record is not None else None
         nodes.append(item)
-    width = MARGIN * 2 + (max(rows_in, default=0) + 1) * (NODE_W + GAP_X) - GAP_X
-    height = MARGIN * 2 + tallest * pitch_y - GAP_Y
     return {
         "nodes": nodes,
         "edges": [
@@ -436,7 +478,7 @@ def _shape_svg(shape: str, x: float, y: float, w: float, h: float, attrs: str) -
 
 def builtin_svg(graph: LineageGraph) -> str:
     """Return the graph as SVG drawn with :func:`layout` (no Graphviz needed)."""
-    data = graph_json(graph, with_records=False)
+    data = graph_json(graph, with_records=False, engine="builtin")
     where = {n["arn"]: n for n in data["nodes"]}
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{data["width"]}" '

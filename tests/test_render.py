@@ -19,6 +19,7 @@ from airflow_lineage.render import (
     LineageGraph,
     build_graph,
     builtin_svg,
+    dot_program,
     graph_json,
     layout,
     render,
@@ -331,3 +332,40 @@ def test_names_that_look_like_template_or_markup_stay_data(tmp_path: Path, name:
     # The same page in API mode carries no graph and renders the title escaped.
     api = page_html({"mode": "api"}, title=name)
     assert api.count(js) == 1 and "<script>alert" not in api
+
+
+@pytest.mark.skipif(dot_program() is None, reason="Graphviz's dot is not installed")
+def test_dot_places_the_page_with_no_more_crossings_than_the_builtin_layout(
+    pipeline: tuple[str, LineageStore, dict[str, str]],
+) -> None:
+    from bench.layout import CASES, crossings, random_graph
+
+    _, store, arns = pipeline
+    data = graph_json(_graph(store, arns["raw"], "Descendants"), engine="dot")
+    xs = {n["arn"]: n["x"] for n in data["nodes"]}
+    chain = ["raw", "prep", "train_set", "train", "model", "deploy", "endpoint"]
+    assert [xs[arns[k]] for k in chain] == sorted(xs[arns[k]] for k in chain)
+    assert data["width"] >= max(n["x"] + n["w"] for n in data["nodes"])
+    assert data["height"] >= max(n["y"] + n["h"] for n in data["nodes"])
+    assert min(min(n["x"], n["y"]) for n in data["nodes"]) >= 0
+    for n, m, seed in CASES[:3]:
+        graph = random_graph(n, m, seed)
+        assert crossings(graph, "dot") <= crossings(graph, "builtin")
+    assert graph_json(graph, engine="auto") == graph_json(graph, engine="dot")
+
+
+def test_a_graph_too_big_for_dot_or_without_dot_gets_the_builtin_layout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from airflow_lineage.render import DOT_MAX_NODES
+    from bench.layout import random_graph
+
+    big = random_graph(DOT_MAX_NODES + 1, DOT_MAX_NODES + 200, 7)
+    assert graph_json(big, engine="auto") == graph_json(big, engine="builtin")
+    small = random_graph(30, 45, 1)
+    monkeypatch.setenv("PATH", "")  # no Graphviz
+    assert graph_json(small, engine="auto") == graph_json(small, engine="builtin")
+    with pytest.raises(ValueError, match="dot"):
+        graph_json(small, engine="dot")
+    with pytest.raises(ValueError, match="engine"):
+        graph_json(small, engine="elk")
