@@ -11,9 +11,14 @@ embedded ``$AIRFLOW_HOME/lineage.db`` (not the lineage connection: the provider 
 events from a process forked off the task, where Airflow cannot look connections up).
 
 A task's events make the action the listener records for the same try (see
-:mod:`.ingest`), so a task both capture paths see is one action. An event the store
-cannot take is logged and dropped: lineage never fails the task (the provider sends
-events after the task's own work, in another process).
+:mod:`.ingest`), so a task both capture paths see is one action. While the listener is on
+(``[ml_lineage] enabled``), a task's ``START`` and ``RUNNING`` events are left to it: the
+listener's record names the step's type (``Training``, say), which an action created
+first from the provider's event (the operator's class) would keep for good. The task's
+final event, sent after the listener recorded the try, adds the provider's data sets.
+
+An event the store cannot take is logged and dropped: lineage never fails the task (the
+provider sends events after the task's own work, in another process).
 """
 
 from __future__ import annotations
@@ -51,6 +56,16 @@ class LineageTransportConfig(Config):
         return cls(store=store)
 
 
+def _left_to_the_listener(data: dict[str, Any]) -> bool:
+    """Return whether this is a task's start, which the listener records itself."""
+    from airflow_lineage import config
+
+    facets = data["run"].get("facets") or {}
+    return (
+        data.get("eventType") in ("START", "RUNNING") and "airflow" in facets and config.enabled()
+    )
+
+
 class LineageTransport(Transport):
     """Record each OpenLineage run event into the lineage store."""
 
@@ -81,6 +96,9 @@ class LineageTransport(Transport):
         data = Serde.to_dict(event)
         if "run" not in data:
             log.debug("OpenLineage event without a run skipped")
+            return
+        if _left_to_the_listener(data):
+            log.debug("OpenLineage %s event of a task left to the listener", data["eventType"])
             return
         try:
             validate(data)

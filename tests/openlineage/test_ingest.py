@@ -147,7 +147,7 @@ def test_the_listeners_record_wins(url: str) -> None:
 def test_an_event_the_transport_cannot_take_is_logged_not_raised(
     url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    bad = _task_event(RunState.START, 0)
+    bad = _task_event(RunState.COMPLETE, 0)
     bad.run.facets["airflow"]["taskInstance"]["try_number"] = -1  # type: ignore[index]
     with caplog.at_level(logging.WARNING):
         _emit(url, [bad])
@@ -197,3 +197,22 @@ def test_a_run_of_another_job_is_an_action_of_its_own(url: str, tmp_path: Path) 
     assert context.type == "OpenLineageRun"
     assert [(e.source_arn, e.destination_arn) for e in edges] == [(action.arn, context.arn)]
     assert uris == ["s3://curated/rollup/2026-03-01", "s3://raw/events/2026-03-01"]
+
+
+def test_an_ml_steps_type_is_the_listeners_when_the_providers_start_comes_first(
+    url: str,
+) -> None:
+    # The provider's START of the try comes before the listener records it.
+    _emit(url, [_task_event(RunState.START, 0), _query_event(RunState.COMPLETE, 1)])
+    record = build_record(
+        RUN,
+        StepLineage(step_type="Training", parameters={"days": "7"}),
+        ActionStatus.COMPLETED,
+        now=T0 + timedelta(minutes=2),
+        started=T0 + timedelta(seconds=30),
+    )
+    with connect(url) as store:
+        store.write(record.entities, record.associations, upsert=record.upsert)
+    _emit(url, [_task_event(RunState.COMPLETE, 3)])
+    action = _check_one_action_with_its_data(url)
+    assert (action.type, action.properties["param:days"]) == ("Training", "7")
