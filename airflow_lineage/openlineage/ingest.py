@@ -27,8 +27,6 @@ status is the latest event's, its creation time the earliest event's.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,7 +34,7 @@ from typing import Any
 
 from airflow_lineage import records
 from airflow_lineage.capture.lineage import DataRef, StepLineage
-from airflow_lineage.capture.record import TaskRun, build_record
+from airflow_lineage.capture.record import TaskRun, _name, build_record
 from airflow_lineage.model import (
     Action,
     ActionStatus,
@@ -111,14 +109,6 @@ def _uri(dataset: Mapping[str, Any]) -> str:
     return f"{namespace}://{name}"
 
 
-def _hash(*parts: str) -> str:
-    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:12]
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-zA-Z0-9]+", "-", text).strip("-")[:100].strip("-") or "x"
-
-
 def _time(value: str) -> datetime:
     from dateutil import parser  # openlineage-python's own parser
 
@@ -169,7 +159,8 @@ def run_context(
     """Return the context that stands for one OpenLineage run (its action is AssociatedWith
     it), by which the runs it is the parent of find that action."""
     return Context.new(
-        f"{_slug(job)}-run-{_hash('openlineage-run', namespace, job, run_id)}",
+        # As capture names its contexts: readable ids, then a hash of all of them.
+        _name([job, "run"], ["openlineage-run", namespace, job, run_id]),
         RUN_CONTEXT_TYPE,
         f"openlineage://{namespace}/{job}/runs/{run_id}",
         properties={RUN_ID_PROPERTY: run_id, "openlineage:job": f"{namespace}/{job}"},
@@ -272,7 +263,7 @@ def _run_of(events: Sequence[Mapping[str, Any]], account: str, region: str) -> L
         )
     job_type = ((job.get("facets") or {}).get("jobType") or {}).get("jobType")
     action = Action.new(
-        f"{_slug(job['name'])}-{_hash('run', job['namespace'], job['name'], ol_run)}",
+        _name([job["name"]], ["openlineage", job["namespace"], job["name"], ol_run]),
         str(job_type or "OpenLineageRun"),
         context.source_uri,
         status=status,
