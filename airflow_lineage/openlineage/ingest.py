@@ -28,6 +28,7 @@ status is the latest event's, its creation time the earliest event's.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -328,6 +329,18 @@ def parent_action_in(store: LineageStore) -> Callable[[str], str | None]:
     return find
 
 
+@contextmanager
+def _naming(run_id: str, events: Sequence[Mapping[str, Any]]) -> Iterator[None]:
+    """Turn a field a run's events lack, or hold in the wrong shape, into a ValueError
+    that names the run."""
+    try:
+        yield
+    except (KeyError, TypeError, AttributeError) as e:
+        what = f"missing field {e}" if isinstance(e, KeyError) else str(e)
+        job = events[-1].get("job", {}).get("name")
+        raise ValueError(f"OpenLineage run {run_id} of job {job!r}: {what}") from e
+
+
 def to_lineage(
     events: Iterable[Mapping[str, Any]],
     *,
@@ -365,20 +378,22 @@ def to_lineage(
         statuses.update(mapped.statuses)
 
     children: list[tuple[Context, list[Mapping[str, Any]]]] = []
-    for run_events in runs.values():
-        run_events.sort(key=lambda e: _time(e["eventTime"]))
-        parent = _parent_context(run_events, account, region)
-        if parent is not None:
-            children.append((parent, run_events))
-        else:
-            add(_run_of(run_events, account, region))
+    for run_id, run_events in runs.items():
+        with _naming(run_id, run_events):
+            run_events.sort(key=lambda e: _time(e["eventTime"]))
+            parent = _parent_context(run_events, account, region)
+            if parent is not None:
+                children.append((parent, run_events))
+            else:
+                add(_run_of(run_events, account, region))
     for parent, run_events in children:
         known = [a.source_arn for a in links.values() if a.destination_arn == parent.arn]
         action = next(
             (arn for arn in known if isinstance(entities.get(arn), Action)),
             parent_action(parent.arn) if parent_action is not None else None,
         )
-        add(_child_of(parent if action is None else action, run_events, account, region))
+        with _naming(str(run_events[0]["run"]["runId"]), run_events):
+            add(_child_of(parent if action is None else action, run_events, account, region))
     adopt = tuple(
         (a.destination_arn, a.source_arn)
         for a in links.values()

@@ -216,3 +216,20 @@ def test_an_ml_steps_type_is_the_listeners_when_the_providers_start_comes_first(
     _emit(url, [_task_event(RunState.COMPLETE, 3)])
     action = _check_one_action_with_its_data(url)
     assert (action.type, action.properties["param:days"]) == ("Training", "7")
+
+
+def test_a_foreign_event_lacking_a_field_imports_nothing(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from airflow_lineage.cli import main
+    from airflow_lineage.openlineage.facets import to_json
+
+    bad = _task_event(RunState.COMPLETE, 1)
+    del bad.run.facets["airflow"]["dag"]  # type: ignore[attr-defined]
+    path = tmp_path / "bad.jsonl"
+    path.write_text(to_json(_query_event(RunState.COMPLETE, 0)) + "\n" + to_json(bad) + "\n")
+    assert main(["--store", url, "openlineage", "import", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert TASK_RUN_ID in err and "'dag'" in err and "sales.load" in err
+    with connect(url) as store:
+        assert not list(store.export())
