@@ -24,6 +24,7 @@ provider sends events after the task's own work, in another process).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Any
 
@@ -75,9 +76,14 @@ class LineageTransport(Transport):
     def __init__(self, config: LineageTransportConfig) -> None:
         self.config = config
         self._store: LineageStore | None = None
+        self._pid = os.getpid()
         self._lock = threading.Lock()
 
     def _open(self) -> LineageStore:
+        if self._pid != os.getpid():
+            # A process forked off the one that opened the store (the provider forks per
+            # event) must not share its connections: it opens its own.
+            self._store, self._pid = None, os.getpid()
         if self._store is None:
             from airflow_lineage import config
             from airflow_lineage.store import connect
@@ -122,7 +128,7 @@ class LineageTransport(Transport):
     def close(self, timeout: float = -1) -> bool:
         """Close the store."""
         with self._lock:
-            if self._store is not None:
+            if self._store is not None and self._pid == os.getpid():
                 self._store.close()
-                self._store = None
+            self._store = None
         return True

@@ -233,3 +233,23 @@ def test_a_foreign_event_lacking_a_field_imports_nothing(
     assert TASK_RUN_ID in err and "'dag'" in err and "sales.load" in err
     with connect(url) as store:
         assert not list(store.export())
+
+
+def test_a_forked_process_records_through_its_own_connection(url: str) -> None:
+    import os
+
+    transport = DefaultTransportFactory().create(
+        {"type": "airflow_lineage.openlineage.transport.LineageTransport", "store": url}
+    )
+    transport.emit(_query_event(RunState.START, 0))  # opens the store in this process
+    pid = os.fork()
+    if pid == 0:  # the child: as the provider's forked emitter
+        try:
+            transport.emit(_task_event(RunState.COMPLETE, 3))
+            transport.close()
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    transport.emit(_query_event(RunState.COMPLETE, 2))  # the parent's connection still works
+    transport.close()
+    _check_one_action_with_its_data(url)
