@@ -467,6 +467,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.set_defaults(func=_cmd_relay)
 
+    from airflow_lineage.cli_openlineage import add_openlineage_parser
+
+    add_openlineage_parser(sub, common)
+
     d = sub.add_parser(
         "db",
         parents=[common],

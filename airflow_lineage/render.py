@@ -16,7 +16,6 @@ which draws the same JSON in the browser) use it; ``--format svg`` uses Graphviz
 from __future__ import annotations
 
 import html
-import json
 import shutil
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
@@ -190,6 +189,29 @@ def build_graph(
 # -- layout --------------------------------------------------------------------------
 
 
+def _acyclic_order(n: int, pairs: list[tuple[int, int]]) -> tuple[list[int], set[tuple[int, int]]]:
+    """Return a topological order of vertices ``0..n-1`` and the edges left out of it.
+
+    Cycles are broken with :mod:`graphlib`: while it finds one, the cycle's last edge is
+    left out (lineage graphs rarely hold a cycle; each costs one more sort).
+    """
+    from graphlib import CycleError, TopologicalSorter
+
+    back: set[tuple[int, int]] = set()
+    while True:
+        sorter: TopologicalSorter[int] = TopologicalSorter()
+        for v in range(n):
+            sorter.add(v)
+        for s, d in pairs:
+            if (s, d) not in back:
+                sorter.add(d, s)
+        try:
+            return list(sorter.static_order()), back
+        except CycleError as e:
+            cycle = e.args[1]  # each vertex precedes the next; the first is the last
+            back.add((cycle[-2], cycle[-1]))
+
+
 def layout(graph: LineageGraph) -> dict[str, tuple[int, int]]:
     """Return each vertex's (layer, row): layers left to right along the associations.
 
@@ -206,46 +228,16 @@ def layout(graph: LineageGraph) -> dict[str, tuple[int, int]]:
         if s is None or d is None or s == d:
             continue
         pairs.append((s, d))
-        succ[s].append(d)
-    # Break cycles: drop the edges a depth-first search finds going back.
-    state = [0] * n  # 0 new, 1 on the stack, 2 done
-    back: set[tuple[int, int]] = set()
-    for root in range(n):
-        if state[root]:
-            continue
-        stack: list[tuple[int, int]] = [(root, 0)]
-        state[root] = 1
-        while stack:
-            v, i = stack[-1]
-            if i < len(succ[v]):
-                stack[-1] = (v, i + 1)
-                w = succ[v][i]
-                if state[w] == 1:
-                    back.add((v, w))
-                elif state[w] == 0:
-                    state[w] = 1
-                    stack.append((w, 0))
-            else:
-                state[v] = 2
-                stack.pop()
-    succ = [[] for _ in range(n)]
+    order, back = _acyclic_order(n, pairs)
     for s, d in pairs:
         if (s, d) not in back:
             succ[s].append(d)
             pred[d].append(s)
-    # Longest-path layering in topological order (Kahn).
-    indeg = [len(p) for p in pred]
-    order = [v for v in range(n) if indeg[v] == 0]
+    # Longest-path layering, in topological order.
     layer = [0] * n
-    k = 0
-    while k < len(order):
-        v = order[k]
-        k += 1
+    for v in order:
         for w in succ[v]:
             layer[w] = max(layer[w], layer[v] + 1)
-            indeg[w] -= 1
-            if indeg[w] == 0:
-                order.append(w)
     # Pull each source next to its nearest consumer.
     for v in reversed(order):
         if not pred[v] and succ[v]:
@@ -282,23 +274,67 @@ def _short(text: str, limit: int = LABEL_CHARS) -> str:
     return text if len(text) <= limit else "…" + text[-(limit - 1) :]
 
 
-def graph_json(graph: LineageGraph, *, with_records: bool = True) -> dict[str, Any]:
-    """Return the graph as JSON with positions and styles, as the page draws it.
+DOT_MAX_NODES = 1000
+"""The largest graph the page lays out with Graphviz (``dot`` takes about a second per
+1,500 vertices); larger ones get the built-in layout at once."""
 
-    ``nodes``: arn, lineageType, type, label, short, start, status, dagId, x, y, w, h,
-    shape, fill, stroke (and record, with ``with_records``); ``edges``: source,
-    destination, type; plus ``starts``, ``truncated``, ``width`` and ``height``.
-    """
+
+def _builtin_places(graph: LineageGraph) -> tuple[dict[str, tuple[float, float]], float, float]:
+    """Return the top-left corners of the built-in layout, and its width and height."""
     places = layout(graph)
     rows_in: dict[int, int] = {}
     for lk, r in places.values():
         rows_in[lk] = max(rows_in.get(lk, 0), r + 1)
     tallest = max(rows_in.values(), default=0)
     pitch_y = NODE_H + GAP_Y
+    corners = {
+        arn: (
+            float(MARGIN + lk * (NODE_W + GAP_X)),
+            round(MARGIN + (tallest - rows_in[lk]) * pitch_y / 2 + r * pitch_y, 1),
+        )
+        for arn, (lk, r) in places.items()
+    }
+    width = MARGIN * 2 + (max(rows_in, default=0) + 1) * (NODE_W + GAP_X) - GAP_X
+    return corners, width, MARGIN * 2 + tallest * pitch_y - GAP_Y
+
+
+def _places(
+    graph: LineageGraph, engine: str
+) -> tuple[dict[str, tuple[float, float]], float, float]:
+    """Return the vertices' top-left corners and the drawing's size, from ``engine``."""
+    if engine not in ("auto", "dot", "builtin"):
+        raise ValueError(f"engine must be auto, dot or builtin, got {engine!r}")
+    program = dot_program() if engine != "builtin" else None
+    if engine == "dot" and program is None:
+        raise ValueError("Graphviz's dot program is not installed (apt-get install graphviz)")
+    if program is None or (engine == "auto" and len(graph.nodes) > DOT_MAX_NODES):
+        return _builtin_places(graph)
+    from airflow_lineage.dot_layout import dot_positions
+
+    return dot_positions(
+        graph, program, node_w=NODE_W, node_h=NODE_H, gap_x=GAP_X, gap_y=GAP_Y, margin=MARGIN
+    )
+
+
+def graph_json(
+    graph: LineageGraph, *, with_records: bool = True, engine: str = "auto"
+) -> dict[str, Any]:
+    """Return the graph as JSON with positions and styles, as the page draws it.
+
+    ``nodes``: arn, lineageType, type, label, short, start, status, dagId, x, y, w, h,
+    shape, fill, stroke (and record, with ``with_records``); ``edges``: source,
+    destination, type; plus ``starts``, ``truncated``, ``width`` and ``height``.
+
+    :param engine: who places the vertices: ``dot`` (Graphviz), ``builtin``
+        (:func:`layout`), or ``auto``: ``dot`` when it is installed and the graph has at
+        most :data:`DOT_MAX_NODES` vertices, else built-in.
+    :raises ValueError: ``engine`` is unknown, or ``dot`` is asked for and missing.
+    :raises OSError: ``dot`` failed.
+    """
+    corners, width, height = _places(graph, engine)
     nodes = []
     for node in graph.nodes:
-        lk, r = places[node.arn]
-        offset = (tallest - rows_in[lk]) * pitch_y / 2
+        x, y = corners[node.arn]
         st = style_for(node.lineage_type, node.type)
         item: dict[str, Any] = {
             "arn": node.arn,
@@ -309,8 +345,8 @@ def graph_json(graph: LineageGraph, *, with_records: bool = True) -> dict[str, A
             "start": node.start,
             "status": node.status,
             "dagId": node.dag_id,
-            "x": MARGIN + lk * (NODE_W + GAP_X),
-            "y": round(MARGIN + offset + r * pitch_y, 1),
+            "x": x,
+            "y": y,
             "w": NODE_W,
             "h": NODE_H,
             "shape": st.shape,
@@ -320,8 +356,6 @@ def graph_json(graph: LineageGraph, *, with_records: bool = True) -> dict[str, A
         if with_records:
             item["record"] = dict(node.record) if node.record is not None else None
         nodes.append(item)
-    width = MARGIN * 2 + (max(rows_in, default=0) + 1) * (NODE_W + GAP_X) - GAP_X
-    height = MARGIN * 2 + tallest * pitch_y - GAP_Y
     return {
         "nodes": nodes,
         "edges": [
@@ -444,7 +478,7 @@ def _shape_svg(shape: str, x: float, y: float, w: float, h: float, attrs: str) -
 
 def builtin_svg(graph: LineageGraph) -> str:
     """Return the graph as SVG drawn with :func:`layout` (no Graphviz needed)."""
-    data = graph_json(graph, with_records=False)
+    data = graph_json(graph, with_records=False, engine="builtin")
     where = {n["arn"]: n for n in data["nodes"]}
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{data["width"]}" '
@@ -529,24 +563,29 @@ def _asset(name: str) -> str:
     return resources.files("airflow_lineage.ui").joinpath("static", name).read_text("utf-8")
 
 
-def _script_json(value: object) -> str:
-    """Return JSON that is safe inside a ``<script>`` element."""
-    text = json.dumps(value, separators=(",", ":"))
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
 def page_html(config: Mapping[str, Any], *, title: str = "ML lineage") -> str:
     """Return the lineage page: one HTML document with its CSS and JS inline.
+
+    Rendered by Jinja2 with autoescaping, in one pass: the title is escaped, the
+    configuration is JSON made safe inside a ``<script>`` (``tojson``), and nothing a
+    value holds (``{{ js }}`` in an entity's name, say) is ever read as template.
 
     ``config["mode"]`` is ``static`` (the graph is in ``config["graph"]``) or ``api``
     (the page asks the UI API, relative to its own address).
     """
-    template = _asset("page.html")
-    return (
-        template.replace("{{TITLE}}", _esc(title))
-        .replace("{{CSS}}", _asset("lineage.css"))
-        .replace("{{CONFIG}}", _script_json(dict(config)))
-        .replace("{{JS}}", _asset("lineage.js"))
+    from jinja2 import Environment, PackageLoader, select_autoescape
+    from markupsafe import Markup
+
+    env = Environment(
+        loader=PackageLoader("airflow_lineage.ui", "static"),
+        autoescape=select_autoescape(["html"]),
+    )
+    # Our own stylesheet and script, inlined as they are (they are not templates).
+    return env.get_template("page.html").render(
+        title=title,
+        css=Markup(_asset("lineage.css")),
+        js=Markup(_asset("lineage.js")),
+        config=dict(config),
     )
 
 

@@ -19,6 +19,7 @@ from airflow_lineage.render import (
     LineageGraph,
     build_graph,
     builtin_svg,
+    dot_program,
     graph_json,
     layout,
     render,
@@ -121,6 +122,21 @@ def test_layout_survives_cycles_and_puts_sources_next_to_their_consumer() -> Non
     places = layout(LineageGraph(nodes, edges))
     assert places[a][0] < places[b][0] < places[c][0]
     assert places[s][0] == places[c][0] - 1
+
+
+def test_layout_leaves_one_edge_out_of_each_cycle() -> None:
+    from airflow_lineage.render import GraphNode
+
+    names = "abcdefg"
+    arn = {x: f"arn:aws:sagemaker:local:000000000000:action/{x}" for x in names}
+    nodes = tuple(GraphNode(arn[x], "Action", "T", x) for x in names)
+    # Two cycles sharing c (a-b-c-a, c-d-e-c), a self-loop, and a tail f -> g.
+    pairs = ["ab", "bc", "ca", "cd", "de", "ec", "ee", "ef", "fg"]
+    edges = tuple(Edge(arn[p[0]], arn[p[1]], None) for p in pairs)
+    places = layout(LineageGraph(nodes, edges))
+    backwards = [p for p in pairs if places[arn[p[0]]][0] >= places[arn[p[1]]][0] and p[0] != p[1]]
+    assert len(backwards) == 2  # one edge of each cycle, no more
+    assert places[arn["e"]][0] < places[arn["f"]][0] < places[arn["g"]][0]
 
 
 def test_dot_is_left_to_right_with_shapes_labels_and_a_marked_start(
@@ -280,3 +296,76 @@ def test_cli_graph_errors(
     assert cli(["--store", url, "graph", "--format", "png", "--uri", "x"]) == 2
     assert cli(["--store", url, "graph"]) == 2
     assert "needs a start entity" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "name", ["{{JS}}", "{{ js }}", "{{CONFIG}}", "{% raw %}", "</script><script>alert(1)</script>"]
+)
+def test_names_that_look_like_template_or_markup_stay_data(tmp_path: Path, name: str) -> None:
+    from airflow_lineage.render import page_html
+
+    store = connect(f"sqlite:///{tmp_path / 'l.db'}", create=True)
+    try:
+        data = store.create_artifact(f"s3://b/{name}", "DataSet")
+        step = store.create_action("step", "Training", "airflow://x", properties={"note": name})
+        store.add_association(data.arn, step.arn, "ContributedTo")
+        graph = _graph(store, step.arn)
+    finally:
+        store.close()
+    page = to_html(graph, title=f"Lineage of {name}")
+    js = (Path(__file__).parents[1] / "airflow_lineage/ui/static/lineage.js").read_text()
+    assert page.count(js) == 1  # the script is inlined once, never spliced into the data
+    assert page.count("<script") == 2 and page.count("</script>") == 2
+    config = re.search(
+        r'<script type="application/json" id="lineage-config">(.*?)</script>', page, re.S
+    )
+    assert config is not None
+    nodes = json.loads(config.group(1))["graph"]["nodes"]
+    assert {n["record"]["source_uri"] for n in nodes if n["lineageType"] == "Artifact"} == {
+        f"s3://b/{name}"
+    }
+    assert next(n for n in nodes if n["lineageType"] == "Action")["record"]["properties"] == {
+        "note": name
+    }
+    title = re.search(r"<title>(.*?)</title>", page, re.S)
+    assert title is not None and "<" not in title.group(1)
+    # The same page in API mode carries no graph and renders the title escaped.
+    api = page_html({"mode": "api"}, title=name)
+    assert api.count(js) == 1 and "<script>alert" not in api
+
+
+@pytest.mark.skipif(dot_program() is None, reason="Graphviz's dot is not installed")
+def test_dot_places_the_page_with_no_more_crossings_than_the_builtin_layout(
+    pipeline: tuple[str, LineageStore, dict[str, str]],
+) -> None:
+    from bench.layout import CASES, crossings, random_graph
+
+    _, store, arns = pipeline
+    data = graph_json(_graph(store, arns["raw"], "Descendants"), engine="dot")
+    xs = {n["arn"]: n["x"] for n in data["nodes"]}
+    chain = ["raw", "prep", "train_set", "train", "model", "deploy", "endpoint"]
+    assert [xs[arns[k]] for k in chain] == sorted(xs[arns[k]] for k in chain)
+    assert data["width"] >= max(n["x"] + n["w"] for n in data["nodes"])
+    assert data["height"] >= max(n["y"] + n["h"] for n in data["nodes"])
+    assert min(min(n["x"], n["y"]) for n in data["nodes"]) >= 0
+    for n, m, seed in CASES[:3]:
+        graph = random_graph(n, m, seed)
+        assert crossings(graph, "dot") <= crossings(graph, "builtin")
+    assert graph_json(graph, engine="auto") == graph_json(graph, engine="dot")
+
+
+def test_a_graph_too_big_for_dot_or_without_dot_gets_the_builtin_layout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from airflow_lineage.render import DOT_MAX_NODES
+    from bench.layout import random_graph
+
+    big = random_graph(DOT_MAX_NODES + 1, DOT_MAX_NODES + 200, 7)
+    assert graph_json(big, engine="auto") == graph_json(big, engine="builtin")
+    small = random_graph(30, 45, 1)
+    monkeypatch.setenv("PATH", "")  # no Graphviz
+    assert graph_json(small, engine="auto") == graph_json(small, engine="builtin")
+    with pytest.raises(ValueError, match="dot"):
+        graph_json(small, engine="dot")
+    with pytest.raises(ValueError, match="engine"):
+        graph_json(small, engine="elk")

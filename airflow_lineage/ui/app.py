@@ -173,10 +173,13 @@ def _body(walk: Walk, marked: Sequence[str]) -> dict[str, Any]:
     return body
 
 
-def _find(store: LineageStore, source_uri: str) -> list[str]:
+def _find(
+    store: LineageStore, *, source_uri: str | None = None, name: str | None = None
+) -> list[str]:
     found: list[str] = []
     for kind in (LineageType.ARTIFACT, LineageType.ACTION, LineageType.CONTEXT):
-        found += [e.arn for e in store.list_entities(kind, source_uri=source_uri).items]
+        page = store.list_entities(kind, source_uri=source_uri, name=name)
+        found += [e.arn for e in page.items]
     return found
 
 
@@ -285,13 +288,16 @@ def create_app() -> FastAPI:
         user: GetUserDep,
         arn: str | None = Query(None, description="the start entity's ARN"),
         uri: str | None = Query(None, description="start from every entity with this URI"),
+        name: str | None = Query(None, description="start from every entity with this name"),
         direction: str = direction_q,
         depth: int = depth_q,
         limit: int = limit_q,
     ) -> dict[str, Any]:
-        """The lineage of any entity (a model, a data set, an endpoint) by ARN or URI."""
-        if (arn is None) == (uri is None):
-            raise HTTPException(status.HTTP_400_BAD_REQUEST, "give arn or uri (one of the two)")
+        """The lineage of any entity (a model, a data set, an endpoint) by ARN, URI or name."""
+        if sum(v is not None for v in (arn, uri, name)) != 1:
+            raise HTTPException(
+                status.HTTP_400_BAD_REQUEST, "give arn, uri or name (one of the three)"
+            )
         directions = _choice("direction", direction, DIRECTIONS)
 
         def call() -> dict[str, Any]:
@@ -304,10 +310,14 @@ def create_app() -> FastAPI:
                 starts = walk.starts([arn])
                 if not starts:
                     raise _not_found("this ARN")
-            else:
-                starts = walk.starts(_find(store, str(uri)))
+            elif uri is not None:
+                starts = walk.starts(_find(store, source_uri=uri))
                 if not starts:
                     raise _not_found("this source URI")
+            else:
+                starts = walk.starts(_find(store, name=name))
+                if not starts:
+                    raise _not_found("this name")
             for d in directions:
                 walk.walk(starts, d, depth)
             body = _body(walk, starts)

@@ -253,7 +253,7 @@ def test_the_page_is_served_without_data(api_client: Client, lineage: dict[str, 
     r = client.get("/lineage/ui")
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/html")
-    assert '"mode":"api"' in r.text and "arn:aws" not in r.text
+    assert '"mode": "api"' in r.text and "arn:aws" not in r.text
 
 
 def _arns(body: dict[str, Any]) -> set[str]:
@@ -501,7 +501,7 @@ def test_work_of_one_request_is_capped(
 def test_entity_graph_directions_depth_and_lookup(
     api_client: Client, lineage: dict[str, str], token: Callable[[str], str]
 ) -> None:
-    client, _ = api_client
+    client, url = api_client
     up = _get(
         client, f"/lineage/api/graph?arn={lineage['model']}&direction=upstream", "viewer", token
     )
@@ -529,6 +529,22 @@ def test_entity_graph_directions_depth_and_lookup(
     cut = _get(client, f"/lineage/api/graph?uri={DATA}&limit=2", "viewer", token).json()
     assert len(cut["nodes"]) == 2 and cut["truncated"] is True
 
+    # By name: the same walk as by ARN; a name that is hidden or missing is one answer.
+    with connect(url) as store:
+        train_name = store.get(lineage["train"]).name
+        make_name = store.get(lineage["make"]).name
+    named = _get(
+        client, f"/lineage/api/graph?name={train_name}&direction=upstream", "viewer", token
+    )
+    by_arn = _get(
+        client, f"/lineage/api/graph?arn={lineage['train']}&direction=upstream", "viewer", token
+    )
+    assert named.status_code == 200 and _arns(named.json()) == _arns(by_arn.json())
+    hidden = _get(client, f"/lineage/api/graph?name={make_name}", "outsider", token)
+    nobody = _get(client, "/lineage/api/graph?name=no-such-step", "outsider", token)
+    assert (hidden.status_code, hidden.content) == (nobody.status_code, nobody.content)
+    assert nobody.status_code == 404
+
     entity = _get(client, f"/lineage/api/entity?arn={lineage['train']}", "viewer", token).json()
     assert entity["record"]["properties"]["param:max_depth"] == "3"
     assert entity["incoming"] == 1 and entity["outgoing"] == 3  # model, run, task run
@@ -543,6 +559,7 @@ def test_bad_requests(
         f"/lineage/api/graph?arn={lineage['model']}&depth=1000": 422,
         "/lineage/api/graph": 400,
         f"/lineage/api/graph?arn={lineage['model']}&uri={DATA}": 400,
+        f"/lineage/api/graph?uri={DATA}&name=train": 400,
         "/lineage/api/graph?arn=not-an-arn": 400,
         "/lineage/api/graph?uri=s3://nowhere": 404,
         "/lineage/api/graph?arn=arn:aws:sagemaker:local:000000000000:action/nope": 404,

@@ -329,6 +329,19 @@ def test_the_page_draws_the_run_and_shows_a_vertex(
     shot2 = tmp_path / "ui-recentred.png"
     page.screenshot(path=str(shot2))
     print(f"screenshot: {shot2}")
+
+    # Start from a name typed into Start (not an ARN, not a URI): the same step.
+    train_name = next(a for a in actions if "-train-" in a).rsplit("/", 1)[1]  # ARN ends in it
+    page.fill("#target", train_name)
+    page.evaluate("document.body.removeAttribute('data-rendered')")
+    page.click("#show")
+    _wait_drawn(page, served)
+    assert "name=" in page.url
+    assert train_name in (page.locator("#graph g.node.start title").text_content() or "")
+    # Find in the drawn graph by a URI's part.
+    page.fill("#find", "file://")
+    assert page.locator("#graph g.node.match").count() >= 1
+    assert "found" in page.locator("#found").inner_text()
     page.close()
 
 

@@ -11,6 +11,9 @@
   var depthEl = document.getElementById("depth");
   var targetEl = document.getElementById("target");
   var scopeEl = document.getElementById("scope");
+  var findEl = document.getElementById("find");
+  var foundEl = document.getElementById("found");
+  var finding = { text: "", matches: [], at: -1 };
   var state = { direction: "both", scope: "run", graph: null, byArn: {}, view: null, selected: null };
   var base = location.pathname.replace(/\/ui\/?$/, "/");
   window.lineage = { timing: {}, state: state };
@@ -74,12 +77,14 @@
       if (n.status === "Failed") stroke = "#b91c1c";
       out.push('<g class="node' + (n.start ? " start" : "") + '" data-index="' + i + '" data-lineage-type="' + esc(n.lineageType) + '">' +
         "<title>" + esc(n.label) + "&#10;" + esc(n.arn) + "</title>" + shape(n, stroke, width) +
-        '<text x="' + (n.x + n.w / 2) + '" y="' + (n.y + 18) + '" font-size="9" fill="#374151" text-anchor="middle">' + esc(n.lineageType + ": " + n.type) + "</text>" +
-        '<text x="' + (n.x + n.w / 2) + '" y="' + (n.y + 34) + '" font-size="11" fill="#111827" text-anchor="middle">' + esc(n.short) + "</text></g>");
+        '<text class="kind" x="' + (n.x + n.w / 2) + '" y="' + (n.y + 18) + '" fill="#374151" text-anchor="middle">' + esc(n.lineageType + ": " + n.type) + "</text>" +
+        '<text class="name" x="' + (n.x + n.w / 2) + '" y="' + (n.y + 34) + '" fill="#111827" text-anchor="middle">' + esc(n.short) + "</text></g>");
     });
     out.push("</g>");
     svg.innerHTML = out.join("");
+    state.labels = { k: 0, chars: 0, els: svg.querySelectorAll("g.node text.name") };
     fit();
+    if (findEl.value.trim()) find(false);
     var t1 = performance.now();
     window.lineage.timing.buildMs = t1 - t0;
     /* The frame after next has been painted: time to first paint of this graph. */
@@ -99,13 +104,38 @@
   function setView(v) {
     state.view = v;
     svg.setAttribute("viewBox", v.x + " " + v.y + " " + v.w + " " + v.h);
+    readableLabels(v);
   }
 
-  /* Show the whole graph, unless its labels would be unreadably small: then show it at
-   * a readable scale from the left (raw data), level with the start entity. */
+  /* Below scale 1 the labels grow by 1/scale (up to 1/MIN_FIT), so that they keep their
+   * size on screen, and the names are shortened from the left to fit their boxes. */
+  function readableLabels(v) {
+    var r = svg.getBoundingClientRect(), labels = state.labels;
+    if (!labels || !r.width) return;
+    var scale = Math.min(r.width / v.w, r.height / v.h);
+    var k = Math.round(Math.max(1, Math.min(1 / scale, 1 / MIN_FIT)) * 20) / 20;
+    if (k === labels.k) return;
+    labels.k = k;
+    svg.style.setProperty("--label-k", String(k));
+    var chars = Math.max(10, Math.floor(LABEL_CHARS / k));
+    if (chars === labels.chars) return;
+    labels.chars = chars;
+    var nodes = state.graph.nodes;
+    for (var i = 0; i < labels.els.length; i++) {
+      var text = nodes[i].label;
+      labels.els[i].textContent = text.length <= chars ? text : "\u2026" + text.slice(-(chars - 1));
+    }
+  }
+
+  var READABLE = 0.8; /* where a vertex is centred, the scale to zoom to at least */
+  var MIN_FIT = 0.45; /* the smallest scale labels stay readable at (see readableLabels) */
+  var LABEL_CHARS = 34; /* as airflow_lineage.render.LABEL_CHARS */
+
+  /* Open fitted: the whole graph, unless even grown labels would be unreadably small:
+   * then a readable part from the left (raw data), level with the start entity. */
   function fit(all) {
     var g = state.graph, r = svg.getBoundingClientRect();
-    var rw = r.width || 1000, rh = r.height || 700, minScale = 0.6;
+    var rw = r.width || 1000, rh = r.height || 700, minScale = MIN_FIT;
     var scale = Math.min(rw / g.width, rh / g.height);
     if (all === true || scale >= minScale) { setView({ x: 0, y: 0, w: g.width, h: g.height }); return; }
     var w = rw / minScale, h = rh / minScale;
@@ -155,6 +185,42 @@
     setView({ x: px - (px - v.x) * k, y: py - (py - v.y) * k, w: v.w * k, h: v.h * k });
   }, { passive: false });
 
+  /* Find in the drawn graph by name, URI or ARN: matches are highlighted, the rest
+   * dimmed; the view centres on one match at a time (Enter: the next). */
+  function haystack(n) {
+    var r = n.record || {};
+    return [n.label, n.short, n.arn, r.name, r.source_uri].join("\n").toLowerCase();
+  }
+
+  function find(next) {
+    var text = findEl.value.trim().toLowerCase(), g = state.graph;
+    Array.prototype.forEach.call(svg.querySelectorAll("g.node.match"), function (el) {
+      el.classList.remove("match", "current");
+    });
+    svg.classList.toggle("searching", !!(text && g));
+    if (!text || !g) { foundEl.textContent = ""; finding = { text: "", matches: [], at: -1 }; return; }
+    if (!next || text !== finding.text) {
+      finding = { text: text, matches: [], at: -1 };
+      g.nodes.forEach(function (n, i) { if (haystack(n).indexOf(text) >= 0) finding.matches.push(i); });
+    }
+    finding.matches.forEach(function (i) {
+      var el = svg.querySelector('g.node[data-index="' + i + '"]');
+      if (el) el.classList.add("match");
+    });
+    if (!finding.matches.length) { foundEl.textContent = "no match"; return; }
+    finding.at = (finding.at + 1) % finding.matches.length;
+    var i = finding.matches[finding.at];
+    var current = svg.querySelector('g.node[data-index="' + i + '"]');
+    if (current) current.classList.add("current");
+    centreOn(g.nodes[i], READABLE);
+    foundEl.textContent = (finding.at + 1) + " of " + finding.matches.length + " found";
+  }
+
+  findEl.addEventListener("input", function () { find(false); });
+  findEl.addEventListener("keydown", function (ev) {
+    if (ev.key === "Enter") { ev.preventDefault(); find(true); }
+  });
+
   function row(name, value) {
     return "<tr><th>" + esc(name) + "</th><td>" + esc(value) + "</td></tr>";
   }
@@ -183,7 +249,7 @@
     var el = svg.querySelector('g.node[data-index="' + state.graph.nodes.indexOf(n) + '"]');
     if (el) el.classList.add("selected");
     state.selected = n;
-    centreOn(n, 0.6); /* from an overview, zoom to a readable scale around it */
+    centreOn(n, READABLE); /* from an overview, zoom to a readable scale around it */
     if (cfg.mode !== "api") { showRecord(n, n.record); return; }
     props.innerHTML = '<p class="hint">Loading…</p>';
     fetchJson("api/entity?arn=" + encodeURIComponent(n.arn)).then(function (body) {
@@ -236,7 +302,7 @@
   /* A DAG run's page (dag_id and run_id, no other start): the scope buttons show, and
    * direction and depth apply to "All runs" only. */
   function isRunPage(q) {
-    return !!(q.get("dag_id") && q.get("run_id") && !q.get("arn") && !q.get("uri"));
+    return !!(q.get("dag_id") && q.get("run_id") && !q.get("arn") && !q.get("uri") && !q.get("name"));
   }
 
   function setScope(s) {
@@ -258,9 +324,10 @@
     var q = params();
     var direction = state.direction, depth = depthEl.value || "10";
     var path;
-    if (q.get("arn") || q.get("uri")) {
+    if (q.get("arn") || q.get("uri") || q.get("name")) {
       var p = new URLSearchParams({ direction: direction, depth: depth });
-      if (q.get("arn")) p.set("arn", q.get("arn")); else p.set("uri", q.get("uri"));
+      var by = q.get("arn") ? "arn" : q.get("uri") ? "uri" : "name";
+      p.set(by, q.get(by));
       path = "api/graph?" + p.toString();
     } else if (q.get("dag_id") && q.get("run_id")) {
       var rp = state.scope === "all" ? { scope: "all", direction: direction, depth: depth } : { scope: "run" };
@@ -269,7 +336,7 @@
       document.getElementById("title").textContent = "Lineage of " + q.get("dag_id") + " / " + q.get("run_id") +
         (state.scope === "all" ? " (all runs)" : "");
     } else {
-      setStatus("Give an ARN or a source URI (a model, a data set, an endpoint) and press Show.");
+      setStatus("Give an ARN, a source URI or a name (a model, a data set, an endpoint) and press Show.");
       return;
     }
     setStatus("Loading…");
@@ -306,7 +373,8 @@
     var q = params();
     if (t) {
       q = new URLSearchParams();
-      q.set(/^arn:/.test(t) ? "arn" : "uri", t);
+      /* An ARN, else a URI (it has a scheme), else a name. */
+      q.set(/^arn:/.test(t) ? "arn" : /^[a-z][a-z0-9+.-]*:\/\//i.test(t) ? "uri" : "name", t);
     }
     q.set("direction", state.direction);
     q.set("depth", depthEl.value);
@@ -321,7 +389,7 @@
     var q = params();
     setDirection(q.get("direction") || "both");
     if (q.get("depth")) depthEl.value = q.get("depth");
-    targetEl.value = q.get("arn") || q.get("uri") || "";
+    targetEl.value = q.get("arn") || q.get("uri") || q.get("name") || "";
     setScope(q.get("scope"));
     if (cfg.mode === "api") {
       load();
