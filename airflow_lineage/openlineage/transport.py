@@ -106,9 +106,14 @@ class LineageTransport(Transport):
         if _left_to_the_listener(data):
             log.debug("OpenLineage %s event of a task left to the listener", data["eventType"])
             return
+        from airflow_lineage.store.locate import without_airflow_connections
+
         try:
             validate(data)
-            with self._lock:
+            # Nothing here may look up an Airflow connection (the store, the signing
+            # key): the provider emits from a process forked off the task, where a
+            # look-up waits on the task's supervisor forever.
+            with self._lock, without_airflow_connections():
                 store = self._open()
                 lineage = to_lineage(
                     [data],

@@ -27,6 +27,9 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -231,6 +234,24 @@ def from_connection(conn: Any, conn_id: str, *, admin: bool = False) -> StoreLoc
     return StoreLocation(url, Source.CONNECTION, reason, account, region, conn_id)
 
 
+_NO_CONNECTIONS: ContextVar[bool] = ContextVar("lineage_no_connections", default=False)
+
+
+@contextmanager
+def without_airflow_connections() -> Iterator[None]:
+    """Look up no Airflow connection within: each is then as absent.
+
+    For code that runs where a look-up cannot be answered, such as the process the
+    OpenLineage provider forks off a task to emit events: there a look-up would wait on
+    the task's supervisor forever.
+    """
+    token = _NO_CONNECTIONS.set(True)
+    try:
+        yield
+    finally:
+        _NO_CONNECTIONS.reset(token)
+
+
 def _airflow_connection(conn_id: str) -> Any | None:
     """Return the Airflow connection ``conn_id``, or None when it (or Airflow) is absent.
 
@@ -238,7 +259,7 @@ def _airflow_connection(conn_id: str) -> Any | None:
     migrate``) the environment, the secrets backends and then Airflow's metadata
     database are asked, as ``airflow connections get`` does.
     """
-    if importlib.util.find_spec("airflow") is None:
+    if _NO_CONNECTIONS.get() or importlib.util.find_spec("airflow") is None:
         return None
     from airflow.sdk import BaseHook
     from airflow.sdk.exceptions import AirflowNotFoundException
