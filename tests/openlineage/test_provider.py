@@ -60,7 +60,15 @@ def _run(base: Path, *, listener: bool) -> dict[str, object]:
     with connect(f"sqlite:///{base / 'lineage.db'}") as store:
         actions = [e for e in store.list_entities("Action").items if isinstance(e, Action)]
         contexts = [e for e in store.list_entities("Context").items if isinstance(e, Context)]
-    return {"actions": actions, "contexts": contexts, "events": events}
+        signed = store.attestations([a.arn for a in actions])  # type: ignore[attr-defined]
+    key = base / "home" / "lineage-signing-key.pem"
+    return {
+        "actions": actions,
+        "contexts": contexts,
+        "events": events,
+        "signed": signed,
+        "key": key,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +112,8 @@ def test_the_transport_alone_captures_the_sql_tasks(transport_only: dict[str, ob
         assert "openlineage:run_id" in action.properties
         assert action.status.value == "Completed"
         assert action.type == "SQLExecuteQueryOperator"
+    # Not signed: only the listener's capture signs a step (README, OpenLineage in).
+    assert transport_only["signed"] == {}
 
 
 def test_the_file_transports_output_imports_as_the_same_actions(
