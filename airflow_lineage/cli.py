@@ -131,7 +131,10 @@ def parse_when(text: str, *, now: datetime | None = None) -> datetime:
         parsed = None
     if isinstance(parsed, pendulum.Duration) and not isinstance(parsed, pendulum.Interval):
         base = pendulum.instance(now) if now is not None else pendulum.now("UTC")
-        moment = base - parsed
+        try:
+            moment = base - parsed
+        except (OverflowError, ValueError):
+            raise ValueError(f"{text!r} reaches before the year 1") from None
     elif isinstance(parsed, pendulum.DateTime):
         moment = parsed
     else:

@@ -65,3 +65,11 @@ def test_a_bad_yaml_policy_is_reported_on_one_line(
         f"airflow-lineage: error: policy file {policy} is not valid YAML: expected '"
         "<document start>', but found '<scalar>' at line 1, column 7\n"
     )
+
+
+def test_a_duration_past_the_year_1_is_a_clear_error() -> None:
+    from airflow_lineage.cli import parse_when
+
+    for text in ("P99999Y", "P999999999D", "PT99999999999H"):
+        with pytest.raises(ValueError, match="before the year 1"):
+            parse_when(text)
