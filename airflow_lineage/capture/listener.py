@@ -22,6 +22,13 @@ log = logging.getLogger(__name__)
 _WARM_MODULES = (
     "airflow_lineage.capture.runtime",
     "airflow_lineage.capture.record",
+    "airflow_lineage.capture.relay",
+    "airflow_lineage.capture.shared",
+    "airflow_lineage.hooks.lineage",
+    "airflow_lineage.provenance.attestation",
+    "airflow_lineage.provenance.dsse",
+    "airflow_lineage.provenance.keys",
+    "airflow_lineage.provenance.statement",
     "airflow_lineage.store.sql",
     "sqlalchemy.dialects.sqlite",
     "sqlalchemy.dialects.postgresql.psycopg",
@@ -41,11 +48,31 @@ def on_starting(component: Any) -> None:
         _start_relay()
     import importlib
 
+    config.load_all()
     for name in _WARM_MODULES:
         try:
             importlib.import_module(name)
         except Exception:  # an optional driver that is not installed: tasks do without
             log.debug("Lineage capture could not preload %s", name, exc_info=True)
+    _load_signing_key()
+
+
+def _load_signing_key() -> None:
+    """Load the deployment's signing key once, here, for the task processes forked later.
+
+    Finding it costs a task a connection look-up (a round trip to the api-server);
+    loaded in the scheduler, it is inherited instead. Elsewhere each task loads it.
+    """
+    from airflow_lineage import config
+
+    if not config.attest():
+        return
+    try:
+        from airflow_lineage.provenance import keys
+
+        keys.deployment_key()
+    except Exception:  # the task tries again, and says why if it fails too
+        log.warning("Lineage capture could not load the signing key", exc_info=True)
 
 
 def _is_scheduler(component: Any) -> bool:
