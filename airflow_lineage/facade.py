@@ -14,9 +14,6 @@ store::
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,6 +42,7 @@ from airflow_lineage.model import (
     LineageType,
     SourceType,
 )
+from airflow_lineage.pagetoken import PageToken, scope_of
 from airflow_lineage.query import DEFAULT_DEPTH, LineageFilter, LineageQuery
 
 if TYPE_CHECKING:
@@ -510,26 +508,16 @@ class Boto3Facade:
         is bound to the request so it cannot be replayed against another listing.
         """
         spec = {k: v for k, v in params.items() if k not in ("NextToken", "MaxResults")}
-        raw = json.dumps([operation_name, spec], sort_keys=True, default=str).encode()
-        fingerprint = hashlib.sha256(raw).hexdigest()[:24]
+        scope = scope_of([operation_name, spec])
         offset = 0
         token = params.get("NextToken")
         if token:
-            try:
-                padded = token + "=" * (-len(token) % 4)
-                decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
-                offset = decoded["p"]
-                if decoded["q"] != fingerprint or not isinstance(offset, int) or offset < 0:
-                    raise ValueError
-            except (ValueError, KeyError, TypeError) as e:
-                raise InvalidPageTokenError(
-                    "NextToken is not a token this listing handed out"
-                ) from e
+            position = PageToken.decode(token, scope).position
+            if len(position) != 1 or not isinstance(position[0], int) or position[0] < 0:
+                raise InvalidPageTokenError("NextToken is not a token this listing handed out")
+            offset = position[0]
         end = offset + Boto3Facade._page_size(params)
-        next_token = None
-        if end < len(items):
-            text = json.dumps({"q": fingerprint, "p": end}, separators=(",", ":"))
-            next_token = base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+        next_token = PageToken(scope, (end,)).encode() if end < len(items) else None
         return items[offset:end], next_token
 
     def _list_entities(

@@ -34,14 +34,10 @@ Listings read every entity of the listing (SageMaker cannot sort by our ``create
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import logging
 import threading
 import time
-import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -72,10 +68,12 @@ from airflow_lineage.model import (
     to_micros,
     utcnow,
 )
-from airflow_lineage.query import LineageQuery, LineageResult, PageToken
+from airflow_lineage.pagetoken import PageToken, scope_of
+from airflow_lineage.query import LineageQuery, LineageResult
 from airflow_lineage.sharing import Share, ShareStatus
 from airflow_lineage.store.base import LineageStore, Page, updated_entity
-from airflow_lineage.traversal import AttributeRow, QueryOutcome, run_query
+from airflow_lineage.store.querying import QueryPager
+from airflow_lineage.traversal import AttributeRow
 
 __all__ = ["CREATED_TAG", "MODIFIED_TAG", "SageMakerStore"]
 
@@ -149,30 +147,6 @@ def _aware(value: object) -> datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _list_digest(parts: list[object]) -> str:
-    raw = json.dumps([p.isoformat() if isinstance(p, datetime) else p for p in parts])
-    return hashlib.sha256(raw.encode()).hexdigest()[:16]
-
-
-def _encode_list_token(digest: str, key: list[object]) -> str:
-    raw = json.dumps({"l": digest, "k": key}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_list_token(token: str, digest: str) -> tuple[int, str, str]:
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        body = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        first, second, third = body["k"]
-        if not (isinstance(first, int) and isinstance(second, str) and isinstance(third, str)):
-            raise ValueError
-    except (ValueError, KeyError, TypeError) as e:
-        raise InvalidPageTokenError("NextToken is not a token this store handed out") from e
-    if body.get("l") != digest:
-        raise InvalidPageTokenError("NextToken belongs to a different listing")
-    return first, second, third
-
-
 class SageMakerStore(LineageStore):
     """Lineage in Amazon SageMaker ML Lineage Tracking.
 
@@ -222,7 +196,7 @@ class SageMakerStore(LineageStore):
         self._svc_of: dict[str, str] = {}  # model artifact ARN -> service artifact ARN
         self._model_of: dict[str, str] = {}  # service artifact ARN -> model artifact ARN
         self._cache_lock = threading.Lock()
-        self._results: OrderedDict[str, QueryOutcome] = OrderedDict()
+        self._pager = QueryPager(self)
 
     # -- client and calls ---------------------------------------------------------------
 
@@ -284,8 +258,7 @@ class SageMakerStore(LineageStore):
 
     def close(self) -> None:
         """Forget cached ARN mappings and query results (the client needs no closing)."""
-        with self._cache_lock:
-            self._results.clear()
+        self._pager.clear()
 
     def __repr__(self) -> str:
         return f"SageMakerStore(region={self.region!r}, account={self.account!r})"
@@ -786,7 +759,7 @@ class SageMakerStore(LineageStore):
         kind = LineageType(lineage_type)
         if kind is LineageType.TRIAL_COMPONENT:
             raise ValueError("the SageMaker store lists artifacts, actions and contexts")
-        digest = _list_digest(
+        digest = scope_of(
             [
                 "entities",
                 kind.value,
@@ -822,12 +795,14 @@ class SageMakerStore(LineageStore):
             raise ValueError(f"MaxResults must be at least 1, got {max_results}")
         rows.sort(key=lambda r: r[0], reverse=not ascending)
         if next_token:
-            after = _decode_list_token(next_token, digest)
+            after = PageToken.decode(next_token, digest).position
+            if len(after) != 3 or not isinstance(after[0], int):
+                raise InvalidPageTokenError("NextToken is not a token this store handed out")
             rows = [r for r in rows if (r[0] > after if ascending else r[0] < after)]
         more = max_results is not None and len(rows) > max_results
         if max_results is not None:
             rows = rows[:max_results]
-        token = _encode_list_token(digest, list(rows[-1][0])) if more else None
+        token = PageToken(digest, rows[-1][0]).encode() if more else None
         return Page(tuple(r[1] for r in rows), token)
 
     def _association(self, summary: Mapping[str, Any]) -> Association:
@@ -861,7 +836,7 @@ class SageMakerStore(LineageStore):
         if destination_arn is not None:
             Arn.parse(destination_arn, field_name="DestinationArn")
         kind = AssociationType(association_type) if association_type is not None else None
-        digest = _list_digest(
+        digest = scope_of(
             [
                 "associations",
                 source_arn,
@@ -920,39 +895,14 @@ class SageMakerStore(LineageStore):
         :raises EntityNotFoundError: a start ARN names no entity.
         :raises InvalidPageTokenError: ``next_token`` is not one of this query's.
         """
-        if not isinstance(query, LineageQuery):
-            raise TypeError(f"query() takes a LineageQuery, not {type(query).__name__}")
-        offset = 0
-        snapshot = uuid.uuid4().hex[:16]
-        outcome = None
-        if query.next_token:
-            token = PageToken.decode(query.next_token, query)
-            offset, snapshot = token.offset, token.snapshot
-            with self._cache_lock:
-                outcome = self._results.get(snapshot)
-                if outcome is not None:
-                    self._results.move_to_end(snapshot)
-        if outcome is None:
-            with _translated("query lineage"):
-                outcome = run_query(_SageMakerGraph(self, query), query)
-        if offset > len(outcome.vertices):
-            raise InvalidPageTokenError("NextToken points past the end of this query's result")
-        vertices, edges, nxt = outcome.page(offset, query.max_results)
-        token_out = None
-        if nxt is not None:
-            token_out = PageToken(query.fingerprint(), nxt, snapshot).encode()
-            with self._cache_lock:
-                self._results[snapshot] = outcome
-                self._results.move_to_end(snapshot)
-                while len(self._results) > _RESULT_CACHE_SIZE:
-                    self._results.popitem(last=False)
-        return LineageResult(
-            tuple(vertices),
-            tuple(edges),
-            token_out,
-            depth_cut_off=outcome.depth_cut_off,
-            visibility_cut_off=outcome.visibility_cut_off,
-        )
+        with _translated("query lineage"):
+            return self._pager.query(query)
+
+    @contextmanager
+    def read_graph(self, snapshot: int, query: LineageQuery) -> Iterator[_SageMakerGraph]:
+        """Open a walk of SageMaker's graph. QueryLineage tells no creation times, so the
+        snapshot bound is not applied: a later page sees associations added meanwhile."""
+        yield _SageMakerGraph(self, query)
 
     # -- sharing through AWS RAM ------------------------------------------------------------
 
@@ -1135,6 +1085,8 @@ class _SageMakerGraph:
     the walk goes as deep as the query asks (past SageMaker's 10) and from any number of
     starts. Hops are cached for the run, so ``Both`` never asks twice for one vertex.
     """
+
+    view = ""  # QueryLineage applies the caller's visibility itself, at every call
 
     def __init__(self, store: SageMakerStore, query: LineageQuery) -> None:
         self._store = store

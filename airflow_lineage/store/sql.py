@@ -8,13 +8,8 @@ so they hold under concurrent writers too.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import logging
-import threading
-import uuid
-from collections import OrderedDict
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -51,7 +46,8 @@ from airflow_lineage.model import (
     to_micros,
     utcnow,
 )
-from airflow_lineage.query import LineageQuery, LineageResult, PageToken
+from airflow_lineage.pagetoken import PageToken, scope_of
+from airflow_lineage.query import LineageQuery, LineageResult
 from airflow_lineage.sharing import (
     AccessDeniedError,
     Share,
@@ -67,19 +63,19 @@ from airflow_lineage.store.migrate import (
     schema_problem,
     upgrade_engine,
 )
+from airflow_lineage.store.querying import QueryPager, view_of
 from airflow_lineage.store.schema import (
     associations,
     entities,
     lineage_groups,
     shares,
 )
-from airflow_lineage.traversal import AttributeRow, QueryOutcome, run_query
+from airflow_lineage.traversal import AttributeRow
 
 __all__ = ["SqlStore", "make_engine", "normalize_url", "sqlite_path"]
 
 log = logging.getLogger(__name__)
 
-_RESULT_CACHE_SIZE = 8
 _MUTABLE_COLUMNS = (
     "name",
     "status",
@@ -243,9 +239,7 @@ class SqlStore(LineageStore):
         self._sqlite = self._engine.dialect.name == "sqlite"
         self._upserts: dict[str, Any] = {}
         self._known_groups: set[tuple[str, str]] = set()
-        # snapshot -> (outcome, the accounts it could see; None: every account there was)
-        self._results: OrderedDict[str, tuple[QueryOutcome, list[str] | None]] = OrderedDict()
-        self._results_lock = threading.Lock()
+        self._pager = QueryPager(self)
         if create:
             with _translated("create the store"):
                 upgrade_engine(self._engine)
@@ -345,6 +339,7 @@ class SqlStore(LineageStore):
 
     def close(self) -> None:
         """Dispose of the connection pool."""
+        self._pager.clear()
         self._engine.dispose()
 
     def __repr__(self) -> str:
@@ -879,9 +874,11 @@ class SqlStore(LineageStore):
             conds.append(created >= to_micros(created_after))
         if created_before is not None:
             conds.append(created <= to_micros(created_before))
-        digest = _list_digest([*fingerprint, created_after, created_before, ascending])
+        digest = scope_of([*fingerprint, created_after, created_before, ascending])
         if next_token:
-            after = _decode_list_token(next_token, digest, len(sort_keys))
+            after = PageToken.decode(next_token, digest).position
+            if len(after) != len(sort_keys) or not all(isinstance(v, int) for v in after):
+                raise InvalidPageTokenError("NextToken is not a token this store handed out")
             position = sa.tuple_(*sort_columns)
             bound = sa.tuple_(*(sa.literal(v) for v in after))
             conds.append(position > bound if ascending else position < bound)
@@ -897,60 +894,21 @@ class SqlStore(LineageStore):
         token = None
         if more:
             last = rows[-1]._mapping
-            token = _encode_list_token(digest, [last[k] for k in sort_keys])
+            token = PageToken(digest, tuple(last[k] for k in sort_keys)).encode()
         return Page(tuple(convert(r) for r in rows), token)
 
     # -- query --------------------------------------------------------------------------
 
     def query(self, query: LineageQuery) -> LineageResult:
         """Run one lineage query and return one page of its result."""
-        if not isinstance(query, LineageQuery):
-            raise TypeError(f"query() takes a LineageQuery, not {type(query).__name__}")
-        offset = 0
-        snapshot = uuid.uuid4().hex[:16]
-        outcome = None
-        if query.next_token:
-            token = PageToken.decode(query.next_token, query)
-            offset, snapshot = token.offset, token.snapshot
-            with self._results_lock:
-                cached = self._results.get(snapshot)
-                if cached is not None:
-                    self._results.move_to_end(snapshot)
-            if cached is not None:
-                outcome, seen = cached
-                # Only lineage other accounts shared can be revoked; one's own cannot.
-                if seen is not None and not self.unrestricted and set(seen) - {self.account}:
-                    # A later page of a snapshot must not outlive a revocation.
-                    with _translated("query lineage"), self._read_tx() as conn:
-                        now, _ = self._visibility(conn)
-                    if not set(seen) <= set(now):
-                        raise InvalidPageTokenError(
-                            "the lineage shared with this account changed since this "
-                            "query's first page; run the query again"
-                        )
-        if outcome is None:
-            with _translated("query lineage"), self._read_tx(snapshot=True) as conn:
-                graph = _SqlGraph(self, conn)
-                outcome = run_query(graph, query)
-            seen = None if self.unrestricted else graph.visible
-        if offset > len(outcome.vertices):
-            raise InvalidPageTokenError("NextToken points past the end of this query's result")
-        vertices, edges, nxt = outcome.page(offset, query.max_results)
-        token_out = None
-        if nxt is not None:
-            token_out = PageToken(query.fingerprint(), nxt, snapshot).encode()
-            with self._results_lock:
-                self._results[snapshot] = (outcome, seen)
-                self._results.move_to_end(snapshot)
-                while len(self._results) > _RESULT_CACHE_SIZE:
-                    self._results.popitem(last=False)
-        return LineageResult(
-            tuple(vertices),
-            tuple(edges),
-            token_out,
-            depth_cut_off=outcome.depth_cut_off,
-            visibility_cut_off=outcome.visibility_cut_off,
-        )
+        with _translated("query lineage"):
+            return self._pager.query(query)
+
+    @contextmanager
+    def read_graph(self, snapshot: int, query: LineageQuery) -> Iterator[_SqlGraph]:
+        """Open one consistent read of the graph as of ``snapshot`` (µs)."""
+        with self._read_tx(snapshot=True) as conn:
+            yield _SqlGraph(self, conn, snapshot)
 
     def associations_among(self, arns: Sequence[str]) -> list[Association]:
         """Return every association whose two ends are both among ``arns``."""
@@ -1110,7 +1068,7 @@ class SqlStore(LineageStore):
                 f"account {owner_account} has no pending invitation to its lineage group "
                 f"{group} for account {self.account}"
             )
-        self._results.clear()
+        self._pager.clear()
         return done
 
     def revoke(self, consumer_account: str, *, group: str = DEFAULT_LINEAGE_GROUP) -> Share:
@@ -1251,12 +1209,14 @@ class _SqlGraph:
     thousands of rows, and plain tuples cost a fraction of SQLAlchemy rows.
     """
 
-    def __init__(self, store: SqlStore, conn: Connection) -> None:
+    def __init__(self, store: SqlStore, conn: Connection, snapshot: int) -> None:
         self._cursor = conn.connection.cursor()
         self._sqlite = store._sqlite
+        self._snapshot = snapshot
         # The accounts the caller sees, looked up once; no filter when they are all there
         # are (a store of one account, or one that sees every account it holds).
         self.visible, everything = store._visibility(conn)
+        self.view = view_of(store.account, None if store.unrestricted else self.visible)
         self.accounts = None if everything else self.visible
         self._accounts: Any = None
         if self.accounts is not None:
@@ -1267,7 +1227,10 @@ class _SqlGraph:
                 return f"{column} IN (SELECT value FROM json_each(:{param}))"
             return f"{column} = ANY(%({param})s)"
 
+        snap = ":snap" if self._sqlite else "%(snap)s"
         seen = "" if self.accounts is None else " AND " + within("e.account", "accounts")
+        # The snapshot bound: only associations (and so vertices) there at page 1.
+        seen += f" AND a.created_at <= {snap}"
         attrs = "SELECT e.id, e.arn, e.type, e.lineage_type, e.created_at, e.modified_at"
         join = "FROM lineage_associations a JOIN lineage_entities e ON e.id ="
         down = f"{join} a.destination_id WHERE {within('a.source_id')}{seen}"
@@ -1278,9 +1241,10 @@ class _SqlGraph:
             self._next[("Ascendants", props)] = f"{attrs}{extra} {up}"
             self._next[("Both", props)] = f"{attrs}{extra} {down} UNION ALL {attrs}{extra} {up}"
         if self.accounts is None:
-            edges = "FROM lineage_associations WHERE"
-            src_in, dst_in = within("source_id"), within("destination_id")
-            cols = "SELECT source_id, destination_id, association_type"
+            edges = "FROM lineage_associations a WHERE"
+            src_in = f"{within('a.source_id')} AND a.created_at <= {snap}"
+            dst_in = f"{within('a.destination_id')} AND a.created_at <= {snap}"
+            cols = "SELECT a.source_id, a.destination_id, a.association_type"
         else:  # the far end of an edge must be visible too (the near one is)
             cols = "SELECT a.source_id, a.destination_id, a.association_type"
             src_in = f"a.destination_id WHERE {within('a.source_id')}{seen}"
@@ -1295,7 +1259,9 @@ class _SqlGraph:
         where = f"FROM lineage_entities WHERE {within('id')}"
         self._attrs = f"{attrs}, NULL {where}"
         self._attrs_props = f"{attrs}, properties {where}"
-        self._resolve = f"SELECT arn, id FROM lineage_entities e WHERE {within('arn')}{seen}"
+        self._resolve = f"SELECT arn, id FROM lineage_entities e WHERE {within('arn')}" + (
+            "" if self.accounts is None else " AND " + within("e.account", "accounts")
+        )
         # Does a walked vertex touch an entity the caller cannot see? Asked only when the
         # caller sees less than the store holds; the answer is one row or none.
         self._hidden: dict[str, str] = {}
@@ -1322,7 +1288,9 @@ class _SqlGraph:
 
     def _run(self, sql: str, values: Sequence[Any], walk: str | None = None) -> list[Any]:
         param = json.dumps(list(values)) if self._sqlite else list(values)
-        self._cursor.execute(sql, {"ids": param, "accounts": self._accounts, "walk": walk})
+        self._cursor.execute(
+            sql, {"ids": param, "accounts": self._accounts, "walk": walk, "snap": self._snapshot}
+        )
         return list(self._cursor.fetchall())
 
     def resolve(self, arns: Sequence[str]) -> dict[str, int]:
@@ -1345,29 +1313,3 @@ class _SqlGraph:
         if not self._hidden or not keys:
             return False
         return bool(self._run(self._hidden[direction], keys, str(direction)))
-
-
-def _list_digest(parts: list[Any]) -> str:
-    raw = json.dumps([p.isoformat() if isinstance(p, datetime) else p for p in parts])
-    return hashlib.sha256(raw.encode()).hexdigest()[:16]
-
-
-def _encode_list_token(digest: str, key: list[Any]) -> str:
-    raw = json.dumps({"l": digest, "k": key}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_list_token(token: str, digest: str, size: int) -> list[Any]:
-    try:
-        padded = token + "=" * (-len(token) % 4)
-        body = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        key = body["k"]
-        if not isinstance(key, list) or len(key) != size:
-            raise ValueError
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in key):
-            raise ValueError
-    except (ValueError, KeyError, TypeError) as e:
-        raise InvalidPageTokenError("NextToken is not a token this store handed out") from e
-    if body.get("l") != digest:
-        raise InvalidPageTokenError("NextToken belongs to a different listing")
-    return key
