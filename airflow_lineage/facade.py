@@ -44,12 +44,13 @@ from airflow_lineage.model import (
 )
 from airflow_lineage.pagetoken import PageToken, scope_of
 from airflow_lineage.query import DEFAULT_DEPTH, LineageFilter, LineageQuery
+from airflow_lineage.store.editing import E, associate, create, get
+from airflow_lineage.store.interface import Sharing, Store
 
 if TYPE_CHECKING:
     from botocore.model import ServiceModel
     from botocore.paginate import Paginator
 
-    from airflow_lineage.store.base import LineageStore
 
 __all__ = ["Boto3Facade", "ClientMeta", "RequestValidationError"]
 
@@ -378,7 +379,7 @@ class Boto3Facade:
     - Describe* omit ``CreatedBy``/``LastModifiedBy``: the store records no user.
     """
 
-    def __init__(self, store: LineageStore) -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
         self.meta = ClientMeta(service_model=service_model(), region_name=store.region)
 
@@ -475,8 +476,13 @@ class Boto3Facade:
             return str(arn)
         return str(Arn(self._store.region, self._store.account, resource, value))
 
+    def _create(self, new: Callable[..., E], *args: Any, **kwargs: Any) -> E:
+        """Create an entity in the store's account, or return the one it holds."""
+        entity = new(*args, account=self._store.account, region=self._store.region, **kwargs)
+        return create(self._store, entity)
+
     def _entity(self, arn: str, cls: type[T]) -> T:
-        found = self._store.get(arn)
+        found = get(self._store, arn)
         if not isinstance(found, cls):  # an ARN of another kind: never the one asked for
             raise EntityNotFoundError(f"no {cls.__name__.lower()} has the ARN {arn}")
         return found
@@ -564,7 +570,8 @@ class Boto3Facade:
         """
 
         def handle(p: Params) -> Response:
-            artifact = self._store.create_artifact(
+            artifact = self._create(
+                Artifact.new,
                 p["Source"]["SourceUri"],
                 p["ArtifactType"],
                 name=p.get("ArtifactName"),
@@ -660,7 +667,8 @@ class Boto3Facade:
 
         def handle(p: Params) -> Response:
             source = p["Source"]
-            action = self._store.create_action(
+            action = self._create(
+                Action.new,
                 p["ActionName"],
                 p["ActionType"],
                 source["SourceUri"],
@@ -728,7 +736,8 @@ class Boto3Facade:
 
         def handle(p: Params) -> Response:
             source = p["Source"]
-            context = self._store.create_context(
+            context = self._create(
+                Context.new,
                 p["ContextName"],
                 p["ContextType"],
                 source["SourceUri"],
@@ -792,8 +801,9 @@ class Boto3Facade:
         """Associate ``SourceArn`` with ``DestinationArn`` (idempotent per pair)."""
 
         def handle(p: Params) -> Response:
-            assoc = self._store.add_association(
-                p["SourceArn"], p["DestinationArn"], p.get("AssociationType")
+            assoc = associate(
+                self._store,
+                Association(p["SourceArn"], p["DestinationArn"], p.get("AssociationType")),
             )
             return {"SourceArn": assoc.source_arn, "DestinationArn": assoc.destination_arn}
 
@@ -969,6 +979,11 @@ class Boto3Facade:
         an ARN): which accounts it is shared with, for which actions."""
 
         def handle(p: Params) -> Response:
+            if not isinstance(self._store, Sharing):
+                raise EntityNotFoundError(
+                    f"lineage group {p['LineageGroupName']} has no policy: "
+                    f"{type(self._store).__name__} does not share lineage groups"
+                )
             policy = self._store.get_lineage_group_policy(p["LineageGroupName"])
             return {
                 "LineageGroupArn": policy["LineageGroupArn"],
@@ -981,7 +996,7 @@ class Boto3Facade:
         """List the tags of the lineage entity with ``ResourceArn``."""
 
         def handle(p: Params) -> Response:
-            entity = self._store.get(p["ResourceArn"])
+            entity = get(self._store, p["ResourceArn"])
             tags = [{"Key": k, "Value": v} for k, v in entity.tags.items()]
             page_params = {"MaxResults": p.get("MaxResults", 50), **p}
             items, token = self._local_page("ListTags", page_params, tags)

@@ -1,7 +1,8 @@
 """Lineage queries and their pages, written once over a backend's graph reading.
 
-A backend implements :class:`GraphReading`: open a read of its graph as it was at a
-snapshot time, through the set-based :class:`~airflow_lineage.traversal.GraphReader`.
+A backend implements :class:`~airflow_lineage.store.interface.GraphReading`: open a
+read of its graph as it was at a snapshot time, through the set-based
+:class:`~airflow_lineage.traversal.GraphReader`.
 :class:`QueryPager` does the rest for every backend: the walk, the page cut and the
 keyset token (:mod:`airflow_lineage.pagetoken`).
 
@@ -17,37 +18,17 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
-from typing import Any, Protocol
 
 from airflow_lineage.exceptions import InvalidPageTokenError
 from airflow_lineage.model import to_micros, utcnow
 from airflow_lineage.pagetoken import PageToken
 from airflow_lineage.query import LineageQuery, LineageResult
-from airflow_lineage.traversal import GraphReader, QueryOutcome, run_query
+from airflow_lineage.store.interface import GraphReading
+from airflow_lineage.traversal import QueryOutcome, run_query
 
-__all__ = ["GraphReading", "GraphSnapshot", "QueryPager", "view_of"]
+__all__ = ["QueryPager", "view_of"]
 
 _CACHE_SIZE = 8
-
-
-class GraphSnapshot(GraphReader[Any], Protocol):
-    """A graph reader bound to one snapshot and one caller."""
-
-    view: str
-    """What the caller sees, as a short string; "" when no share can change it (the
-    caller sees only its own lineage, or every account's)."""
-
-
-class GraphReading(Protocol):
-    """The graph-reading capability a backend gives the query engine."""
-
-    def read_graph(
-        self, snapshot: int, query: LineageQuery
-    ) -> AbstractContextManager[GraphSnapshot]:
-        """Open a read of the graph as of ``snapshot`` (µs) for ``query``: associations
-        created later are left out. A backend that cannot tell creation times may
-        ignore it; ``query`` only says which attributes the walk will need."""
 
 
 class QueryPager:

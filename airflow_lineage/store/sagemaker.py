@@ -69,10 +69,10 @@ from airflow_lineage.model import (
     utcnow,
 )
 from airflow_lineage.pagetoken import PageToken, scope_of
-from airflow_lineage.query import LineageQuery, LineageResult
+from airflow_lineage.query import LineageQuery
 from airflow_lineage.sharing import Share, ShareStatus
 from airflow_lineage.store.base import LineageStore, Page, updated_entity
-from airflow_lineage.store.querying import QueryPager
+from airflow_lineage.store.interface import Sharing
 from airflow_lineage.traversal import AttributeRow
 
 __all__ = ["CREATED_TAG", "MODIFIED_TAG", "SageMakerStore"]
@@ -147,7 +147,7 @@ def _aware(value: object) -> datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-class SageMakerStore(LineageStore):
+class SageMakerStore(LineageStore, Sharing):
     """Lineage in Amazon SageMaker ML Lineage Tracking.
 
     QueryLineage returns only what the caller may see, and nothing about the rest, so
@@ -196,7 +196,6 @@ class SageMakerStore(LineageStore):
         self._svc_of: dict[str, str] = {}  # model artifact ARN -> service artifact ARN
         self._model_of: dict[str, str] = {}  # service artifact ARN -> model artifact ARN
         self._cache_lock = threading.Lock()
-        self._pager = QueryPager(self)
 
     # -- client and calls ---------------------------------------------------------------
 
@@ -889,20 +888,12 @@ class SageMakerStore(LineageStore):
 
     # -- query --------------------------------------------------------------------------
 
-    def query(self, query: LineageQuery) -> LineageResult:
-        """Run one lineage query and return one page of its result.
-
-        :raises EntityNotFoundError: a start ARN names no entity.
-        :raises InvalidPageTokenError: ``next_token`` is not one of this query's.
-        """
-        with _translated("query lineage"):
-            return self._pager.query(query)
-
     @contextmanager
     def read_graph(self, snapshot: int, query: LineageQuery) -> Iterator[_SageMakerGraph]:
         """Open a walk of SageMaker's graph. QueryLineage tells no creation times, so the
         snapshot bound is not applied: a later page sees associations added meanwhile."""
-        yield _SageMakerGraph(self, query)
+        with _translated("query lineage"):
+            yield _SageMakerGraph(self, query)
 
     # -- sharing through AWS RAM ------------------------------------------------------------
 

@@ -47,7 +47,7 @@ from airflow_lineage.model import (
     utcnow,
 )
 from airflow_lineage.pagetoken import PageToken, scope_of
-from airflow_lineage.query import LineageQuery, LineageResult
+from airflow_lineage.query import LineageQuery
 from airflow_lineage.sharing import (
     AccessDeniedError,
     Share,
@@ -57,13 +57,14 @@ from airflow_lineage.sharing import (
     role_account,
 )
 from airflow_lineage.store.base import LineageStore, Page, updated_entity
+from airflow_lineage.store.interface import Sharing
 from airflow_lineage.store.migrate import (
     MIGRATE_COMMAND,
     read_revision,
     schema_problem,
     upgrade_engine,
 )
-from airflow_lineage.store.querying import QueryPager, view_of
+from airflow_lineage.store.querying import view_of
 from airflow_lineage.store.schema import (
     associations,
     entities,
@@ -175,7 +176,7 @@ def make_engine(url: str, timeout: float, *, create: bool = False) -> Engine:
     return engine
 
 
-class SqlStore(LineageStore):
+class SqlStore(LineageStore, Sharing):
     """Lineage in a SQL database: an embedded SQLite file or a PostgreSQL server.
 
     Open one with :func:`airflow_lineage.connect` (or, for unrestricted access,
@@ -239,7 +240,6 @@ class SqlStore(LineageStore):
         self._sqlite = self._engine.dialect.name == "sqlite"
         self._upserts: dict[str, Any] = {}
         self._known_groups: set[tuple[str, str]] = set()
-        self._pager = QueryPager(self)
         if create:
             with _translated("create the store"):
                 upgrade_engine(self._engine)
@@ -899,15 +899,10 @@ class SqlStore(LineageStore):
 
     # -- query --------------------------------------------------------------------------
 
-    def query(self, query: LineageQuery) -> LineageResult:
-        """Run one lineage query and return one page of its result."""
-        with _translated("query lineage"):
-            return self._pager.query(query)
-
     @contextmanager
     def read_graph(self, snapshot: int, query: LineageQuery) -> Iterator[_SqlGraph]:
         """Open one consistent read of the graph as of ``snapshot`` (µs)."""
-        with self._read_tx(snapshot=True) as conn:
+        with _translated("query lineage"), self._read_tx(snapshot=True) as conn:
             yield _SqlGraph(self, conn, snapshot)
 
     def associations_among(self, arns: Sequence[str]) -> list[Association]:
