@@ -53,3 +53,8 @@ def test_every_backend_is_a_store_that_shares(name: str) -> None:
     cls = {"SqlStore": SqlStore, "SageMakerStore": SageMakerStore}[name]
     assert issubclass(cls, LineageStore) and issubclass(cls, Sharing)
     assert cls.query is LineageStore.query  # one query, over the backend's graph reading
+
+
+def test_no_store_module_is_over_600_lines() -> None:
+    sizes = {p.name: len(p.read_text().splitlines()) for p in (PACKAGE / "store").glob("*.py")}
+    assert max(sizes.values()) <= 600, sizes
