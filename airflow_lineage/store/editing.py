@@ -22,9 +22,55 @@ from airflow_lineage.model import (
 )
 from airflow_lineage.store.interface import Entities
 
-__all__ = ["EntityShortcuts", "associate", "create", "get", "updated_entity"]
+__all__ = [
+    "STATUS_RANK",
+    "TRY_PROPERTY",
+    "EntityShortcuts",
+    "associate",
+    "create",
+    "get",
+    "supersedes",
+    "updated_entity",
+]
 
 E = TypeVar("E", Artifact, Action, Context)
+
+
+TRY_PROPERTY = "airflow:try_number"
+"""The action property that numbers the task try an action records."""
+
+STATUS_RANK: dict[str, int] = {
+    ActionStatus.UNKNOWN.value: 0,
+    ActionStatus.IN_PROGRESS.value: 1,
+    ActionStatus.STOPPING.value: 2,
+    ActionStatus.COMPLETED.value: 3,
+    ActionStatus.FAILED.value: 3,
+    ActionStatus.STOPPED.value: 3,
+}
+"""How far an action's status has moved: InProgress, then Completed, Failed or Stopped."""
+
+
+def _progress(action: Action) -> tuple[int, str, int]:
+    """Return an action's progress: its try (as a number written in digits), then its
+    status rank. The SQL store compares the same key in its upsert."""
+    try_number = action.properties.get(TRY_PROPERTY, "")
+    return len(try_number), try_number, STATUS_RANK.get(action.status.value, 0)
+
+
+def supersedes(wanted: Entity, current: Entity) -> bool:
+    """Return True when an upsert of ``wanted`` replaces the stored ``current``.
+
+    An action's status moves forward only: a later try, or the same try further on
+    (InProgress → Completed, Failed or Stopped), replaces it, whatever the writers'
+    clocks say; an earlier one never does. Otherwise (equal progress, or an artifact or
+    context) the newer ``modified`` time wins, so replayed records never roll back.
+    """
+    if isinstance(wanted, Action) and isinstance(current, Action):
+        ahead, stored = _progress(wanted), _progress(current)
+        if ahead != stored:
+            return ahead > stored
+    assert wanted.modified is not None and current.modified is not None
+    return wanted.modified >= current.modified
 
 
 def get(store: Entities, arn: str) -> Entity:

@@ -5,7 +5,7 @@
   ArtifactType; an action or context by name; an association by its pair): a second
   create keeps what exists. ``write(upsert=...)`` takes the given mutable fields where
   the given ``modified`` is not older than the stored one (an action's status moves
-  forward only, see :func:`airflow_lineage.model.status_rank`); ``upsert`` may be a
+  forward only, see :func:`airflow_lineage.store.editing.supersedes`); ``upsert`` may be a
   collection of ARNs to upsert. Listings are newest first unless ``ascending``, time
   bounds inclusive, ``max_results=None`` everything.
 - :class:`GraphReading`: a read of the graph for the one query engine

@@ -28,6 +28,7 @@ from airflow_lineage.model import (
 )
 from airflow_lineage.pagetoken import PageToken, scope_of
 from airflow_lineage.store.base import Page, updated_entity
+from airflow_lineage.store.editing import supersedes
 from airflow_lineage.store.sagemaker_client import (
     _LIST_PAGE,
     SageMakerCore,
@@ -220,8 +221,7 @@ class SageMakerEntities(SageMakerCore):
             return
         if not upsert:
             return
-        assert current.modified is not None and entity.modified is not None
-        if entity.modified >= current.modified:
+        if supersedes(entity, current):
             self._apply(current, entity)
 
     def _add_association(self, assoc: Association) -> None:

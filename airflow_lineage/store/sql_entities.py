@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection
 
 from airflow_lineage.exceptions import (
@@ -36,6 +37,7 @@ from airflow_lineage.sharing import (
     AccessDeniedError,
 )
 from airflow_lineage.store.base import Page, updated_entity
+from airflow_lineage.store.editing import STATUS_RANK, TRY_PROPERTY
 from airflow_lineage.store.schema import (
     associations,
     entities,
@@ -164,8 +166,7 @@ class SqlEntities(SqlCore):
             stmt = insert.on_conflict_do_update(
                 index_elements=["arn"],
                 set_={col: fresh[col] for col in _MUTABLE_COLUMNS},
-                # Last writer by modification time wins, whatever order records arrive in.
-                where=fresh.modified_at >= entities.c.modified_at,
+                where=self._supersedes(fresh, entities.c),
             )
         elif kind == "insert":
             stmt = self._insert(entities).on_conflict_do_nothing(index_elements=["arn"])
@@ -179,6 +180,28 @@ class SqlEntities(SqlCore):
             )
         self._upserts[kind] = stmt
         return stmt
+
+    def _supersedes(self, fresh: Any, stored: Any) -> Any:
+        """The SQL form of :func:`~airflow_lineage.store.editing.supersedes`: an action's
+        (try, status rank) moves forward only; else the newer modification time wins."""
+
+        def progress(t: Any) -> tuple[Any, ...]:
+            raw: Any
+            if self._sqlite:
+                raw = sa.func.json_extract(t.properties, f'$."{TRY_PROPERTY}"')
+            else:
+                raw = sa.cast(t.properties, JSONB).op("->>")(TRY_PROPERTY)
+            try_number = sa.func.coalesce(raw, "")
+            rank = sa.case(STATUS_RANK, value=t.status, else_=0)
+            return sa.func.length(try_number), try_number, rank
+
+        ahead, current = sa.tuple_(*progress(fresh)), sa.tuple_(*progress(stored))
+        is_action = stored.lineage_type == "Action"
+        newer = fresh.modified_at >= stored.modified_at
+        return sa.or_(
+            sa.and_(is_action, ahead > current),
+            sa.and_(sa.or_(~is_action, ahead == current), newer),
+        )
 
     def _write(
         self,

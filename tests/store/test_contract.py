@@ -1011,6 +1011,51 @@ def test_upsert_updates_mutable_fields_last_writer_wins(store: LineageStore) -> 
     assert store.get(start.arn).status is ActionStatus.COMPLETED  # type: ignore[union-attr]
 
 
+def _try(status: str, try_number: str, at: timedelta, **props: str) -> Action:
+    """The record of action ``train-1`` a worker whose clock reads ``T0 + at`` writes."""
+    action = Action.new(
+        "train-1",
+        "Training",
+        "u",
+        status=status,
+        properties={"airflow:try_number": try_number, **props},
+        created=T0,
+    )
+    return dataclasses.replace(action, modified=T0 + at)
+
+
+def test_action_status_moves_forward_only_whatever_the_clocks(store: LineageStore) -> None:
+    def status() -> tuple[str, str]:
+        found = store.get(arn)
+        assert isinstance(found, Action)
+        return found.status.value, found.properties["airflow:try_number"]
+
+    hour, minute = timedelta(hours=1), timedelta(minutes=1)
+    ahead = _try("InProgress", "1", hour)  # a worker whose clock is one hour ahead
+    arn = ahead.arn
+    store.write([ahead], upsert=True)
+    store.write([_try("Completed", "1", 5 * minute)], upsert=True)
+    assert status() == ("Completed", "1")  # not frozen by the earlier, later-stamped start
+    store.write([_try("InProgress", "1", 2 * hour)], upsert=True)  # a late replay
+    store.write([_try("Stopping", "1", 3 * hour)], upsert=True)
+    assert status() == ("Completed", "1")
+    # Same progress: the newer record wins (metrics logged after the status).
+    store.write([_try("Completed", "1", 6 * minute, **{"metric:acc": "0.9"})], upsert=True)
+    store.write([_try("Completed", "1", 4 * minute)], upsert=True)
+    assert store.get(arn).properties.get("metric:acc") == "0.9"
+    # A later try moves on whatever its clock; tries compare as numbers (10 after 9).
+    store.write([_try("InProgress", "9", -hour)], upsert=True)
+    assert status() == ("InProgress", "9")
+    store.write([_try("Failed", "10", -2 * hour)], upsert=True)
+    store.write([_try("Completed", "9", 5 * hour)], upsert=True)
+    assert status() == ("Failed", "10")
+    # Artifacts and contexts keep the newest modification time.
+    ctx = Context.new("run", "PipelineExecution", "u", properties={"a": "1"}, created=T0)
+    store.write([dataclasses.replace(ctx, modified=T0 + hour)])
+    store.write([dataclasses.replace(ctx, properties={"a": "old"}, modified=T0)], upsert=True)
+    assert store.get(ctx.arn).properties == {"a": "1"}
+
+
 def test_same_uri_with_other_content_is_another_artifact_version(store: LineageStore) -> None:
     v1 = store.create_artifact(
         "file:///data/raw.csv", "DataSet", source_types=[("Custom", "sha256:aa")]
