@@ -8,23 +8,27 @@ are hidden here:
 - **Artifact ARNs.** SageMaker picks an artifact's ARN itself; our model derives it from
   (account, SourceUri, ArtifactType, SourceTypes) so lineage can move between backends.
   The store maps one to the other: it finds a service artifact by ``ListArtifacts``
-  (SourceUri, ArtifactType) and compares the derived id, and caches the mapping.
+  (SourceUri, ArtifactType) and compares the derived id, and caches the mapping. An
+  ARN of ours it has not met is looked for among the artifacts created since its last
+  look (the whole account once per store), and a miss is remembered for a few seconds.
   Actions and contexts are named by their ARN on both sides.
 - **Times.** SageMaker sets CreationTime/LastModifiedTime itself; the entity's own
   ``created``/``modified`` travel in two reserved tags (``airflow-lineage:created``,
   ``airflow-lineage:modified``, µs since the epoch), so an exported graph imports
-  unchanged and last-writer-wins upserts compare the writer's times. Entities SageMaker
+  unchanged and upserts compare the writer's times (an action's status moves forward
+  only, whatever they say). Entities SageMaker
   created on its own (no such tags) use the service's times.
 - **Queries.** QueryLineage takes one start ARN, stops at depth 10, pages by 50 and may
-  repeat vertices across pages. The store walks one level at a time (QueryLineage from
-  each frontier vertex with ``MaxDepth=1``, following every NextToken and de-duplicating)
-  through :func:`airflow_lineage.traversal.run_query`, so any number of start ARNs, any
-  depth, and exactly the SQL store's result order and pages.
+  repeat vertices across pages. The store walks ten levels per call (``MaxDepth=10``,
+  following every NextToken and de-duplicating) and goes on from the vertices at depth
+  10, through the one query engine (:mod:`airflow_lineage.store.querying`), so any
+  number of start ARNs, any depth, and exactly the SQL store's result order and pages.
 - **Throttling.** Adaptive retries in botocore, plus a retry loop of our own on
   ``ThrottlingException`` around every call.
-- **Idempotent writes.** An entity is looked up before it is created; a
-  ``ValidationException`` saying "already exists" (a concurrent writer, or an index that
-  has not caught up) is success.
+- **Idempotent writes.** An entity is looked up before it is created; a create or
+  AddAssociation answered by a ``ValidationException`` (a concurrent writer, or an
+  index that has not caught up) is success only when a targeted look-up then finds the
+  entity or association: errors are told apart by code and by fact, never by message.
 
 Limits: a write is not one transaction (SageMaker has none); every association end is
 checked before anything is written, so a dangling edge writes nothing, but a failure

@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from airflow_lineage.exceptions import (
@@ -44,6 +44,10 @@ _THROTTLING_CODES = frozenset(
 )
 _NOT_FOUND_CODES = frozenset({"ResourceNotFound", "ResourceNotFoundException"})
 _LIST_PAGE = 100
+_MISSING_FOR = 10.0
+"""Seconds an artifact ARN that a scan did not find is taken as missing."""
+_SLACK = timedelta(minutes=5)
+"""How far back an incremental scan of artifacts reaches, for clock differences."""
 _QUERY_PAGE = 50
 _LINEAGE_TYPES = {m.value: m for m in LineageType}
 
@@ -67,10 +71,8 @@ def _is_not_found(error: BaseException) -> bool:
     return _is_client_error(error) and _error_code(error) in _NOT_FOUND_CODES
 
 
-def _is_already_exists(error: BaseException) -> bool:
-    if not _is_client_error(error) or _error_code(error) != "ValidationException":
-        return False
-    return "already exists" in str(error).lower()
+def _is_validation(error: BaseException) -> bool:
+    return _is_client_error(error) and _error_code(error) == "ValidationException"
 
 
 @contextmanager
@@ -137,6 +139,8 @@ class SageMakerCore(LineageStore):
         self._svc_of: dict[str, str] = {}  # model artifact ARN -> service artifact ARN
         self._model_of: dict[str, str] = {}  # service artifact ARN -> model artifact ARN
         self._cache_lock = threading.Lock()
+        self._scanned_at: datetime | None = None  # when the last scan of artifacts began
+        self._missing: dict[str, float] = {}  # model ARN -> when a scan did not find it
 
     # -- client and calls ---------------------------------------------------------------
 
@@ -209,6 +213,7 @@ class SageMakerCore(LineageStore):
         with self._cache_lock:
             self._svc_of[model_arn] = svc_arn
             self._model_of[svc_arn] = model_arn
+            self._missing.pop(model_arn, None)
 
     def _forget(self, model_arn: str) -> None:
         with self._cache_lock:
@@ -234,14 +239,30 @@ class SageMakerCore(LineageStore):
             self._remember(self._model_artifact_arn(svc, summary), svc)
 
     def _svc_arn(self, model_arn: str) -> str | None:
-        """Return SageMaker's ARN for one of ours (None when SageMaker has no such entity)."""
+        """Return SageMaker's ARN for one of ours (None when SageMaker has no such entity).
+
+        Our artifact ARN cannot be turned back into a SourceUri, so an artifact this
+        store has not met is looked for among the artifacts created since the last
+        look (all of them, once per store); one that is still missing is not looked for
+        again for a few seconds (a negative cache).
+        """
         parsed = Arn.parse(model_arn)
         if parsed.resource != "artifact":
             return model_arn
         found = self._svc_of.get(model_arn)
+        if found is not None:
+            return found
+        missed = self._missing.get(model_arn)
+        if missed is not None and time.monotonic() - missed < _MISSING_FOR:
+            return None
+        began = utcnow()
+        since = {} if self._scanned_at is None else {"CreatedAfter": self._scanned_at - _SLACK}
+        self._scan_artifacts(MaxResults=_LIST_PAGE, **since)
+        self._scanned_at = began
+        found = self._svc_of.get(model_arn)
         if found is None:
-            self._scan_artifacts()
-            found = self._svc_of.get(model_arn)
+            with self._cache_lock:
+                self._missing[model_arn] = time.monotonic()
         return found
 
     def _find_artifact(self, artifact: Artifact) -> str | None:

@@ -33,8 +33,8 @@ from airflow_lineage.store.sagemaker_client import (
     _LIST_PAGE,
     SageMakerCore,
     _aware,
-    _is_already_exists,
     _is_not_found,
+    _is_validation,
     _translated,
 )
 
@@ -93,11 +93,18 @@ class SageMakerEntities(SageMakerCore):
                     **params,
                 )
         except Exception as e:
-            if not _is_already_exists(e):
+            # SageMaker answers a duplicate with a ValidationException, a code it uses
+            # for bad input too: the entity being there now is what tells them apart.
+            if not _is_validation(e) or not self._there(entity):
                 raise
             log.debug("%s already exists in SageMaker; reusing it", entity.arn)
-            if isinstance(entity, Artifact):
-                self._find_artifact(entity)
+
+    def _there(self, entity: Entity) -> bool:
+        """Return True when SageMaker holds ``entity`` (a targeted look-up)."""
+        if isinstance(entity, Artifact):
+            self._forget(entity.arn)
+            return self._find_artifact(entity) is not None
+        return self._exists(entity.arn)
 
     def _apply(self, current: Entity, wanted: Entity) -> None:
         """Make SageMaker's copy of ``current`` hold the mutable fields of ``wanted``."""
@@ -236,7 +243,10 @@ class SageMakerEntities(SageMakerCore):
         try:
             self._call("add_association", **params)
         except Exception as e:
-            if not _is_already_exists(e):
+            pair = {"SourceArn": src, "DestinationArn": dst, "MaxResults": 1}
+            if not _is_validation(e) or not self._call("list_associations", **pair).get(
+                "AssociationSummaries"
+            ):
                 raise
 
     def update(

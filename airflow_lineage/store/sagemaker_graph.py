@@ -35,13 +35,28 @@ class SageMakerGraphReading(SageMakerEntities):
             yield _SageMakerGraph(self, query)
 
 
-class _SageMakerGraph:
-    """The query walk's view of SageMaker: one QueryLineage hop per frontier vertex.
+_CHUNK = 10
+"""QueryLineage's deepest walk: every call walks this far from one frontier vertex."""
 
-    Keys are SageMaker's ARNs. Each hop asks QueryLineage for ``MaxDepth=1`` with edges
-    from one vertex, follows every NextToken and drops repeated vertices and edges, so
-    the walk goes as deep as the query asks (past SageMaker's 10) and from any number of
-    starts. Hops are cached for the run, so ``Both`` never asks twice for one vertex.
+
+def _leaves(direction: str, vertex: str, src: str, dst: str) -> bool:
+    """Return True when the association src -> dst leads away from ``vertex``."""
+    if direction == Direction.DESCENDANTS.value:
+        return src == vertex
+    if direction == Direction.ASCENDANTS.value:
+        return dst == vertex
+    return vertex in (src, dst)
+
+
+class _SageMakerGraph:
+    """The query walk's view of SageMaker: QueryLineage ten levels at a time.
+
+    Keys are SageMaker's ARNs. A vertex whose associations the walk needs and does not
+    know yet starts one QueryLineage of ``MaxDepth=10`` with edges (every NextToken
+    followed, repeats dropped). Every vertex that call reached at fewer than 10
+    associations from its start has all its associations in the answer, so the walk
+    reads them from there; only the vertices at depth 10 start the next call. A chain
+    of 25 costs three calls, a fan-out of 500 one call (in pages of 50).
     """
 
     view = ""  # QueryLineage applies the caller's visibility itself, at every call
@@ -57,23 +72,28 @@ class _SageMakerGraph:
             or flt.modified_before
         )
         self._info: dict[str, tuple[str, str]] = {}  # svc ARN -> (type, lineage type)
+        # (vertex, direction) -> the associations leaving it, for every vertex known whole
         self._hops: dict[tuple[str, str], list[tuple[str, str, str | None]]] = {}
         self._rows: dict[str, AttributeRow] = {}
 
     def _hop(self, vertex: str, direction: str) -> list[tuple[str, str, str | None]]:
-        """Return the associations leaving ``vertex`` in ``direction`` (one hop)."""
+        """Return the associations leaving ``vertex`` in ``direction``."""
         key = (vertex, direction)
-        cached = self._hops.get(key)
-        if cached is not None:
-            return cached
+        if key not in self._hops:
+            self._chunk(vertex, direction)
+        return self._hops[key]
+
+    def _chunk(self, start: str, direction: str) -> None:
+        """Walk ten levels from ``start`` in one QueryLineage; learn every vertex it saw
+        whole (those closer than ten)."""
         edges: dict[tuple[str, str], str | None] = {}
         token: str | None = None
         while True:
             params: dict[str, Any] = {
-                "StartArns": [vertex],
+                "StartArns": [start],
                 "Direction": direction,
                 "IncludeEdges": True,
-                "MaxDepth": 1,
+                "MaxDepth": _CHUNK,
                 "MaxResults": _QUERY_PAGE,
             }
             if token:
@@ -82,22 +102,33 @@ class _SageMakerGraph:
             for v in response.get("Vertices", []):
                 self._info.setdefault(v["Arn"], (v.get("Type", ""), v["LineageType"]))
             for e in response.get("Edges", []):
-                src, dst = e["SourceArn"], e["DestinationArn"]
-                leaves = (
-                    src == vertex
-                    if direction == Direction.DESCENDANTS.value
-                    else dst == vertex
-                    if direction == Direction.ASCENDANTS.value
-                    else vertex in (src, dst)
-                )
-                if leaves and src != dst:
-                    edges.setdefault((src, dst), e.get("AssociationType"))
+                if e["SourceArn"] != e["DestinationArn"]:
+                    edges.setdefault(
+                        (e["SourceArn"], e["DestinationArn"]), e.get("AssociationType")
+                    )
             token = response.get("NextToken")
             if not token:
                 break
-        hop = [(s, d, t) for (s, d), t in edges.items()]
-        self._hops[key] = hop
-        return hop
+        leaving: dict[str, list[tuple[str, str, str | None]]] = {}
+        for (src, dst), kind in edges.items():
+            for v in (src, dst):
+                if _leaves(direction, v, src, dst):
+                    leaving.setdefault(v, []).append((src, dst, kind))
+        # Distances from the start inside this answer: who was seen whole?
+        dist = {start: 0}
+        frontier = [start]
+        while frontier:
+            nxt = []
+            for v in frontier:
+                for src, dst, _ in leaving.get(v, ()):
+                    other = dst if src == v else src
+                    if other not in dist:
+                        dist[other] = dist[v] + 1
+                        nxt.append(other)
+            frontier = nxt
+        for v, d in dist.items():
+            if d < _CHUNK:
+                self._hops.setdefault((v, direction), leaving.get(v, []))
 
     def _row(self, svc: str) -> AttributeRow:
         row = self._rows.get(svc)

@@ -135,6 +135,20 @@ def test_already_exists_is_success(store: SageMakerStore, fake: FakeSageMaker) -
     assert len(store.list_associations().items) == 1
 
 
+def test_a_validation_error_is_not_taken_for_a_duplicate_by_its_text(
+    store: SageMakerStore, fake: FakeSageMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.store.sagemaker_fake import ServiceError
+
+    def refuse(p: Any) -> dict[str, Any]:
+        raise ServiceError("ValidationException", "Action train-9 already exists (or not)")
+
+    monkeypatch.setattr(fake, "_create_action", refuse)
+    with pytest.raises(StoreError, match="ValidationException"):
+        store.write([Action.new("train-9", "Training", "u")])
+    assert not fake.entities  # nothing was there, so nothing is taken as written
+
+
 def test_query_pages_with_duplicates_are_merged(store: SageMakerStore, fake: FakeSageMaker) -> None:
     hub = Artifact.new("s3://hub", "DataSet")
     spokes = [Artifact.new(f"s3://spoke/{i}", "DataSet") for i in range(9)]
