@@ -1,7 +1,7 @@
 """The lineage store on Amazon SageMaker ML Lineage Tracking, through boto3.
 
 The client comes from the amazon provider's ``SageMakerHook`` (credentials, role
-assumption and region from the Airflow AWS connection) with botocore's adaptive retry
+assumption and region from the Airflow AWS connection) with botocore's standard retry
 mode, or is injected (tests pass a ``Stubber``-wrapped client). SageMaker's API limits
 are hidden here:
 
@@ -23,8 +23,8 @@ are hidden here:
   following every NextToken and de-duplicating) and goes on from the vertices at depth
   10, through the one query engine (:mod:`airflow_lineage.store.querying`), so any
   number of start ARNs, any depth, and exactly the SQL store's result order and pages.
-- **Throttling.** Adaptive retries in botocore, plus a retry loop of our own on
-  ``ThrottlingException`` around every call.
+- **Throttling.** botocore's standard retry mode, with connect and read timeouts from
+  the store's ``timeout``; the store has no retry loop of its own.
 - **Idempotent writes.** An entity is looked up before it is created; a create or
   AddAssociation answered by a ``ValidationException`` (a concurrent writer, or an
   index that has not caught up) is success only when a targeted look-up then finds the
@@ -56,8 +56,8 @@ class SageMakerStore(SageMakerExport, SageMakerGraphReading, SageMakerSharing):
     :param aws_conn_id: the Airflow AWS connection for the hook.
     :param region: the region; default: the client's (or the connection's) region.
     :param account: the 12-digit account; default: asked of STS on first need.
-    :param max_attempts: tries per call when SageMaker throttles (ours and botocore's).
-    :param retry_delay: first back-off in seconds; doubles per throttled try, capped at 20.
-    :param sleep: how to wait between tries (tests pass a no-op).
+    :param max_attempts: tries per call, botocore's standard retry mode (throttling and
+        transient errors) on the clients the store makes.
+    :param timeout: seconds to connect and to read one answer, on the clients it makes.
     :raises ValueError: the account or region is malformed.
     """

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,9 +39,6 @@ log = logging.getLogger(__name__)
 CREATED_TAG = "airflow-lineage:created"
 MODIFIED_TAG = "airflow-lineage:modified"
 _RESERVED_TAGS = frozenset({CREATED_TAG, MODIFIED_TAG})
-_THROTTLING_CODES = frozenset(
-    {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
-)
 _NOT_FOUND_CODES = frozenset({"ResourceNotFound", "ResourceNotFoundException"})
 _LIST_PAGE = 100
 _MISSING_FOR = 10.0
@@ -119,17 +116,17 @@ class SageMakerCore(LineageStore):
         region: str | None = None,
         account: str | None = None,
         max_attempts: int = 10,
-        retry_delay: float = 0.5,
-        sleep: Callable[[float], None] = time.sleep,
+        timeout: float = 60.0,
     ) -> None:
         if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
             raise ValueError(f"max_attempts must be a positive integer, got {max_attempts!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
         self._client = client
         self._ram_client = ram_client
         self.aws_conn_id = aws_conn_id
         self._max_attempts = max_attempts
-        self._retry_delay = float(retry_delay)
-        self._sleep = sleep
+        self._timeout = float(timeout)
         resolved_region = region or (client.meta.region_name if client is not None else None)
         if resolved_region is None:
             resolved_region = self.client.meta.region_name
@@ -149,17 +146,26 @@ class SageMakerCore(LineageStore):
         """Return the boto3 SageMaker client, made through ``SageMakerHook`` on first use."""
         if self._client is None:
             from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
-            from botocore.config import Config
-
-            config = Config(retries={"mode": "adaptive", "max_attempts": self._max_attempts})
             hook = SageMakerHook(  # type: ignore[no-untyped-call]
                 aws_conn_id=self.aws_conn_id,
                 # None until __init__ has settled the region: then the connection's.
                 region_name=self.__dict__.get("region"),
-                config=config,
+                config=self.botocore_config(),
             )
             self._client = hook.conn
         return self._client
+
+    def botocore_config(self) -> Any:
+        """Return the botocore ``Config`` of this store's clients: botocore's standard
+        retry mode (throttling and transient errors, with back-off) and connect and read
+        timeouts of the store's ``timeout``. The store has no retry loop of its own."""
+        from botocore.config import Config
+
+        return Config(
+            retries={"mode": "standard", "total_max_attempts": self._max_attempts},
+            connect_timeout=self._timeout,
+            read_timeout=self._timeout,
+        )
 
     def _caller_account(self) -> str:
         """Ask STS (through the same AWS connection) which account the caller is in."""
@@ -172,23 +178,9 @@ class SageMakerCore(LineageStore):
             return str(hook.conn.get_caller_identity()["Account"])
 
     def _call(self, method: str, **params: Any) -> dict[str, Any]:
-        """Call one SageMaker API method, retrying while it throttles."""
-        return self._retrying(self.client, method, params)
-
-    def _retrying(self, client: Any, method: str, params: dict[str, Any]) -> dict[str, Any]:
-        """Call one method of an AWS client, retrying while it throttles."""
-        delay = self._retry_delay
-        for attempt in range(1, self._max_attempts + 1):
-            try:
-                response: dict[str, Any] = getattr(client, method)(**params)
-                return response
-            except Exception as e:
-                if _error_code(e) not in _THROTTLING_CODES or attempt == self._max_attempts:
-                    raise
-                log.debug("SageMaker throttled %s (try %d); retrying", method, attempt)
-                self._sleep(delay)
-                delay = min(delay * 2, 20.0)
-        raise AssertionError("unreachable")  # pragma: no cover
+        """Call one SageMaker API method (botocore retries what may be retried)."""
+        response: dict[str, Any] = getattr(self.client, method)(**params)
+        return response
 
     def _pages(self, method: str, key: str, **params: Any) -> Iterator[dict[str, Any]]:
         """Yield every item of a listing, following NextToken to the end."""

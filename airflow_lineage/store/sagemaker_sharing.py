@@ -31,13 +31,17 @@ class SageMakerSharing(SageMakerCore, Sharing):
             from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
             hook = AwsBaseHook(
-                aws_conn_id=self.aws_conn_id, client_type="ram", region_name=self.region
+                aws_conn_id=self.aws_conn_id,
+                client_type="ram",
+                region_name=self.region,
+                config=self.botocore_config(),
             )
             self._ram_client = hook.conn
         return self._ram_client
 
     def _ram(self, method: str, **params: Any) -> dict[str, Any]:
-        return self._retrying(self.ram, method, params)
+        response: dict[str, Any] = getattr(self.ram, method)(**params)
+        return response
 
     def _group_arn(self, group: str, account: str | None = None) -> str:
         return str(Arn(self.region, account or self.account, "lineage-group", group))
@@ -130,28 +134,47 @@ class SageMakerSharing(SageMakerCore, Sharing):
         return Share(self.account, consumer_account, group, self.region, ShareStatus.REVOKED)
 
     def shares(self) -> list[Share]:
-        """Return the invitations this account has received (RAM), as shares."""
-        status = {
-            "PENDING": ShareStatus.PENDING,
-            "ACCEPTED": ShareStatus.ACCEPTED,
-        }
-        out = []
+        """Return the shares this account is a party to: those it owns (its RAM resource
+        shares' principals), then the invitations it received."""
+        owned = {"ASSOCIATING": ShareStatus.PENDING, "ASSOCIATED": ShareStatus.ACCEPTED}
+        received = {"PENDING": ShareStatus.PENDING, "ACCEPTED": ShareStatus.ACCEPTED}
+        mine: list[Share] = []
+        others: list[Share] = []
         with _translated("list lineage group shares"):
+            for share in self._owned_shares(DEFAULT_LINEAGE_GROUP):
+                group = str(share.get("name", "")).removeprefix(_SHARE_PREFIX)
+                for principal in self._principals(share["resourceShareArn"]):
+                    kind = owned.get(str(principal.get("status")))
+                    if kind is not None:
+                        entity = str(principal["associatedEntity"])
+                        mine.append(Share(self.account, entity, group, self.region, kind))
             for invitation in self._invitations():
-                kind = status.get(str(invitation.get("status")))
+                kind = received.get(str(invitation.get("status")))
                 name = str(invitation.get("resourceShareName", ""))
                 if kind is None or not name.startswith(_SHARE_PREFIX):
                     continue
-                out.append(
-                    Share(
-                        str(invitation["senderAccountId"]),
-                        self.account,
-                        name.removeprefix(_SHARE_PREFIX),
-                        self.region,
-                        kind,
-                    )
-                )
-        return out
+                owner = str(invitation["senderAccountId"])
+                group = name.removeprefix(_SHARE_PREFIX)
+                others.append(Share(owner, self.account, group, self.region, kind))
+        mine.sort(key=lambda s: (s.group, s.consumer))
+        others.sort(key=lambda s: (s.owner, s.group))
+        return mine + others
+
+    def _principals(self, share_arn: str) -> list[dict[str, Any]]:
+        """Return the principal associations of one of this account's resource shares."""
+        found: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            page = self._ram(
+                "get_resource_share_associations",
+                associationType="PRINCIPAL",
+                resourceShareArns=[share_arn],
+                **({"nextToken": token} if token else {}),
+            )
+            found += page.get("resourceShareAssociations", [])
+            token = page.get("nextToken")
+            if not token:
+                return found
 
     def get_lineage_group_policy(self, lineage_group: str) -> dict[str, str]:
         """Return the group's resource policy (SageMaker's GetLineageGroupPolicy)."""
