@@ -169,12 +169,13 @@ class _SageMakerGraph:
     def next_level(
         self, frontier: Sequence[str], direction: str, *, properties: bool
     ) -> Iterable[AttributeRow]:
-        rows: list[AttributeRow] = []
-        for v in frontier:
-            for src, dst, _ in self._hop(v, str(direction)):
-                other = dst if src == v else src
-                rows.append(self._row(other))
-        return rows
+        others = [
+            dst if src == v else src
+            for v in frontier
+            for src, dst, _ in self._hop(v, str(direction))
+        ]
+        self._store._map_artifacts(o for o in others if o not in self._rows)
+        return [self._row(o) for o in others]
 
     def neighbors(
         self, frontier: Sequence[str], direction: str
@@ -186,6 +187,7 @@ class _SageMakerGraph:
         return [(s, d, t) for (s, d), t in out.items()]
 
     def attributes(self, keys: Sequence[str], *, properties: bool) -> Iterable[AttributeRow]:
+        self._store._map_artifacts(k for k in keys if k not in self._rows)
         return [self._row(k) for k in keys]
 
     def hidden(self, keys: Sequence[str], direction: str) -> bool:

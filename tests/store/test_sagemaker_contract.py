@@ -252,12 +252,12 @@ def test_lineage_hook_opens_the_sagemaker_backend(monkeypatch: pytest.MonkeyPatc
 
 
 def test_query_lineage_walks_ten_levels_per_call() -> None:
-    """A depth-25 chain costs three QueryLineage calls, a 500-vertex fan-out one call's
+    """A depth-25 chain costs three QueryLineage calls, a 500-artifact fan-out one call's
     pages (50 vertices a page), on a new store (nothing cached)."""
     fake = make_fake(page_size=50)
     chain = [Action.new(f"step-{i}", "Processing", "u") for i in range(26)]
     hub = Action.new("hub", "Training", "u")
-    outs = [Action.new(f"out-{i}", "Processing", "u") for i in range(500)]
+    outs = [Artifact.new(f"s3://out/{i}", "Model") for i in range(500)]
     make_store(fake).write(
         [*chain, hub, *outs],
         [Association(a.arn, b.arn, "ContributedTo") for a, b in itertools.pairwise(chain)]
@@ -271,6 +271,8 @@ def test_query_lineage_walks_ten_levels_per_call() -> None:
         assert len(result.vertices) == vertices
         assert fake.calls["QueryLineage"] == calls
         assert fake.max_depth_seen == 10
+    # The 500 artifacts' ARNs are learnt from ListArtifacts pages, not one Describe each.
+    assert fake.calls["DescribeArtifact"] == 0 and fake.calls["ListArtifacts"] <= 11
 
 
 def test_each_edge_names_the_account_that_added_it(
