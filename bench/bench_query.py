@@ -588,7 +588,9 @@ def _package_version() -> dict[str, Any]:
         return p.stdout.strip()
 
     return {
-        "commit": git("rev-parse", "--short", "HEAD"),
+        "commit": git("rev-parse", "HEAD"),
+        # The whole tree, not the package only: the figures are of this commit exactly.
+        "clean": not git("status", "--porcelain", "--untracked-files=no"),
         "dirty": bool(git("status", "--porcelain", "--", "airflow_lineage")),
     }
 
@@ -801,7 +803,9 @@ def _meta(args: argparse.Namespace) -> dict[str, Any]:
 
     return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "commit": git("rev-parse", "--short", "HEAD"),
+        "commit": git("rev-parse", "HEAD"),
+        # The whole tree, not the package only: the figures are of this commit exactly.
+        "clean": not git("status", "--porcelain", "--untracked-files=no"),
         "dirty": bool(git("status", "--porcelain", "--", "airflow_lineage")),
         "python": platform.python_version(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
