@@ -54,7 +54,9 @@ class QueryPager:
         """
         if not isinstance(query, LineageQuery):
             raise TypeError(f"query() takes a LineageQuery, not {type(query).__name__}")
-        scope = query.fingerprint()
+        # Only a query that pages needs its digest (it costs more than a small walk).
+        paged = bool(query.next_token) or query.max_results is not None
+        scope = query.fingerprint() if paged else ""
         after: tuple[int, str] | None = None
         view: str | None = None
         if query.next_token:

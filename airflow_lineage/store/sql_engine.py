@@ -306,7 +306,14 @@ class SqlCore(LineageStore):
         """Return the accounts the caller sees, and whether they are all there are."""
         if self.unrestricted:
             return [], True
-        rows = conn.exec_driver_sql(*self._visibility_statement()).all()
+        # Straight on the driver's cursor: it runs before every query, and a result
+        # object costs more than the statement.
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(*self._visibility_statement())
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
         visible = {self.account} | {a for a, shared in rows if shared}
         present = {a for a, shared in rows if not shared}
         return sorted(visible), present <= visible
