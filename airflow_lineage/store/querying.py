@@ -10,7 +10,8 @@ Correctness needs no cache. Page 1 fixes the snapshot bound (its read time); eve
 page walks the graph again as it was then (associations created later are left out) and
 starts after the last position handed out, so no vertex that existed at page 1 repeats
 or is skipped, whichever process reads the page. A small bounded cache of recent walks
-only saves re-walking when the same process reads the next page.
+only saves re-walking when the same process reads the next page; it is bounded by the
+number of vertices and edges it holds, so memory stays flat over long and repeated reads.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from airflow_lineage.traversal import QueryOutcome, run_query
 __all__ = ["QueryPager", "view_of"]
 
 _CACHE_SIZE = 8
+_CACHE_ITEMS = 50_000
+"""Vertices and edges the cached walks may hold together; the newest walk always stays,
+so a long paged read holds one result, whatever its size, and never more."""
 
 
 class QueryPager:
@@ -105,8 +109,10 @@ class QueryPager:
         with self._lock:
             self._cache[key] = outcome
             self._cache.move_to_end(key)
-            while len(self._cache) > self._size:
-                self._cache.popitem(last=False)
+            held = sum(len(o.vertices) + len(o.edges) for o in self._cache.values())
+            while len(self._cache) > 1 and (len(self._cache) > self._size or held > _CACHE_ITEMS):
+                _, gone = self._cache.popitem(last=False)
+                held -= len(gone.vertices) + len(gone.edges)
 
 
 def view_of(own: str, visible: Sequence[str] | None) -> str:
