@@ -1,7 +1,7 @@
 """The embedded lineage store on SQLAlchemy Core: a SQLite file or PostgreSQL.
 
 :class:`SqlStore` is put together from one module per concern: ``sql_engine`` (engine,
-session, visibility), ``sql_entities`` (rows, writes, reads, listings), ``sql_graph``
+session, visibility), ``sql_rows``, ``sql_entities`` (writes, reads, listings), ``sql_graph``
 (the query walk's reads), ``sql_sharing`` and ``sql_export``.
 """
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -28,7 +27,6 @@ from airflow_lineage.model import (
     Entity,
     LineageGroup,
     LineageType,
-    SourceType,
     from_micros,
     to_micros,
 )
@@ -44,6 +42,7 @@ from airflow_lineage.store.schema import (
     lineage_groups,
 )
 from airflow_lineage.store.sql_engine import SqlCore, translated
+from airflow_lineage.store.sql_rows import entity_row, place, row_entity
 
 __all__ = ["SqlEntities"]
 
@@ -58,68 +57,11 @@ _MUTABLE_COLUMNS = (
 )
 
 
-def _json_or_none(values: Mapping[str, str]) -> str | None:
-    return json.dumps(dict(values), sort_keys=True) if values else None
-
-
 class SqlEntities(SqlCore):
     """Entities and associations in SQL (the store's Entities protocol)."""
 
-    # -- rows <-> entities -------------------------------------------------------------
-
-    @staticmethod
-    def _entity_row(entity: Entity) -> dict[str, Any]:
-        source: object
-        if isinstance(entity, Artifact):
-            source = [[st.id_type.value, st.value] for st in entity.source_types]
-            status = description = None
-        else:
-            source = {"SourceType": entity.source_type, "SourceId": entity.source_id}
-            status = entity.status.value if isinstance(entity, Action) else None
-            description = entity.description
-        assert entity.modified is not None
-        return {
-            "arn": entity.arn,
-            "account": _place(entity.arn)[0],
-            "lineage_type": entity.lineage_type.value,
-            "name": entity.name,
-            "type": entity.type,
-            "source_uri": entity.source_uri,
-            "source": json.dumps(source, separators=(",", ":")),
-            "status": status,
-            "description": description,
-            "properties": json.dumps(dict(entity.properties), sort_keys=True),
-            "metadata_properties": _json_or_none(entity.metadata_properties),
-            "tags": _json_or_none(entity.tags),
-            "created_at": to_micros(entity.created),
-            "modified_at": to_micros(entity.modified),
-        }
-
-    @staticmethod
-    def _row_entity(row: Any) -> Entity:
-        common: dict[str, Any] = {
-            "arn": row.arn,
-            "type": row.type,
-            "source_uri": row.source_uri,
-            "name": row.name,
-            "properties": json.loads(row.properties),
-            "metadata_properties": json.loads(row.metadata_properties or "{}"),
-            "tags": json.loads(row.tags or "{}"),
-            "created": from_micros(row.created_at),
-            "modified": from_micros(row.modified_at),
-        }
-        source = json.loads(row.source) if row.source else None
-        if row.lineage_type == "Artifact":
-            types = tuple(SourceType.of(tuple(pair)) for pair in source or ())
-            return Artifact(source_types=types, **common)
-        extra = {
-            "description": row.description,
-            "source_type": (source or {}).get("SourceType"),
-            "source_id": (source or {}).get("SourceId"),
-        }
-        if row.lineage_type == "Action":
-            return Action(status=ActionStatus(row.status), **common, **extra)
-        return Context(**common, **extra)
+    _entity_row = staticmethod(entity_row)
+    _row_entity = staticmethod(row_entity)
 
     # -- writes -------------------------------------------------------------------------
 
@@ -143,7 +85,7 @@ class SqlEntities(SqlCore):
                 raise TypeError(f"write() takes Association edges, not {type(a).__name__}")
         for e in ents:
             # Entities are validated values: their ARN splits without parsing it again.
-            if _place(e.arn)[0] != self.account and not self.unrestricted:
+            if place(e.arn)[0] != self.account and not self.unrestricted:
                 self._own(e.arn, "write")
         for a in assocs:
             if a.account is not None and a.account != self.account and not self.unrestricted:
@@ -228,7 +170,7 @@ class SqlEntities(SqlCore):
                     self._run_many(conn, "insert", kept)
             groups: dict[str, dict[str, Any]] = {}
             for row in rows:
-                account, region = _place(row["arn"])
+                account, region = place(row["arn"])
                 if (account, region) in self._known_groups:
                     continue
                 g = groups.setdefault(
@@ -630,9 +572,3 @@ class SqlEntities(SqlCore):
                 LineageGroup(r.name, r.account, r.region, from_micros(r.created_at))
                 for r in conn.execute(stmt)
             ]
-
-
-def _place(arn: str) -> tuple[str, str]:
-    """Return the (account, region) of a validated entity's ARN."""
-    parts = arn.split(":", 5)
-    return parts[4], parts[3]
