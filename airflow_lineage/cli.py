@@ -47,6 +47,7 @@ from airflow_lineage.model import (
 )
 from airflow_lineage.query import DEFAULT_DEPTH, MAX_DEPTH, LineageFilter, LineageQuery
 from airflow_lineage.store import LineageStore, connect, connect_admin
+from airflow_lineage.store.interface import Sharing
 
 __all__ = ["build_parser", "main", "parse_when"]
 
@@ -1056,7 +1057,7 @@ def _cmd_groups(args: argparse.Namespace) -> int:
     """Run ``airflow-lineage groups``."""
     with _open_store(args) as store:
         groups = store.lineage_groups()
-        shares = store.shares()
+        shares = store.shares() if isinstance(store, Sharing) else []
     rows = [("LINEAGE GROUP", "ACCOUNT", "ARN")]
     rows += [(g.name, g.account, g.arn) for g in groups]
     for line in _table(rows[0], rows[1:]):

@@ -14,9 +14,6 @@ store::
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -45,13 +42,15 @@ from airflow_lineage.model import (
     LineageType,
     SourceType,
 )
+from airflow_lineage.pagetoken import PageToken, scope_of
 from airflow_lineage.query import DEFAULT_DEPTH, LineageFilter, LineageQuery
+from airflow_lineage.store.editing import E, associate, create, get
+from airflow_lineage.store.interface import Sharing, Store
 
 if TYPE_CHECKING:
     from botocore.model import ServiceModel
     from botocore.paginate import Paginator
 
-    from airflow_lineage.store.base import LineageStore
 
 __all__ = ["Boto3Facade", "ClientMeta", "RequestValidationError"]
 
@@ -387,7 +386,7 @@ class Boto3Facade:
     - Describe* omit ``CreatedBy``/``LastModifiedBy``: the store records no user.
     """
 
-    def __init__(self, store: LineageStore) -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
         self.meta = ClientMeta(service_model=service_model(), region_name=store.region)
 
@@ -489,8 +488,13 @@ class Boto3Facade:
             return str(arn)
         return str(Arn(self._store.region, self._store.account, resource, value))
 
+    def _create(self, new: Callable[..., E], *args: Any, **kwargs: Any) -> E:
+        """Create an entity in the store's account, or return the one it holds."""
+        entity = new(*args, account=self._store.account, region=self._store.region, **kwargs)
+        return create(self._store, entity)
+
     def _entity(self, arn: str, cls: type[T]) -> T:
-        found = self._store.get(arn)
+        found = get(self._store, arn)
         if not isinstance(found, cls):  # an ARN of another kind: never the one asked for
             raise EntityNotFoundError(f"no {cls.__name__.lower()} has the ARN {arn}")
         return found
@@ -522,26 +526,16 @@ class Boto3Facade:
         is bound to the request so it cannot be replayed against another listing.
         """
         spec = {k: v for k, v in params.items() if k not in ("NextToken", "MaxResults")}
-        raw = json.dumps([operation_name, spec], sort_keys=True, default=str).encode()
-        fingerprint = hashlib.sha256(raw).hexdigest()[:24]
+        scope = scope_of([operation_name, spec])
         offset = 0
         token = params.get("NextToken")
         if token:
-            try:
-                padded = token + "=" * (-len(token) % 4)
-                decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
-                offset = decoded["p"]
-                if decoded["q"] != fingerprint or not isinstance(offset, int) or offset < 0:
-                    raise ValueError
-            except (ValueError, KeyError, TypeError) as e:
-                raise InvalidPageTokenError(
-                    "NextToken is not a token this listing handed out"
-                ) from e
+            position = PageToken.decode(token, scope).position
+            if len(position) != 1 or not isinstance(position[0], int) or position[0] < 0:
+                raise InvalidPageTokenError("NextToken is not a token this listing handed out")
+            offset = position[0]
         end = offset + Boto3Facade._page_size(params)
-        next_token = None
-        if end < len(items):
-            text = json.dumps({"q": fingerprint, "p": end}, separators=(",", ":"))
-            next_token = base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+        next_token = PageToken(scope, (end,)).encode() if end < len(items) else None
         return items[offset:end], next_token
 
     def _list_entities(
@@ -588,7 +582,8 @@ class Boto3Facade:
         """
 
         def handle(p: Params) -> Response:
-            artifact = self._store.create_artifact(
+            artifact = self._create(
+                Artifact.new,
                 p["Source"]["SourceUri"],
                 p["ArtifactType"],
                 name=p.get("ArtifactName"),
@@ -684,7 +679,8 @@ class Boto3Facade:
 
         def handle(p: Params) -> Response:
             source = p["Source"]
-            action = self._store.create_action(
+            action = self._create(
+                Action.new,
                 p["ActionName"],
                 p["ActionType"],
                 source["SourceUri"],
@@ -752,7 +748,8 @@ class Boto3Facade:
 
         def handle(p: Params) -> Response:
             source = p["Source"]
-            context = self._store.create_context(
+            context = self._create(
+                Context.new,
                 p["ContextName"],
                 p["ContextType"],
                 source["SourceUri"],
@@ -816,8 +813,9 @@ class Boto3Facade:
         """Associate ``SourceArn`` with ``DestinationArn`` (idempotent per pair)."""
 
         def handle(p: Params) -> Response:
-            assoc = self._store.add_association(
-                p["SourceArn"], p["DestinationArn"], p.get("AssociationType")
+            assoc = associate(
+                self._store,
+                Association(p["SourceArn"], p["DestinationArn"], p.get("AssociationType")),
             )
             return {"SourceArn": assoc.source_arn, "DestinationArn": assoc.destination_arn}
 
@@ -993,6 +991,11 @@ class Boto3Facade:
         an ARN): which accounts it is shared with, for which actions."""
 
         def handle(p: Params) -> Response:
+            if not isinstance(self._store, Sharing):
+                raise EntityNotFoundError(
+                    f"lineage group {p['LineageGroupName']} has no policy: "
+                    f"{type(self._store).__name__} does not share lineage groups"
+                )
             policy = self._store.get_lineage_group_policy(p["LineageGroupName"])
             return {
                 "LineageGroupArn": policy["LineageGroupArn"],
@@ -1005,7 +1008,7 @@ class Boto3Facade:
         """List the tags of the lineage entity with ``ResourceArn``."""
 
         def handle(p: Params) -> Response:
-            entity = self._store.get(p["ResourceArn"])
+            entity = get(self._store, p["ResourceArn"])
             tags = [{"Key": k, "Value": v} for k, v in entity.tags.items()]
             page_params = {"MaxResults": p.get("MaxResults", 50), **p}
             items, token = self._local_page("ListTags", page_params, tags)

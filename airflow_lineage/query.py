@@ -12,8 +12,9 @@ Semantics follow SageMaker's QueryLineage, without its limits:
   ``include_edges=True`` returns the start vertices, the matches, every vertex on a path
   of at most ``max_depth`` associations from a start to a match, and the edges on those
   paths.
-- Pages hold vertices; the token is opaque and bound to its query. An edge comes with
-  the page that holds the later of its two vertices.
+- Pages hold vertices in (depth, ARN) order; the token is opaque, bound to its query,
+  and says where the next page starts (:mod:`airflow_lineage.pagetoken`). An edge comes
+  with the page that holds the later of its two vertices.
 - A bounded walk says so: every page tells whether lineage was left beyond
   ``max_depth`` (``depth_cut_off``) or behind entities the caller cannot see
   (``visibility_cut_off``).
@@ -23,15 +24,12 @@ Beyond SageMaker: many start ARNs, depth up to :data:`MAX_DEPTH`, any page size.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
 
-from airflow_lineage.exceptions import InvalidPageTokenError
 from airflow_lineage.model import (
     Arn,
     Direction,
@@ -49,7 +47,6 @@ __all__ = [
     "LineageFilter",
     "LineageQuery",
     "LineageResult",
-    "PageToken",
 ]
 
 DEFAULT_DEPTH = 10
@@ -217,17 +214,22 @@ class LineageQuery:
             raise TypeError("NextToken must be a string")
 
     def fingerprint(self) -> str:
-        """Return a short digest that identifies the query regardless of its page."""
-        spec = [
-            list(self.start_arns),
-            self.direction.value,
-            self.include_edges,
-            self.max_depth,
-            self.filters.fingerprint(),
-            self.max_results,
-        ]
-        raw = json.dumps(spec, separators=(",", ":")).encode()
-        return hashlib.sha256(raw).hexdigest()[:24]
+        """Return a short digest that identifies the query regardless of its page.
+
+        The page size is not part of it: a keyset token continues at any size.
+        """
+        from airflow_lineage.pagetoken import scope_of
+
+        return scope_of(
+            [
+                "query",
+                list(self.start_arns),
+                self.direction.value,
+                self.include_edges,
+                self.max_depth,
+                self.filters.fingerprint(),
+            ]
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,34 +266,3 @@ class LineageResult:
     def arns(self) -> list[str]:
         """Return the ARNs of the page's vertices, in order."""
         return [v.arn for v in self.vertices]
-
-
-@dataclass(frozen=True, slots=True)
-class PageToken:
-    """The decoded content of an opaque NextToken."""
-
-    query: str
-    offset: int
-    snapshot: str
-
-    def encode(self) -> str:
-        """Return the token as an opaque URL-safe string."""
-        raw = json.dumps([self.query, self.offset, self.snapshot], separators=(",", ":"))
-        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-    @classmethod
-    def decode(cls, token: str, query: LineageQuery) -> PageToken:
-        """Decode a token and check it belongs to ``query``.
-
-        :raises InvalidPageTokenError: the token is malformed or from another query.
-        """
-        try:
-            padded = token + "=" * (-len(token) % 4)
-            fp, offset, snapshot = json.loads(base64.urlsafe_b64decode(padded.encode()))
-            if not (isinstance(fp, str) and isinstance(offset, int) and isinstance(snapshot, str)):
-                raise ValueError
-        except (ValueError, TypeError) as e:
-            raise InvalidPageTokenError("NextToken is not a token this store handed out") from e
-        if fp != query.fingerprint() or offset < 0:
-            raise InvalidPageTokenError("NextToken belongs to a different query")
-        return cls(fp, offset, snapshot)

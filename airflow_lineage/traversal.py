@@ -80,18 +80,24 @@ class QueryOutcome:
     edges: list[Edge]
     edge_positions: list[int]
     """For each edge (in order), the index of its later vertex in ``vertices``."""
+    order: list[tuple[int, str]]
+    """For each vertex, its place in the result's order: (depth, ARN), ascending."""
     depth_cut_off: bool = False
     """A vertex at the depth limit leads further, to a vertex the walk did not reach."""
     visibility_cut_off: bool = False
     """A walked vertex touches an entity the caller cannot see."""
 
-    def page(self, offset: int, size: int | None) -> tuple[list[Vertex], list[Edge], int | None]:
-        """Return the vertices and edges of one page and the next offset (None at the end)."""
-        end = len(self.vertices) if size is None else min(offset + size, len(self.vertices))
-        lo = bisect.bisect_left(self.edge_positions, offset)
+    def page(
+        self, after: tuple[int, str] | None, size: int | None
+    ) -> tuple[list[Vertex], list[Edge], tuple[int, str] | None]:
+        """Return the vertices and edges of the page after position ``after`` (None: the
+        first page) and the position of its last vertex when more follow (else None)."""
+        start = 0 if after is None else bisect.bisect_right(self.order, after)
+        end = len(self.vertices) if size is None else min(start + size, len(self.vertices))
+        lo = bisect.bisect_left(self.edge_positions, start)
         hi = bisect.bisect_left(self.edge_positions, end)
-        nxt = end if end < len(self.vertices) else None
-        return self.vertices[offset:end], self.edges[lo:hi], nxt
+        last = self.order[end - 1] if end < len(self.vertices) else None
+        return self.vertices[start:end], self.edges[lo:hi], last
 
 
 def _walk_vertices(
@@ -214,7 +220,8 @@ def run_query(reader: GraphReader[K], query: LineageQuery) -> QueryOutcome:
         ]
         chosen.sort()
         vertices = [Vertex(arn, kind, _LINEAGE_TYPES[lt]) for _, arn, kind, lt in chosen]
-        return QueryOutcome(vertices, [], [], depth_cut, hidden)
+        order = [(depth, arn) for depth, arn, _, _ in chosen]
+        return QueryOutcome(vertices, [], [], order, depth_cut, hidden)
 
     dist, associations, moves, depth_cut = _walk_edges(
         reader, starts, query.direction, query.max_depth
@@ -248,6 +255,7 @@ def run_query(reader: GraphReader[K], query: LineageQuery) -> QueryOutcome:
         vertices=vertices,
         edges=[Edge(s, d, _ASSOCIATION_TYPES[t]) for _, s, d, t in ordered],
         edge_positions=[p for p, *_ in ordered],
+        order=[(dist[k], attrs[k][1]) for k in kept],
         depth_cut_off=depth_cut,
         visibility_cut_off=hidden,
     )

@@ -43,7 +43,7 @@ from bench._common import (
     run_plan,
 )
 
-PLAN_VERSION = 2
+PLAN_VERSION = 3
 BIG_TARGET = 30_000
 """The result size the large-result query aims at."""
 BIG_DEPTH = 1000
@@ -66,6 +66,7 @@ LATENCY_CASES: list[tuple[str, str, str, int, bool]] = [
 CASE_NOTES = {
     "up_model_d10": "upstream (Ascendants) of a model, depth 10, with edges",
     "up_model_d10_vonly": "same, vertices only (IncludeEdges=False)",
+    "up_model_d10_facade": "up_model_d10 through the boto3-shaped client (query_lineage)",
     "up_model_d4": "upstream of a model, depth 4: model→training→data→processing→raw; "
     "same shape at every size",
     "up_model_d50": "upstream of a model, depth 50, with edges",
@@ -203,6 +204,9 @@ def make_plan(g: Any, seed: int, n_starts: int, n_both: int, big_reps: int) -> d
                 "min_reps": 2 if direction == "Both" else 3,
             }
         )
+    # The same upstream query through the boto3-shaped client (QueryLineage's request and
+    # response shapes, validated), as code written for SageMaker calls it.
+    cases.append({**cases[0], "name": "up_model_d10_facade", "via": "facade"})
     for name, edges in (("big_30k", False), ("big_30k_edges", True)):
         cases.append(
             {
@@ -410,7 +414,17 @@ def _sql_worker(url: str, plan: dict[str, Any], budget: float) -> dict[str, Any]
 
         store = connect_admin(url)
 
+    client = store.as_boto3_client()
+
     def query(case: dict[str, Any], start: str) -> tuple[int, int]:
+        if case.get("via") == "facade":
+            answer = client.query_lineage(
+                StartArns=[start],
+                Direction=case["direction"],
+                MaxDepth=case["depth"],
+                IncludeEdges=case["include_edges"],
+            )
+            return len(answer["Vertices"]), len(answer["Edges"])
         r = store.query(
             LineageQuery(
                 start_arns=(start,),
@@ -588,7 +602,9 @@ def _package_version() -> dict[str, Any]:
         return p.stdout.strip()
 
     return {
-        "commit": git("rev-parse", "--short", "HEAD"),
+        "commit": git("rev-parse", "HEAD"),
+        # The whole tree, not the package only: the figures are of this commit exactly.
+        "clean": not git("status", "--porcelain", "--untracked-files=no"),
         "dirty": bool(git("status", "--porcelain", "--", "airflow_lineage")),
     }
 
@@ -801,7 +817,9 @@ def _meta(args: argparse.Namespace) -> dict[str, Any]:
 
     return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "commit": git("rev-parse", "--short", "HEAD"),
+        "commit": git("rev-parse", "HEAD"),
+        # The whole tree, not the package only: the figures are of this commit exactly.
+        "clean": not git("status", "--porcelain", "--untracked-files=no"),
         "dirty": bool(git("status", "--porcelain", "--", "airflow_lineage")),
         "python": platform.python_version(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "

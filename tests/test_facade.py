@@ -1133,6 +1133,10 @@ def test_query_lineage_pages(
     with pytest.raises(ClientError) as info:
         sm.query_lineage(**other, MaxResults=2, NextToken=first["NextToken"])
     assert code_of(info.value) == "ValidationException"
+    edited = first["NextToken"][:-3] + ("AAA" if not first["NextToken"].endswith("AAA") else "BBB")
+    with pytest.raises(ClientError) as info:
+        sm.query_lineage(**request, MaxResults=2, NextToken=edited)
+    assert code_of(info.value) == "ValidationException"
 
 
 def test_query_lineage_beyond_sagemaker_limits(sm: CheckedClient) -> None:

@@ -127,7 +127,10 @@ def _open(
 
     if where.url.startswith("sagemaker://"):
         return _sagemaker(
-            where.url, account=account or where.account, region=region or where.region
+            where.url,
+            account=account or where.account,
+            region=region or where.region,
+            timeout=60.0 if timeout is None else timeout,
         )
     try:
         return SqlStore(
@@ -144,7 +147,9 @@ def _open(
         raise StoreError(f"{e} [store {where.describe()}]") from e
 
 
-def _sagemaker(url: str, *, account: str | None, region: str | None) -> LineageStore:
+def _sagemaker(
+    url: str, *, account: str | None, region: str | None, timeout: float
+) -> LineageStore:
     """Open a SageMaker store from ``sagemaker://?region=…&aws_conn_id=…&account=…``."""
     from urllib.parse import parse_qs, urlsplit
 
@@ -164,4 +169,5 @@ def _sagemaker(url: str, *, account: str | None, region: str | None) -> LineageS
         aws_conn_id=params.get("aws_conn_id", "aws_default"),
         region=region or params.get("region"),
         account=account or params.get("account"),
+        timeout=timeout,
     )

@@ -18,7 +18,7 @@ from airflow_lineage.provenance.attestation import Attestation
 from airflow_lineage.store.schema import attestations as table
 
 if TYPE_CHECKING:
-    from airflow_lineage.store.sql import SqlStore
+    from airflow_lineage.store.sql_engine import SqlCore as SqlStore
 
 __all__ = ["read_attestations", "write_attestations"]
 
@@ -36,7 +36,21 @@ def _statement(store: SqlStore) -> Any:
 
 
 def write_attestations(store: SqlStore, conn: Connection, items: Sequence[Attestation]) -> None:
-    """Write the attestations in the caller's transaction."""
+    """Write the attestations in the caller's transaction, each only where its action's
+    stored version is the one it signs (an action's status only moves forward, so a
+    late record may leave the action as it was: its envelope must not replace the one
+    that signs what is stored)."""
+    if not items:
+        return
+    stored: dict[str, int] = dict(
+        conn.execute(
+            sa.text(
+                f"SELECT arn, modified_at FROM lineage_entities WHERE {store._in('arn', 'arns')}"
+            ),
+            {"arns": store._set([a.arn for a in items])},
+        ).all()
+    )
+    items = [a for a in items if stored.get(a.arn) == to_micros(a.modified)]
     if not items:
         return
     rows = [

@@ -58,7 +58,6 @@ def test_a_stale_start_record_never_rolls_a_finished_try_back(store_url: str) ->
     assert _status(store_url, done.action_arn) == "Completed"
 
 
-@pytest.mark.xfail(strict=True, reason="status forward-only lands with the store change")
 def test_a_fast_clocks_in_progress_record_does_not_freeze_the_status(store_url: str) -> None:
     # The try started on a worker one hour ahead (strict mode records InProgress there);
     # its end is recorded with the real clock (e.g. by the process that saw it fail).

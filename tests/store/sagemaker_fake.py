@@ -60,6 +60,7 @@ class Edge:
     destination: str
     kind: str | None
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
+    added_by: str | None = None  # the account that called AddAssociation
 
 
 class FakeSageMaker:
@@ -425,7 +426,7 @@ class FakeSageMaker:
             raise ServiceError(
                 "ValidationException", "This association already exists between the entities"
             )
-        self.edges[(src, dst)] = Edge(src, dst, p.get("AssociationType"))
+        self.edges[(src, dst)] = Edge(src, dst, p.get("AssociationType"), added_by=self.account)
         return {"SourceArn": src, "DestinationArn": dst}
 
     def _delete_association(self, p: Mapping[str, Any]) -> dict[str, Any]:
@@ -453,7 +454,11 @@ class FakeSageMaker:
                 "SourceType": self.entities[e.source].type,
                 "DestinationType": self.entities[e.destination].type,
                 "CreationTime": e.created,
-                "CreatedBy": {},
+                "CreatedBy": (
+                    {"IamIdentity": {"Arn": f"arn:aws:sts::{e.added_by}:assumed-role/ml/s"}}
+                    if e.added_by
+                    else {}
+                ),
             }
             if e.kind:
                 s["AssociationType"] = e.kind

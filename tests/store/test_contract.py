@@ -1011,6 +1011,51 @@ def test_upsert_updates_mutable_fields_last_writer_wins(store: LineageStore) -> 
     assert store.get(start.arn).status is ActionStatus.COMPLETED  # type: ignore[union-attr]
 
 
+def _try(status: str, try_number: str, at: timedelta, **props: str) -> Action:
+    """The record of action ``train-1`` a worker whose clock reads ``T0 + at`` writes."""
+    action = Action.new(
+        "train-1",
+        "Training",
+        "u",
+        status=status,
+        properties={"airflow:try_number": try_number, **props},
+        created=T0,
+    )
+    return dataclasses.replace(action, modified=T0 + at)
+
+
+def test_action_status_moves_forward_only_whatever_the_clocks(store: LineageStore) -> None:
+    def status() -> tuple[str, str]:
+        found = store.get(arn)
+        assert isinstance(found, Action)
+        return found.status.value, found.properties["airflow:try_number"]
+
+    hour, minute = timedelta(hours=1), timedelta(minutes=1)
+    ahead = _try("InProgress", "1", hour)  # a worker whose clock is one hour ahead
+    arn = ahead.arn
+    store.write([ahead], upsert=True)
+    store.write([_try("Completed", "1", 5 * minute)], upsert=True)
+    assert status() == ("Completed", "1")  # not frozen by the earlier, later-stamped start
+    store.write([_try("InProgress", "1", 2 * hour)], upsert=True)  # a late replay
+    store.write([_try("Stopping", "1", 3 * hour)], upsert=True)
+    assert status() == ("Completed", "1")
+    # Same progress: the newer record wins (metrics logged after the status).
+    store.write([_try("Completed", "1", 6 * minute, **{"metric:acc": "0.9"})], upsert=True)
+    store.write([_try("Completed", "1", 4 * minute)], upsert=True)
+    assert store.get(arn).properties.get("metric:acc") == "0.9"
+    # A later try moves on whatever its clock; tries compare as numbers (10 after 9).
+    store.write([_try("InProgress", "9", -hour)], upsert=True)
+    assert status() == ("InProgress", "9")
+    store.write([_try("Failed", "10", -2 * hour)], upsert=True)
+    store.write([_try("Completed", "9", 5 * hour)], upsert=True)
+    assert status() == ("Failed", "10")
+    # Artifacts and contexts keep the newest modification time.
+    ctx = Context.new("run", "PipelineExecution", "u", properties={"a": "1"}, created=T0)
+    store.write([dataclasses.replace(ctx, modified=T0 + hour)])
+    store.write([dataclasses.replace(ctx, properties={"a": "old"}, modified=T0)], upsert=True)
+    assert store.get(ctx.arn).properties == {"a": "1"}
+
+
 def test_same_uri_with_other_content_is_another_artifact_version(store: LineageStore) -> None:
     v1 = store.create_artifact(
         "file:///data/raw.csv", "DataSet", source_types=[("Custom", "sha256:aa")]
@@ -1024,3 +1069,99 @@ def test_same_uri_with_other_content_is_another_artifact_version(store: LineageS
     assert again == v1 and v2.arn != v1.arn
     listed = store.list_entities("Artifact", source_uri="file:///data/raw.csv")
     assert {e.arn for e in listed.items} == {v1.arn, v2.arn}
+
+
+# -- pages read by other processes ---------------------------------------------------------
+
+_READ_PAGE = """
+import json, sys
+from airflow_lineage import LineageQuery, connect
+url, start, size, token = json.loads(sys.argv[1])
+with connect(url) as store:
+    page = store.query(LineageQuery(start_arns=[start], direction="Descendants",
+                                    max_results=size, next_token=token))
+print(json.dumps({"arns": page.arns(), "next": page.next_token}))
+"""
+
+
+def _page_in_new_process(url: str, start: str, size: int, token: str) -> dict[str, Any]:
+    """Read one page of a Descendants query in a new process, from a new store."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _READ_PAGE, json.dumps([url, start, size, token])],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def test_pages_read_by_other_processes_after_a_write_neither_repeat_nor_skip(
+    store_url: str,
+) -> None:
+    """Page 1 here; a write that adds vertices and shortens a path; the rest elsewhere."""
+    with connect(store_url) as s:
+        root = Action.new("root", "Processing", "airflow://x")
+        chain = [Action.new(f"c{i:02}", "Processing", "airflow://x") for i in range(1, 9)]
+        fan = [Action.new(f"f{i}", "Processing", "airflow://x") for i in range(1, 5)]
+        path = [root, *chain]
+        s.write(
+            [root, *chain, *fan],
+            [Association(a.arn, b.arn, "ContributedTo") for a, b in itertools.pairwise(path)]
+            + [Association(root.arn, f.arn, "ContributedTo") for f in fan],
+        )
+        whole = s.query(LineageQuery(start_arns=[root.arn], direction="Descendants")).arns()
+        page = s.query(LineageQuery(start_arns=[root.arn], direction="Descendants", max_results=3))
+        # c07 moves from depth 7 to depth 1, before the position page 1 ended at; a new
+        # vertex sorts first at depth 1; c08 moves up too.
+        extra = Action.new("a-new", "Processing", "airflow://x")
+        s.write(
+            [extra],
+            [
+                Association(root.arn, chain[6].arn, "ContributedTo"),
+                Association(root.arn, extra.arn, "ContributedTo"),
+            ],
+        )
+    read = page.arns()
+    token = page.next_token
+    while token is not None:
+        nxt = _page_in_new_process(store_url, root.arn, 3, token)
+        read += nxt["arns"]
+        token = nxt["next"]
+    assert read == whole
+    with connect(store_url) as s:  # a new query sees the write
+        after = s.query(LineageQuery(start_arns=[root.arn], direction="Descendants")).arns()
+    assert after[:2] == [extra.arn, chain[0].arn] and chain[6].arn in after[:6]
+
+
+def test_edited_and_foreign_page_tokens_are_refused(store: LineageStore) -> None:
+    import base64
+    import json
+
+    g = ml_graph(store)
+    page = store.query(q(g, "raw", direction="Descendants", max_results=2))
+    assert page.next_token
+    padded = page.next_token + "=" * (-len(page.next_token) % 4)
+    body, check = json.loads(base64.urlsafe_b64decode(padded))
+    fields = json.loads(body)
+    fields[2] = [0, ""]  # back to the start: a position this query never handed out
+    forged = json.dumps([json.dumps(fields, separators=(",", ":")), check])
+    token = base64.urlsafe_b64encode(forged.encode()).decode()
+    with pytest.raises(InvalidPageTokenError, match="not a token"):
+        store.query(q(g, "raw", direction="Descendants", max_results=2, next_token=token))
+    listing = store.list_entities("Artifact", max_results=1)
+    assert listing.next_token
+    with pytest.raises(InvalidPageTokenError, match="different"):  # a listing's token
+        store.query(q(g, "raw", direction="Descendants", next_token=listing.next_token))
+    with pytest.raises(InvalidPageTokenError, match="different"):  # and the other way
+        store.list_entities("Artifact", max_results=1, next_token=page.next_token)
+    # The page size is no part of the query: a keyset token continues at any size.
+    rest = store.query(
+        q(g, "raw", direction="Descendants", max_results=50, next_token=page.next_token)
+    )
+    whole = store.query(q(g, "raw", direction="Descendants"))
+    assert page.arns() + rest.arns() == whole.arns()

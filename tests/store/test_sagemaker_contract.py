@@ -12,6 +12,7 @@ whole suite runs through pagination, de-duplication and retries.
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,6 +37,7 @@ for _name in (
     "test_idempotent_creates_under_eight_concurrent_processes",
     "test_concurrent_first_open_migrates_once",
     "test_pages_are_stable_across_store_instances",
+    "test_pages_read_by_other_processes_after_a_write_neither_repeat_nor_skip",
 ):
     globals().pop(_name, None)
 
@@ -57,14 +59,12 @@ def make_store(fake: FakeSageMaker) -> SageMakerStore:
         client=fake.client,
         account=fake.account,
         region=fake.region,
-        retry_delay=0,
-        sleep=lambda _s: None,
     )
 
 
 @pytest.fixture
 def fake() -> Iterator[FakeSageMaker]:
-    f = make_fake(throttle_every=7)
+    f = make_fake()
     yield f
     f.stubber.assert_no_pending_responses()
 
@@ -96,27 +96,56 @@ def test_artifact_arns_are_mapped_to_the_service_ones(
     assert fresh.get(art.arn) == art
 
 
-def test_throttling_is_retried(fake: FakeSageMaker) -> None:
-    fake.throttle_every = 2
-    s = make_store(fake)
-    a = s.create_action("train-1", "Training", "u")
-    assert s.get(a.arn) == a
-    assert fake.throttled >= 2
+def _answers(store: SageMakerStore, codes: list[str]) -> list[str]:
+    """Answer the store's next HTTP requests with these error codes, in order (the
+    last one for every request after); return the operations that were sent."""
+    from botocore.awsrequest import AWSResponse
+
+    sent: list[str] = []
+
+    def answer(request: Any, **_: Any) -> AWSResponse:
+        sent.append(request.headers.get("X-Amz-Target", b"").decode())
+        code = codes[min(len(sent), len(codes)) - 1]
+        body = json.dumps({"__type": code, "message": code}).encode()
+        status = 400 if code != "ResourceNotFound" else 404
+        headers = {"Content-Type": "application/x-amz-json-1.1"}
+        raw = type("Raw", (), {"stream": lambda self, **_: iter([body])})()
+        return AWSResponse(request.url, status, headers, raw)
+
+    store.client.meta.events.register("before-send.sagemaker", answer)
+    return sent
 
 
-def test_throttling_past_the_attempts_is_a_store_error(fake: FakeSageMaker) -> None:
-    fake.throttle_every = 1
-    s = SageMakerStore(
-        client=fake.client,
-        account=fake.account,
-        region=fake.region,
-        max_attempts=3,
-        retry_delay=0,
-        sleep=lambda _s: None,
-    )
+def _http_store(monkeypatch: pytest.MonkeyPatch, max_attempts: int) -> SageMakerStore:
+    """A store whose client it makes itself (through the amazon provider's hook)."""
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # the store's own setting must win
+    return SageMakerStore(
+        aws_conn_id=None, region="us-east-1", account="000000000000", max_attempts=max_attempts,
+        timeout=7,
+    )  # fmt: skip
+
+
+def test_the_store_uses_botocores_standard_retries_and_its_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    store = _http_store(monkeypatch, max_attempts=4)
+    config = store.client.meta.config
+    assert config.retries["mode"] == "standard" and config.retries["total_max_attempts"] == 4
+    assert config.connect_timeout == 7 and config.read_timeout == 7
+    monkeypatch.setattr("time.sleep", lambda _s: None)  # botocore's back-off
+    sent = _answers(store, ["ThrottlingException", "ThrottlingException", "ResourceNotFound"])
+    arn = "arn:aws:sagemaker:us-east-1:000000000000:action/train-1"
+    assert store.get_many([arn]) == {}  # throttled twice, then an answer
+    assert sent == ["SageMaker.DescribeAction"] * 3
+
+
+def test_throttling_past_the_attempts_is_a_store_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    store = _http_store(monkeypatch, max_attempts=3)
+    monkeypatch.setattr("time.sleep", lambda _s: None)
+    sent = _answers(store, ["ThrottlingException"])
     with pytest.raises(StoreError, match="ThrottlingException"):
-        s.create_action("train-1", "Training", "u")
-    assert fake.throttled == 3
+        store.get_many(["arn:aws:sagemaker:us-east-1:000000000000:action/train-1"])
+    assert len(sent) == 3  # botocore's attempts, and no loop of the store's around them
 
 
 def test_already_exists_is_success(store: SageMakerStore, fake: FakeSageMaker) -> None:
@@ -132,6 +161,20 @@ def test_already_exists_is_success(store: SageMakerStore, fake: FakeSageMaker) -
     store.write(associations=[Association(a.arn, b.arn, "DerivedFrom")])
     assert fake.already_exists == before + 1
     assert len(store.list_associations().items) == 1
+
+
+def test_a_validation_error_is_not_taken_for_a_duplicate_by_its_text(
+    store: SageMakerStore, fake: FakeSageMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.store.sagemaker_fake import ServiceError
+
+    def refuse(p: Any) -> dict[str, Any]:
+        raise ServiceError("ValidationException", "Action train-9 already exists (or not)")
+
+    monkeypatch.setattr(fake, "_create_action", refuse)
+    with pytest.raises(StoreError, match="ValidationException"):
+        store.write([Action.new("train-9", "Training", "u")])
+    assert not fake.entities  # nothing was there, so nothing is taken as written
 
 
 def test_query_pages_with_duplicates_are_merged(store: SageMakerStore, fake: FakeSageMaker) -> None:
@@ -182,12 +225,15 @@ def test_connect_opens_a_sagemaker_store_through_the_aws_connection(
     from airflow_lineage import connect
 
     monkeypatch.setenv("AIRFLOW_CONN_AWS_LINEAGE", '{"conn_type": "aws"}')
-    s = connect("sagemaker://?region=eu-west-1&aws_conn_id=aws_lineage&account=123456789012")
+    s = connect(
+        "sagemaker://?region=eu-west-1&aws_conn_id=aws_lineage&account=123456789012", timeout=9
+    )
     assert isinstance(s, SageMakerStore)
     assert (s.account, s.region, s.aws_conn_id) == ("123456789012", "eu-west-1", "aws_lineage")
     client = s.client  # made lazily by the amazon provider's SageMakerHook; no call is sent
     assert client.meta.region_name == "eu-west-1"
-    assert client.meta.config.retries["mode"] == "adaptive"
+    assert client.meta.config.retries["mode"] == "standard"
+    assert client.meta.config.read_timeout == 9  # connect()'s timeout reaches botocore
     with pytest.raises(ValueError, match="unknown parameter"):
         connect("sagemaker://?bucket=x")
 
@@ -203,3 +249,43 @@ def test_lineage_hook_opens_the_sagemaker_backend(monkeypatch: pytest.MonkeyPatc
     s = LineageHook("lineage_sm").get_conn()
     assert isinstance(s, SageMakerStore)
     assert (s.account, s.region, s.aws_conn_id) == ("123456789012", "us-west-2", "aws_x")
+
+
+def test_query_lineage_walks_ten_levels_per_call() -> None:
+    """A depth-25 chain costs three QueryLineage calls, a 500-artifact fan-out one call's
+    pages (50 vertices a page), on a new store (nothing cached)."""
+    fake = make_fake(page_size=50)
+    chain = [Action.new(f"step-{i}", "Processing", "u") for i in range(26)]
+    hub = Action.new("hub", "Training", "u")
+    outs = [Artifact.new(f"s3://out/{i}", "Model") for i in range(500)]
+    make_store(fake).write(
+        [*chain, hub, *outs],
+        [Association(a.arn, b.arn, "ContributedTo") for a, b in itertools.pairwise(chain)]
+        + [Association(hub.arn, o.arn, "Produced") for o in outs],
+    )
+    for start, depth, vertices, calls in ((chain[0], 25, 25, 3), (hub, 10, 500, 11)):
+        fake.calls.clear()
+        result = make_store(fake).query(
+            LineageQuery(start_arns=[start.arn], direction="Descendants", max_depth=depth)
+        )
+        assert len(result.vertices) == vertices
+        assert fake.calls["QueryLineage"] == calls
+        assert fake.max_depth_seen == 10
+    # The 500 artifacts' ARNs are learnt from ListArtifacts pages, not one Describe each.
+    assert fake.calls["DescribeArtifact"] == 0 and fake.calls["ListArtifacts"] <= 11
+
+
+def test_each_edge_names_the_account_that_added_it(
+    store: SageMakerStore, fake: FakeSageMaker
+) -> None:
+    a, b, c = (Action.new(n, "Processing", "u") for n in ("a", "b", "c"))
+    store.write([a, b, c], [Association(a.arn, b.arn), Association(b.arn, c.arn)])
+    by_pair = {(e.source, e.destination): e for e in fake.edges.values()}
+    by_pair[(a.arn, b.arn)].added_by = "111111111111"  # added from a shared account
+    by_pair[(b.arn, c.arn)].added_by = None  # SageMaker did not say who
+    added = {(x.source_arn, x.account) for x in store.list_associations().items}
+    assert added == {(a.arn, "111111111111"), (b.arn, None)}
+    assert {x.account for x in store.associations_among([a.arn, b.arn, c.arn])} == {
+        "111111111111",
+        None,
+    }

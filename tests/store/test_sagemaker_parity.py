@@ -63,7 +63,7 @@ def stores(tmp_path: Path) -> Iterator[tuple[LineageStore, LineageStore, dict[st
     sql = SqlStore(
         f"sqlite:///{tmp_path / 'parity.db'}", account=ACCOUNT, region=REGION, create=True
     )
-    fake = make_fake(account=ACCOUNT, region=REGION, throttle_every=5)
+    fake = make_fake(account=ACCOUNT, region=REGION)
     sm = make_store(fake)
     for s in (sql, sm):
         s.write(ents, edges)

@@ -89,6 +89,22 @@ class FakeRam:
             self.invitations.pop(f"{p['resourceShareArn']}/invitation/{principal}", None)
         return {"resourceShareAssociations": []}
 
+    def GetResourceShareAssociations(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
+        (share_arn,) = p["resourceShareArns"]
+        status = {"PENDING": "ASSOCIATING", "ACCEPTED": "ASSOCIATED"}
+        found = [
+            {
+                "resourceShareArn": share_arn,
+                "associatedEntity": i["receiverAccountId"],
+                "associationType": "PRINCIPAL",
+                "status": status[i["status"]],
+            }
+            for i in self.invitations.values()
+            if i["resourceShareArn"] == share_arn
+            and self.shares[share_arn]["owningAccountId"] == account
+        ]
+        return {"resourceShareAssociations": found}
+
     def GetResourceShareInvitations(self, account: str, p: dict[str, Any]) -> dict[str, Any]:
         mine = [i for i in self.invitations.values() if i["receiverAccountId"] == account]
         return {"resourceShareInvitations": mine}
@@ -110,8 +126,6 @@ def store(account: str, ram: FakeRam) -> SageMakerStore:
         ram_client=ram.client(account),
         account=account,
         region=REGION,
-        retry_delay=0,
-        sleep=lambda _: None,
     )
 
 
@@ -124,9 +138,12 @@ def test_share_accept_revoke_through_ram() -> None:
     (resource_share,) = ram.shares.values()
     assert resource_share["name"] == "airflow-lineage-sagemaker-default-lineage-group"
     assert [s.status for s in b.shares()] == [ShareStatus.PENDING]
+    # The owner is a party too: shares() lists both sides, as on the SQL store.
+    assert [(s.owner, s.consumer, s.status) for s in a.shares()] == [(A, B, ShareStatus.PENDING)]
     assert b.accept(A).status is ShareStatus.ACCEPTED
     assert [(s.owner, s.status) for s in b.shares()] == [(A, ShareStatus.ACCEPTED)]
+    assert [(s.consumer, s.status) for s in a.shares()] == [(B, ShareStatus.ACCEPTED)]
     assert a.revoke(B).status is ShareStatus.REVOKED
-    assert b.shares() == []
+    assert b.shares() == [] and a.shares() == []
     with pytest.raises(EntityNotFoundError, match="no pending invitation"):
         b.accept(A)

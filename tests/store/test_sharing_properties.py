@@ -106,7 +106,7 @@ class World:
                 conn.execute(sa.text(f"DELETE FROM {table}"))
         for s in (self.admin, *self.stores):
             s._known_groups.clear()
-            s._results.clear()
+            s._pager.clear()
 
     def close(self) -> None:
         for s in (self.admin, *self.stores):

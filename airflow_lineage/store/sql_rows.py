@@ -1,0 +1,86 @@
+"""The SQL store's rows: an entity as a row of ``lineage_entities`` and back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from airflow_lineage.model import (
+    Action,
+    ActionStatus,
+    Artifact,
+    Context,
+    Entity,
+    SourceType,
+    from_micros,
+    to_micros,
+)
+
+__all__ = ["entity_row", "place", "row_entity"]
+
+
+def _json_or_none(values: Mapping[str, str]) -> str | None:
+    return json.dumps(dict(values), sort_keys=True) if values else None
+
+
+def entity_row(entity: Entity) -> dict[str, Any]:
+    """Return the row of the entities table that holds ``entity``."""
+    source: object
+    if isinstance(entity, Artifact):
+        source = [[st.id_type.value, st.value] for st in entity.source_types]
+        status = description = None
+    else:
+        source = {"SourceType": entity.source_type, "SourceId": entity.source_id}
+        status = entity.status.value if isinstance(entity, Action) else None
+        description = entity.description
+    assert entity.modified is not None
+    return {
+        "arn": entity.arn,
+        "account": place(entity.arn)[0],
+        "lineage_type": entity.lineage_type.value,
+        "name": entity.name,
+        "type": entity.type,
+        "source_uri": entity.source_uri,
+        "source": json.dumps(source, separators=(",", ":")),
+        "status": status,
+        "description": description,
+        "properties": json.dumps(dict(entity.properties), sort_keys=True),
+        "metadata_properties": _json_or_none(entity.metadata_properties),
+        "tags": _json_or_none(entity.tags),
+        "created_at": to_micros(entity.created),
+        "modified_at": to_micros(entity.modified),
+    }
+
+
+def row_entity(row: Any) -> Entity:
+    """Return the entity a row of the entities table holds."""
+    common: dict[str, Any] = {
+        "arn": row.arn,
+        "type": row.type,
+        "source_uri": row.source_uri,
+        "name": row.name,
+        "properties": json.loads(row.properties),
+        "metadata_properties": json.loads(row.metadata_properties or "{}"),
+        "tags": json.loads(row.tags or "{}"),
+        "created": from_micros(row.created_at),
+        "modified": from_micros(row.modified_at),
+    }
+    source = json.loads(row.source) if row.source else None
+    if row.lineage_type == "Artifact":
+        types = tuple(SourceType.of(tuple(pair)) for pair in source or ())
+        return Artifact(source_types=types, **common)
+    extra = {
+        "description": row.description,
+        "source_type": (source or {}).get("SourceType"),
+        "source_id": (source or {}).get("SourceId"),
+    }
+    if row.lineage_type == "Action":
+        return Action(status=ActionStatus(row.status), **common, **extra)
+    return Context(**common, **extra)
+
+
+def place(arn: str) -> tuple[str, str]:
+    """Return the (account, region) of a validated entity's ARN."""
+    parts = arn.split(":", 5)
+    return parts[4], parts[3]
