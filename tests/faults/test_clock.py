@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from airflow_lineage import ActionStatus, connect
 from airflow_lineage.capture.lineage import DataRef, StepLineage
 from airflow_lineage.capture.record import LineageRecord, TaskRun, build_record
