@@ -59,6 +59,9 @@ _MUTABLE_COLUMNS = (
 )
 
 
+_MAX_PAGE = 2**62
+
+
 class SqlEntities(SqlCore):
     """Entities and associations in SQL (the store's Entities protocol)."""
 
@@ -515,6 +518,9 @@ class SqlEntities(SqlCore):
         """
         if max_results is not None and (isinstance(max_results, bool) or max_results < 1):
             raise ValueError(f"MaxResults must be at least 1, got {max_results}")
+        if max_results is not None and max_results > _MAX_PAGE:
+            # The database's integers are 64-bit: a larger page size cannot be asked for.
+            raise ValueError(f"MaxResults must be at most 2**62, got {max_results}")
         created = sort_columns[0]
         if created_after is not None:
             conds.append(created >= to_micros(created_after))

@@ -40,11 +40,6 @@ def test_a_time_bound_given_as_text_is_a_type_error(url: str) -> None:
         store.list_entities("Artifact", created_after="yesterday")  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store/sql.py _list passes max_results + 1 to SQLite unchecked: a page size "
-    "past 2**63 raises OverflowError instead of ValueError (fix in sql.py)",
-)
 def test_a_page_size_past_64_bits_is_a_value_error(url: str) -> None:
     with connect(url) as store, pytest.raises(ValueError, match="MaxResults"):
         store.list_entities("Artifact", max_results=2**64)
