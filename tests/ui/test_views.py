@@ -37,7 +37,9 @@ D1 = (("Custom", "sha256:" + "1" * 64),)
 D2 = (("Custom", "sha256:" + "2" * 64),)
 
 
-def _step(dag: str, task: str, run: str, minutes: int = 0, **lineage: Any) -> Any:
+def _step(where: str, minutes: int, **lineage: Any) -> Any:
+    """Record a Completed step ``dag/task/run``, ``minutes`` after NOW."""
+    dag, task, run = where.split("/")
     return build_record(
         TaskRun(dag, task, run),
         StepLineage(**lineage),
@@ -54,16 +56,14 @@ def seeded(api_client: Client) -> dict[str, str]:
     endpoint = ContextRef("consumer-ep", "Endpoint", ENDPOINT)
     records = {
         "make": _step(
-            "producer",
-            "make",
-            "r1",
+            "producer/make/r1",
+            0,
             step_type="DataPreparation",
             outputs=(DataRef(DATA, digests=D1),),
         ),
         "leak": _step(
-            "producer",
-            "leak",
-            "r1",
+            "producer/leak/r1",
+            0,
             step_type="DataPreparation",
             outputs=(DataRef(LEAK),),
             parameters={"secret": "42"},
@@ -74,9 +74,7 @@ def seeded(api_client: Client) -> dict[str, str]:
             },
         ),
         "train_a": _step(
-            "consumer",
-            "train",
-            "r1",
+            "consumer/train/r1",
             1,
             step_type="Training",
             inputs=(DataRef(DATA, digests=D1), DataRef(EXTRA), DataRef(LEAK)),
@@ -86,18 +84,14 @@ def seeded(api_client: Client) -> dict[str, str]:
             properties={"code_version": "abc"},
         ),
         "check": _step(
-            "consumer",
-            "check",
-            "r2",
+            "consumer/check/r2",
             2,
             step_type="Validation",
             inputs=(DataRef(NEW),),
             outputs=(DataRef("s3://consumer/r2/ok.csv"),),
         ),
         "train_b": _step(
-            "consumer",
-            "train",
-            "r2",
+            "consumer/train/r2",
             3,
             step_type="Training",
             inputs=(DataRef(DATA, digests=D2), DataRef(NEW), DataRef("s3://consumer/r2/ok.csv")),
@@ -107,35 +101,27 @@ def seeded(api_client: Client) -> dict[str, str]:
             properties={"code_version": "def"},
         ),
         "approve": _step(
-            "consumer",
-            "approve",
-            "r2",
+            "consumer/approve/r2",
             4,
             step_type="Approval",
             inputs=(DataRef(MODEL_B, "Model"),),
         ),
         "deploy": _step(
-            "consumer",
-            "deploy",
-            "r2",
+            "consumer/deploy/r2",
             5,
             step_type="Deployment",
             inputs=(DataRef(MODEL_B, "Model"),),
             contexts=(endpoint,),
         ),
         "train_secret": _step(
-            "producer",
-            "train",
-            "r1",
+            "producer/train/r1",
             6,
             step_type="Training",
             inputs=(DataRef(DATA, digests=D1),),
             outputs=(DataRef(SECRET_MODEL, "Model"),),
         ),
         "deploy_secret": _step(
-            "producer",
-            "deploy",
-            "r1",
+            "producer/deploy/r1",
             7,
             step_type="Deployment",
             inputs=(DataRef(SECRET_MODEL, "Model"),),
