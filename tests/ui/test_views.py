@@ -285,3 +285,15 @@ def test_views_reject_bad_input(
         assert r.status_code == code, (path, params, r.text)
         assert r.json()["detail"], (path, params)
     assert "neither a model" in _diff(client, token, "admin", MODEL_A, DATA).json()["detail"]
+
+
+def test_views_need_a_session(api_client: Client, seeded: dict[str, str]) -> None:
+    client, _ = api_client
+    for path, params in (
+        ("/lineage/api/diff", {"a": MODEL_A, "b": MODEL_B}),
+        ("/lineage/api/impact", {"dataset": DATA}),
+    ):
+        r = client.get(path, params=params)
+        assert r.status_code == 401 and "arn:" not in r.text, (path, r.text)
+        r = client.get(path, params=params, headers={"Authorization": "Bearer not-a-jwt"})
+        assert r.status_code in (401, 403) and "arn:" not in r.text, (path, r.text)
