@@ -6,6 +6,8 @@ Mounted by the plugin under ``/lineage`` in the Airflow API server::
     GET /lineage/api/dag-runs/{dag_id}/{run_id}/graph   lineage of a DAG run
     GET /lineage/api/graph?arn=…|uri=…                  lineage of any entity
     GET /lineage/api/entity?arn=…                       one entity's fields
+    GET /lineage/api/diff?a=…&b=…                       what differs between two models
+    GET /lineage/api/impact?dataset=…                   what a data set reached
 
 A DAG run's graph takes ``scope``: ``run`` (default) is the run's own lineage (its
 context, its steps, what they read and wrote, their contexts, and the run's task-run
@@ -29,6 +31,8 @@ Authorisation (Airflow's auth manager decides every question, before lineage is 
   answer counts them.
 - An entity the user may not see and an entity that does not exist get the same 404
   with the same body.
+- The diff and impact views (:mod:`airflow_lineage.ui.views`) name only what the same
+  walk, through visible vertices, reaches.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from airflow_lineage.model import Arn, Direction, LineageType
 from airflow_lineage.render import build_graph, graph_json, page_html
 from airflow_lineage.store.base import LineageStore
 from airflow_lineage.ui.access import Reader, context_dag
+from airflow_lineage.ui.views import diff_view, impact_view
 from airflow_lineage.ui.walk import Budget, Walk
 
 if TYPE_CHECKING:
@@ -360,6 +365,37 @@ def create_app() -> FastAPI:
                 "outgoing": sum(a.destination_arn in seen for a in outgoing.items),
                 "truncated": incoming.next_token is not None or outgoing.next_token is not None,
             }
+
+        return guard(call)
+
+    start_help = "an ARN, a source URI (it has a scheme) or a name"
+
+    @api.get("/api/diff")
+    def model_diff(
+        user: GetUserDep,
+        a: str = Query(..., description=f"model A: {start_help}"),
+        b: str = Query(..., description=f"model B: {start_help}"),
+    ) -> dict[str, Any]:
+        """What differs between two models' (or endpoints') recipes: inputs, parameters,
+        code versions, steps and metrics, as far as the user may see them."""
+
+        def call() -> dict[str, Any]:
+            reader = _reader(user)  # before the store is even opened
+            return diff_view(_store(), reader, a, b)
+
+        return guard(call)
+
+    @api.get("/api/impact")
+    def dataset_impact(
+        user: GetUserDep,
+        dataset: str = Query(..., description=f"the data set: {start_help}"),
+    ) -> dict[str, Any]:
+        """Every model, approval and endpoint a data set reached, with their DAG runs, and
+        which endpoints serve an affected model now, as far as the user may see them."""
+
+        def call() -> dict[str, Any]:
+            reader = _reader(user)
+            return impact_view(_store(), reader, dataset)
 
         return guard(call)
 

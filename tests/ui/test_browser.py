@@ -16,6 +16,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -385,4 +386,126 @@ def test_two_thousand_vertices_paint_quickly(
     print(f"fit, click and properties shown: {(time.monotonic() - started) * 1000:.0f} ms")
     page.screenshot(path=str(tmp_path / "ui-2000.png"))
     print(f"screenshot: {tmp_path / 'ui-2000.png'}")
+    page.close()
+
+
+ODD = "<img src=x onerror=alert(1)>{{JS}}"
+
+
+def _two_models(url: str) -> tuple[str, str]:
+    """Record two runs of a DAG ``weekly`` whose models differ in a parameter, an input's
+    digest and a metric, with names that look like markup and template; return their URIs."""
+    from airflow_lineage.capture.lineage import DataRef, StepLineage
+    from airflow_lineage.capture.record import TaskRun, build_record
+    from airflow_lineage.model import ActionStatus
+
+    uris = []
+    with connect(url) as store:
+        for run, depth, digest, score in (("w1", "3", "1", "0.91"), ("w2", ODD, "2", "0.87")):
+            model = f"s3://models/{ODD}/{run}.pkl"
+            rec = build_record(
+                TaskRun("weekly", "train", run),
+                StepLineage(
+                    step_type="Training",
+                    inputs=(DataRef("s3://weekly/data.csv", digests=(("Custom", digest * 8),)),),
+                    outputs=(DataRef(model, "Model"),),
+                    parameters={"max_depth": depth},
+                    metrics={"accuracy": score},
+                ),
+                ActionStatus.COMPLETED,
+                now=datetime.now(UTC),
+            )
+            store.write(rec.entities, rec.associations)
+            uris.append(model)
+    return uris[0], uris[1]
+
+
+def _keep_view(shot: Path, name: str) -> None:
+    """Copy a view's screenshot to bench/results only when asked (never dirty the tree)."""
+    if os.environ.get("AIRFLOW_LINEAGE_UPDATE_SCREENSHOT"):
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, SCREENSHOT.parent / name)
+    print(f"\nscreenshot: {shot}")
+
+
+def _cells(page: Any, table: str) -> list[list[str]]:
+    return [
+        [c.strip() for c in row]
+        for row in page.eval_on_selector_all(
+            f"{table} tbody tr",
+            "rows => rows.map(r => Array.from(r.cells).map(c => c.textContent))",
+        )
+    ]
+
+
+def test_the_compare_and_impact_views(served: dict[str, Any], browser: Any, tmp_path: Path) -> None:
+    base, run_id = served["base"], served["run_id"]
+    a, b = _two_models(served["store_url"])
+    browser.clear_cookies()
+    browser.add_cookies([{"name": "_token", "value": _token(base, "admin"), "url": base}])
+    page = browser.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    # From the graph, the "Compare two models" tab; two URIs typed in.
+    page.goto(f"{base}/lineage/ui?dag_id=ml_pipeline_local&run_id={run_id}")
+    _wait_drawn(page, served)
+    page.click("button[data-view=diff]")
+    assert page.locator("#diff-view").is_visible() and not page.locator("#canvas").is_visible()
+    page.fill("#diff-a", a)
+    page.fill("#diff-b", b)
+    page.click("#diff-show")
+    page.wait_for_selector("body[data-view-ready=diff], body[data-error]", state="attached")
+    assert page.get_attribute("body", "data-error") is None
+    assert "view=diff" in page.url
+    rows = _cells(page, "#diff-table")
+    assert ["Parameter", "train.max_depth", "3", ODD] in rows
+    assert ["Metric", "train.accuracy", "0.91", "0.87"] in rows
+    assert [
+        "Input digest changed",
+        "s3://weekly/data.csv (DataSet)",
+        "Custom " + "1" * 8,
+        "Custom " + "2" * 8,
+    ] in rows
+    assert len(rows) == 3  # nothing else differs
+    assert _cells(page, "#diff-models")[1][1] == b  # the name is shown as text
+    assert page.locator("#diff-view img").count() == 0 and not dialogs
+    shot = tmp_path / "ui-diff.png"
+    page.screenshot(path=str(shot))
+    _keep_view(shot, "ui-diff.png")
+
+    # The "Impact of a data set" tab on the pipeline's raw data set.
+    raw = f"file://{served['home'] / 'ml'}/raw/iris.csv"
+    page.click("button[data-view=impact]")
+    page.fill("#impact-dataset", raw)
+    page.click("#impact-show")
+    page.wait_for_selector("body[data-view-ready=impact], body[data-error]", state="attached")
+    assert page.get_attribute("body", "data-error") is None
+    assert (
+        "An endpoint serves an affected model now." in page.locator("#impact-verdict").inner_text()
+    )
+    models = _cells(page, "#impact-models")
+    assert {(m[2], m[3]) for m in models} == {
+        (task, f"ml_pipeline_local / {run_id}")
+        for task in ("extract_features", "train", "register")
+    }
+    ((approval, status, approved, approval_run),) = _cells(page, "#impact-approvals")
+    assert status == "Completed" and approved.endswith("registry/iris/1/model.pkl")
+    assert approval and approval_run == f"ml_pipeline_local / {run_id}"
+    ((endpoint, deployment, endpoint_run, served_models, flag),) = _cells(page, "#impact-endpoints")
+    assert endpoint.endswith(f"serving/iris-{run_id}") and flag == "YES" and deployment
+    assert endpoint_run == f"ml_pipeline_local / {run_id}" and "model.pkl" in served_models
+    assert page.locator("#impact-endpoints tr.serving").count() == 1
+    shot = tmp_path / "ui-impact.png"
+    page.screenshot(path=str(shot))
+    _keep_view(shot, "ui-impact.png")
+
+    # Back to the graph: it is drawn again; a view's address opens that view.
+    page.evaluate("document.body.removeAttribute('data-rendered')")
+    page.click("button[data-view=graph]")
+    _wait_drawn(page, served)
+    assert page.locator("#canvas").is_visible() and not page.locator("#impact-view").is_visible()
+    page.goto(f"{base}/lineage/ui?view=impact&dataset=s3://nowhere/x.csv")
+    page.wait_for_selector("body[data-error]", state="attached")
+    assert "404" in page.locator("#status").inner_text()
     page.close()

@@ -14,7 +14,7 @@
   var findEl = document.getElementById("find");
   var foundEl = document.getElementById("found");
   var finding = { text: "", matches: [], at: -1 };
-  var state = { direction: "both", scope: "run", graph: null, byArn: {}, view: null, selected: null };
+  var state = { direction: "both", scope: "run", graph: null, byArn: {}, view: null, selected: null, mode: "graph", searches: {} };
   var base = location.pathname.replace(/\/ui\/?$/, "/");
   window.lineage = { timing: {}, state: state };
 
@@ -383,6 +383,181 @@
     load();
   });
 
+
+  /* The two views next to the graph: the diff of two models and the impact of a data
+   * set. Built with DOM nodes and textContent only: no value is ever read as markup. */
+  var viewParts = {
+    graph: [canvas, document.getElementById("panel"), document.getElementById("controls"), document.getElementById("finder")],
+    diff: [document.getElementById("diff-view")],
+    impact: [document.getElementById("impact-view")]
+  };
+
+  function node(tag, attrs, kids) {
+    var e = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+    (kids || []).forEach(function (k) {
+      if (k != null) e.appendChild(typeof k === "object" ? k : document.createTextNode(String(k)));
+    });
+    return e;
+  }
+
+  /* A table: head is the column names, rows are [cells, class] (a cell: text or a node). */
+  function table(id, head, rows) {
+    var body = rows.map(function (r) {
+      return node("tr", r[1] ? { "class": r[1] } : {}, r[0].map(function (c, i) {
+        return node("td", i === 0 ? { "class": "what" } : {}, [c == null ? "\u2014" : c]);
+      }));
+    });
+    return node("table", { id: id }, [
+      node("thead", {}, [node("tr", {}, head.map(function (h) { return node("th", {}, [h]); }))]),
+      node("tbody", {}, body)
+    ]);
+  }
+
+  /* "?k=v&…" with every value percent-encoded (a space as %20, never "+": params()
+   * keeps a "+" as it is). */
+  function search(q) {
+    var out = [];
+    new URLSearchParams(q).forEach(function (v, k) { out.push(encodeURIComponent(k) + "=" + encodeURIComponent(v)); });
+    return "?" + out.join("&");
+  }
+
+  function link(text, query) {
+    return node("a", { href: search(query) }, [text]);
+  }
+
+  function runCell(item) {
+    if (!item.dag_id || !item.run_id) return null;
+    return link(item.dag_id + " / " + item.run_id, { dag_id: item.dag_id, run_id: item.run_id });
+  }
+
+  function arnName(arn) { return arn ? String(arn).split("/").pop() : null; }
+
+  function digests(d) {
+    var keys = Object.keys(d || {});
+    return keys.length ? keys.map(function (k) { return k + " " + d[k]; }).join("\n") : "no digest";
+  }
+
+  function viewDone(name, box, kids) {
+    box.replaceChildren.apply(box, kids);
+    document.body.setAttribute("data-view-ready", name);
+  }
+
+  function viewFailed(box, err) {
+    box.replaceChildren(node("p", { "class": "hint" }, ["No answer."]));
+    setStatus(err.message, true);
+    document.body.setAttribute("data-error", err.message);
+  }
+
+  function showDiff(body) {
+    var rows = [];
+    body.inputs.added.forEach(function (i) { rows.push([["Input added", i.uri + " (" + i.type + ")", null, digests(i.digests)]]); });
+    body.inputs.removed.forEach(function (i) { rows.push([["Input removed", i.uri + " (" + i.type + ")", digests(i.digests), null]]); });
+    body.inputs.changed.forEach(function (i) { rows.push([["Input digest changed", i.uri + " (" + i.type + ")", digests(i.a), digests(i.b)]]); });
+    [["parameters", "Parameter"], ["code", "Code version"], ["steps", "Step"], ["metrics", "Metric"]].forEach(function (s) {
+      var m = body[s[0]] || {};
+      Object.keys(m).forEach(function (k) { rows.push([[s[1], k, m[k].a, m[k].b]]); });
+    });
+    var sides = table("diff-models", ["", "Model or endpoint", "DAG run"], [
+      [["A", body.a.uri, runCell(body.a)]], [["B", body.b.uri, runCell(body.b)]]
+    ]);
+    var kids = [sides];
+    if (body.same) {
+      kids.push(node("p", { "class": "verdict", id: "diff-same" }, ["No differences in inputs, parameters, code versions, steps or metrics."]));
+    } else {
+      kids.push(node("h3", {}, [rows.length + " differences"]), table("diff-table", ["What", "Name", "A", "B"], rows));
+    }
+    if (body.truncated) kids.push(node("p", { "class": "hint" }, ["Truncated: " + body.truncation]));
+    viewDone("diff", document.getElementById("diff-result"), kids);
+    setStatus(body.same ? "No differences" : rows.length + " differences");
+  }
+
+  function showImpact(body) {
+    var uris = {};
+    body.models.forEach(function (m) { uris[m.arn] = m.uri; });
+    function models(arns) { return arns.length ? arns.map(function (a) { return uris[a] || arnName(a); }).join("\n") : null; }
+    var kids = [
+      node("p", { "class": body.deployed ? "verdict bad" : "verdict", id: "impact-verdict" }, [
+        body.deployed ? "An endpoint serves an affected model now." : "No endpoint serves an affected model now."
+      ]),
+      node("h3", {}, ["Data set"]),
+      table("impact-datasets", ["Source URI", "Type"], body.datasets.map(function (d) { return [[d.uri, d.type]]; })),
+      node("h3", {}, ["Models (" + body.models.length + ")"]),
+      table("impact-models", ["Model", "Type", "Task", "DAG run"], body.models.map(function (m) {
+        return [[link(m.uri, { arn: m.arn, direction: "upstream" }), m.type, m.task, runCell(m)]];
+      })),
+      node("h3", {}, ["Approvals (" + body.approvals.length + ")"]),
+      table("impact-approvals", ["Approval", "Status", "Models", "DAG run"], body.approvals.map(function (a) {
+        return [[arnName(a.arn), a.status, models(a.models), runCell(a)]];
+      })),
+      node("h3", {}, ["Endpoints (" + body.endpoints.length + ")"]),
+      table("impact-endpoints", ["Endpoint", "Serving now (deployment)", "DAG run", "Affected models served", "Serves an affected model"], body.endpoints.map(function (e) {
+        return [[e.uri, arnName(e.deployment), runCell(e), models(e.models), e.serving_affected ? "YES" : "no"], e.serving_affected ? "serving" : ""];
+      }))
+    ];
+    Array.prototype.forEach.call(kids[kids.length - 1].querySelectorAll("tr.serving td:last-child"), function (td) { td.classList.add("flag"); });
+    if (body.truncated) kids.push(node("p", { "class": "hint" }, ["Truncated: " + body.truncation]));
+    viewDone("impact", document.getElementById("impact-result"), kids);
+    setStatus(body.models.length + " models, " + body.approvals.length + " approvals, " + body.endpoints.length + " endpoints reached");
+  }
+
+  function loadView(name) {
+    var q = params();
+    document.body.removeAttribute("data-view-ready");
+    document.body.removeAttribute("data-error");
+    var box = document.getElementById(name + "-result");
+    var path;
+    if (name === "diff") {
+      document.getElementById("diff-a").value = q.get("a") || "";
+      document.getElementById("diff-b").value = q.get("b") || "";
+      if (!q.get("a") || !q.get("b")) { setStatus("Give two models (ARN, source URI or name) and press Compare."); return; }
+      path = "api/diff?" + new URLSearchParams({ a: q.get("a"), b: q.get("b") }).toString();
+    } else {
+      document.getElementById("impact-dataset").value = q.get("dataset") || "";
+      if (!q.get("dataset")) { setStatus("Give a data set (ARN, source URI or name) and press Show impact."); return; }
+      path = "api/impact?" + new URLSearchParams({ dataset: q.get("dataset") }).toString();
+    }
+    setStatus("Loading…");
+    fetchJson(path).then(name === "diff" ? showDiff : showImpact, function (err) { viewFailed(box, err); });
+  }
+
+  var VIEW_TITLES = { diff: "Compare two models", impact: "Impact of a data set" };
+  var pageTitle = document.getElementById("title").textContent;
+
+  function showView(name) {
+    state.mode = viewParts[name] ? name : "graph";
+    document.getElementById("title").textContent = VIEW_TITLES[state.mode] || pageTitle;
+    Object.keys(viewParts).forEach(function (k) {
+      viewParts[k].forEach(function (e) { e.hidden = k !== state.mode; });
+    });
+    Array.prototype.forEach.call(document.querySelectorAll("[data-view]"), function (b) {
+      b.classList.toggle("active", b.getAttribute("data-view") === state.mode);
+    });
+  }
+
+  Array.prototype.forEach.call(document.querySelectorAll("[data-view]"), function (b) {
+    b.addEventListener("click", function () {
+      var name = b.getAttribute("data-view");
+      if (name === state.mode) return;
+      /* Each view keeps its own address: back to the graph is back to its start. */
+      state.searches[state.mode] = location.search;
+      history.pushState(null, "", state.searches[name] || (name === "graph" ? "?" : search({ view: name })));
+      init();
+    });
+  });
+
+  document.getElementById("diff-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    history.pushState(null, "", search({ view: "diff", a: document.getElementById("diff-a").value.trim(), b: document.getElementById("diff-b").value.trim() }));
+    loadView("diff");
+  });
+
+  document.getElementById("impact-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    history.pushState(null, "", search({ view: "impact", dataset: document.getElementById("impact-dataset").value.trim() }));
+    loadView("impact");
+  });
+
   window.addEventListener("popstate", function () { init(); });
 
   function init() {
@@ -392,8 +567,11 @@
     targetEl.value = q.get("arn") || q.get("uri") || q.get("name") || "";
     setScope(q.get("scope"));
     if (cfg.mode === "api") {
-      load();
+      document.getElementById("views").hidden = false;
+      showView(q.get("view"));
+      if (state.mode === "graph") load(); else loadView(state.mode);
     } else {
+      showView("graph");
       document.getElementById("direction").style.display = "none";
       depthEl.parentNode.style.display = "none";
       targetEl.parentNode.style.display = "none";
