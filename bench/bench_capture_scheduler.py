@@ -142,9 +142,17 @@ def main() -> None:
         help="the lineage store: PostgreSQL through the lineage connection, or the "
         "embedded SQLite default under $AIRFLOW_HOME (no lineage connection)",
     )
+    parser.add_argument(
+        "--unsigned",
+        action="store_true",
+        help="capture without signing ([ml_lineage] attest = False), to measure what "
+        "signing costs (compare the in-task times with a signed run's)",
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    suffix = "" if args.store == "postgres" else f"-{args.store}"
+    suffix = ("" if args.store == "postgres" else f"-{args.store}") + (
+        "-unsigned" if args.unsigned else ""
+    )
     out = args.out or RESULTS_DIR / f"capture-scheduler{suffix}.json"
 
     work = Path(tempfile.mkdtemp(prefix="bench-capture-scheduler-"))
@@ -173,7 +181,12 @@ def main() -> None:
             modes = ("off", "on") if rnd % 2 == 0 else ("on", "off")
             for mode in modes:
                 enabled = "True" if mode == "on" else "False"
-                deployment.restart_scheduler({lineage_option("enabled"): enabled})
+                deployment.restart_scheduler(
+                    {
+                        lineage_option("enabled"): enabled,
+                        lineage_option("attest"): "False" if args.unsigned else "",
+                    }
+                )
                 warmup = f"warmup-{mode}-{rnd}"
                 deployment.trigger("bench_warmup", warmup)
                 deployment.wait_for_runs("bench_warmup", [warmup], timeout=600)
@@ -214,7 +227,8 @@ def main() -> None:
     results: dict[str, Any] = {
         "benchmark": "capture overhead per task under the real scheduler (LocalExecutor)",
         "commit": _git("rev-parse", "--short", "HEAD"),
-        "clean": not _git("status", "--porcelain"),
+        # Results files of other benchmarks do not make the code under test dirty.
+        "clean": not _git("status", "--porcelain", "--", ".", ":!bench/results"),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {
             "cpus": os.cpu_count(),
@@ -229,6 +243,7 @@ def main() -> None:
             if args.store == "postgres"
             else "the embedded SQLite store under $AIRFLOW_HOME",
             "actions_recorded": recorded,
+            "signed": not args.unsigned,
         },
         "elapsed_s": round(elapsed, 1),
     }

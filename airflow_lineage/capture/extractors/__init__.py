@@ -78,14 +78,35 @@ def register_extractor(operator: str | type, extractor: Extractor) -> None:
     if "." not in key:
         raise ValueError(f"operator must be a class or a dotted path, got {key!r}")
     _registry[key] = extractor
+    _by_class.clear()
+
+
+_by_class: dict[type, Extractor | None] = {}
+"""The extractor found for each operator class (a protocol check costs a task ~1 ms)."""
+
+_PROTOCOL = ("get_lineage_on_start", "get_lineage_on_complete")
+"""The methods of :class:`LineageAware`, looked up on the class."""
 
 
 def extractor_for(task: Any) -> Extractor | None:
     """Return the extractor for a task: the task's own protocol first, then the registry."""
-    if isinstance(task, LineageAware):
-        return _SelfDescribing()
+    cls = type(task)
+    try:
+        return _by_class[cls]
+    except KeyError:
+        found = _SelfDescribing() if _describes_itself(cls) else _registered(cls)
+        _by_class[cls] = found
+        return found
+
+
+def _describes_itself(cls: type) -> bool:
+    """Return whether the operator class implements :class:`LineageAware`."""
+    return all(callable(getattr(cls, name, None)) for name in _PROTOCOL)
+
+
+def _registered(cls: type) -> Extractor | None:
     global _builtins_loaded
-    mro = type(task).__mro__
+    mro = cls.__mro__
     if not _builtins_loaded and any(cls.__module__ in _BUILTIN_MODULES for cls in mro):
         # Only a task of such an operator pays for loading the built-in extractors.
         _builtins_loaded = True
