@@ -9,6 +9,7 @@ the same "newest wins" rule to both, in one transaction).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,6 +50,10 @@ def builder_id(keyid: str) -> str:
     return config.builder_id() or f"urn:airflow-lineage:deployment:{keyid[:32]}"
 
 
+signing_seconds = 0.0
+"""Time this process has spent signing (capture reports it per try)."""
+
+
 def sign_step(
     action: Action, entities: Sequence[Entity], associations: Sequence[Association]
 ) -> Attestation | None:
@@ -61,6 +66,8 @@ def sign_step(
     from airflow_lineage import config
     from airflow_lineage.provenance import keys
 
+    global signing_seconds
+    began = time.perf_counter()
     try:
         if not config.attest():
             return None
@@ -69,6 +76,8 @@ def sign_step(
     except Exception as e:  # a missing or unreadable key must not fail the task
         log.warning("Lineage of %s is not signed: %s", action.arn, e)
         return None
+    finally:
+        signing_seconds += time.perf_counter() - began
 
 
 def _signed(
