@@ -326,3 +326,16 @@ def test_a_changed_connection_applies_once_the_relay_looks_again(
         assert relay._store(spec).url == second
     finally:
         relay.close()
+
+
+def test_the_cli_shows_a_running_relays_counts(
+    relay_home: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from airflow_lineage.cli import main as cli
+
+    assert cli(["relay", "--status", "--socket", str(relay_home["sock"])]) == 0
+    # (stores: 0 or 1, as the relay may still be opening the store it warms at start)
+    assert capsys.readouterr().out.startswith("written=0 failed=0 stores=")
+    missing = relay_home["home"] / "none.sock"
+    assert cli(["relay", "--status", "--socket", str(missing)]) == 1
+    assert "no lineage relay at" in capsys.readouterr().err
