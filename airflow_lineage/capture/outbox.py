@@ -36,7 +36,7 @@ from airflow_lineage.exceptions import (
 )
 from airflow_lineage.model import Association, Entity
 from airflow_lineage.provenance.attestation import Attestation
-from airflow_lineage.records import format_time, from_record, parse_time, to_record
+from airflow_lineage.records import from_record, to_record
 from airflow_lineage.store.base import LineageStore
 
 __all__ = ["DEAD_LETTER", "Outbox", "ReplayResult", "store_unavailable"]
@@ -166,10 +166,7 @@ class Outbox:
             "upsert": sorted(upsert),
         }
         if attestations:
-            body["attestations"] = [
-                {"arn": a.arn, "envelope": a.envelope, "modified": format_time(a.modified)}
-                for a in attestations
-            ]
+            body["attestations"] = [a.as_json() for a in attestations]
         final = self.directory / name
         _write_durably(final, json.dumps(body, sort_keys=True))
         return final
@@ -221,10 +218,7 @@ class Outbox:
         """
         try:
             body = json.loads(path.read_text(encoding="utf-8"))
-            return [
-                Attestation(str(a["arn"]), str(a["envelope"]), parse_time(a["modified"]))
-                for a in body.get("attestations", [])
-            ]
+            return [Attestation.from_json(a) for a in body.get("attestations", [])]
         except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as e:
             raise ValueError(f"{path} has malformed attestations: {e}") from e
 

@@ -40,7 +40,7 @@ from airflow_lineage.model import (
     Entity,
 )
 from airflow_lineage.provenance.attestation import Attestation, sign_step
-from airflow_lineage.records import format_time, from_record, parse_time, to_record
+from airflow_lineage.records import from_record, to_record
 
 __all__ = ["LineageRecord", "TaskRun", "build_record"]
 
@@ -151,10 +151,7 @@ class LineageRecord:
             "action": self.action_arn,
             "inputs": list(self.inputs),
             "outputs": list(self.outputs),
-            "attestations": [
-                {"arn": a.arn, "envelope": a.envelope, "modified": format_time(a.modified)}
-                for a in self.attestations
-            ],
+            "attestations": [a.as_json() for a in self.attestations],
         }
 
     @classmethod
@@ -168,10 +165,7 @@ class LineageRecord:
         try:
             items = [from_record(r) for r in (*body["entities"], *body["associations"])]
             action, inputs, outputs = body["action"], body["inputs"], body["outputs"]
-            attestations = tuple(
-                Attestation(str(a["arn"]), str(a["envelope"]), parse_time(a["modified"]))
-                for a in body.get("attestations", ())
-            )
+            attestations = tuple(Attestation.from_json(a) for a in body.get("attestations", ()))
         except (KeyError, TypeError, AttributeError) as e:
             raise ValueError(f"not a lineage record: {e!r}") from e
         if not isinstance(action, str) or not all(
@@ -193,10 +187,7 @@ class LineageRecord:
             "action": self.action_arn,
             "inputs": list(self.inputs),
             "outputs": list(self.outputs),
-            "attestations": [
-                {"arn": a.arn, "envelope": a.envelope, "modified": format_time(a.modified)}
-                for a in self.attestations
-            ],
+            "attestations": [a.as_json() for a in self.attestations],
         }
 
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from airflow_lineage.model import Action, Artifact, Association, Entity
 
@@ -40,6 +40,22 @@ class Attestation:
             raise ValueError("an attestation's envelope must be DSSE JSON")
         if not isinstance(self.modified, datetime) or self.modified.tzinfo is None:
             raise TypeError("an attestation's modified time must be an aware datetime")
+
+    def as_json(self) -> dict[str, str]:
+        """Return the attestation as JSON-ready data (outbox files, the relay, XCom)."""
+        from airflow_lineage.records import format_time
+
+        return {"arn": self.arn, "envelope": self.envelope, "modified": format_time(self.modified)}
+
+    @classmethod
+    def from_json(cls, data: Any) -> Attestation:
+        """Return the attestation :meth:`as_json` made.
+
+        :raises KeyError, TypeError, ValueError: ``data`` is not one.
+        """
+        from airflow_lineage.records import parse_time
+
+        return cls(str(data["arn"]), str(data["envelope"]), parse_time(data["modified"]))
 
 
 def builder_id(keyid: str) -> str:
