@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airflow_lineage.capture.record import LineageRecord
+from airflow_lineage.capture.record import LineageRecord, signed
 from airflow_lineage.exceptions import LineageError
 
 __all__ = ["RelayClient", "RelayError", "StoreSpec", "serve", "socket_path", "start_beside"]
@@ -201,13 +201,24 @@ class RelayClient:
             self._places[spec] = known
         return known
 
-    def write(self, spec: StoreSpec, record: LineageRecord, deadline: float) -> None:
+    def write(
+        self, spec: StoreSpec, record: LineageRecord, deadline: float, *, sign: bool = False
+    ) -> float:
         """Have the relay commit ``record`` to the store; return once it has.
 
+        :param sign: the relay signs the record (it comes unsigned).
+        :returns: the seconds the relay spent signing it.
         :raises RelayError: the record may not have been committed (the relay failed,
             broke off or missed the deadline); writing it again is harmless.
         """
-        self._ask({"op": "write", "store": spec.as_json(), "record": record.as_json()}, deadline)
+        request: dict[str, Any] = {
+            "op": "write",
+            "store": spec.as_json(),
+            "record": record.as_json(),
+        }
+        if sign:
+            request["sign"] = True
+        return float(self._ask(request, deadline).get("signing_s", 0.0))
 
     def stats(self, deadline: float) -> dict[str, int]:
         """Return how many records the relay has written and failed to write, and how
@@ -284,12 +295,17 @@ class _Relay:
                 from airflow_lineage.capture.shared import commit
 
                 try:
-                    commit(LineageRecord.from_json(request.get("record")), store)
+                    record = LineageRecord.from_json(request.get("record"))
+                    began = time.perf_counter()
+                    if request.get("sign") and not record.attestations:
+                        record = signed(record)
+                    signing = time.perf_counter() - began
+                    commit(record, store)
                 except Exception:
                     self._count("failed")
                     raise
                 self._count("written")
-                return {"ok": True}
+                return {"ok": True, "signing_s": signing}
             raise ValueError(f"unknown relay request {op!r}: expected 'open', 'write' or 'stats'")
         except _NotRelayed as e:
             return {"ok": False, "direct": True, "error": str(e)}
@@ -301,7 +317,16 @@ class _Relay:
             self.counts[outcome] += 1
 
     def warm(self, spec: StoreSpec) -> None:
-        """Open the default store ahead of the first task (a failure waits for a task)."""
+        """Open the default store and load the signing key ahead of the first task (a
+        failure waits for a task)."""
+        try:
+            from airflow_lineage import config
+            from airflow_lineage.provenance import keys
+
+            if config.attest():
+                keys.deployment_key()
+        except Exception as e:  # the first signature tries again, and says why
+            log.info("Lineage relay: the signing key is not loaded yet: %s", e)
         try:
             self._store(spec)
         except Exception as e:  # e.g. not migrated yet: the first request tries again

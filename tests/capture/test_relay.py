@@ -92,6 +92,10 @@ def test_the_pipeline_captured_through_the_relay_is_the_exact_graph(
     # Every try's record went through the relay, none was written directly or queued.
     assert _stats(relay_home["sock"]) == {"written": len(TASKS), "failed": 0, "stores": 1}
     assert len(Outbox(relay_home["home"] / "outbox")) == 0
+    # The relay signed every step (the gate in the pipeline requires it, and passed).
+    actions = _actions(relay_home["url"])
+    with connect(relay_home["url"]) as store:
+        assert set(store.attestations([a.arn for a in actions])) == {a.arn for a in actions}
 
 
 def _one_step_dag(dag_id: str, data: Path) -> Any:
@@ -215,9 +219,13 @@ def test_a_relay_that_stalls_costs_the_task_one_capture_deadline(
     assert elapsed < 30
     outbox = Outbox(lineage_home / "outbox")
     assert len(outbox) == 1
+    # Meant for the relay (which signs), the record was signed before it was kept.
+    assert len(outbox.read_attestations(outbox.pending()[0])) == 1
     with connect(url) as store:
         assert outbox.replay(store).pending == 0
-    assert [a.status.value for a in _actions(url)] == ["Completed"]
+        actions = _actions(url)
+        assert [a.status.value for a in actions] == ["Completed"]
+        assert set(store.attestations([actions[0].arn])) == {actions[0].arn}
 
 
 def test_one_relay_per_socket_and_it_ends_with_its_parent(tmp_path: Path) -> None:
