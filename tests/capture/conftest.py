@@ -25,8 +25,9 @@ def reset_lineage_settings() -> None:
     """Make the next capture read the configuration again (it is cached per process)."""
     from airflow_lineage import config
     from airflow_lineage.capture import runtime
+    from airflow_lineage.provenance import keys
 
-    for fn in vars(config).values():
+    for fn in (*vars(config).values(), keys.deployment_key, keys.trusted_keys):
         if hasattr(fn, "cache_clear"):
             fn.cache_clear()
     runtime.reset()
