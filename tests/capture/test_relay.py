@@ -86,6 +86,8 @@ def _actions(url: str) -> list[Action]:
 def test_the_pipeline_captured_through_the_relay_is_the_exact_graph(
     relay_home: dict[str, Any], load_dag: Callable[..., Any], run_dag: Callable[..., Any]
 ) -> None:
+    # Only the OS user running Airflow may reach the relay (README: owner-only socket).
+    assert relay_home["sock"].stat().st_mode & 0o077 == 0
     dr = run_pipeline(load_dag, run_dag)
     assert dr.state == "success"
     assert_expected_graph(captured(relay_home["url"], relay_home["home"] / "ml"))
@@ -141,45 +143,55 @@ def test_a_socket_of_another_user_gets_no_record(
     assert _stats(relay_home["sock"])["written"] == 0
 
 
-def test_a_store_the_relay_cannot_open_leaves_the_record_in_the_outbox(
-    lineage_home: Path, monkeypatch: pytest.MonkeyPatch, run_dag: Callable[..., Any]
-) -> None:
-    # The store was never created: the relay refuses it, and so would a direct write.
+@pytest.fixture
+def relay_without_store(
+    lineage_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Path, subprocess.Popen[str]]]:
+    """A relay whose store was never created: it refuses it, as a direct write would.
+
+    Yields the store's (missing) file and the relay's process; strict mode may be set
+    before this fixture is requested.
+    """
     missing = lineage_home / "not-yet" / "lineage.db"
     monkeypatch.setenv("AIRFLOW__ML_LINEAGE__STORE_URL", f"sqlite:///{missing}")
     sock = lineage_home / "relay.sock"
     monkeypatch.setenv("AIRFLOW__ML_LINEAGE__RELAY_SOCKET", str(sock))
     reset_lineage_settings()
     proc = _start_relay(sock, dict(os.environ))
-    try:
-        assert run_dag(_one_step_dag("relay_no_store", lineage_home)).state == "success"
-        outbox = Outbox(lineage_home / "outbox")
-        assert len(outbox) == 1
-        # Once the store exists, the record replays into it: nothing was lost.
-        url = create_store(f"sqlite:///{missing}")
-        with connect(url) as store:
-            assert outbox.replay(store).pending == 0
-        assert [a.status.value for a in _actions(url)] == ["Completed"]
-    finally:
-        _stop(proc)
+    yield missing, proc
+    _stop(proc)
+
+
+def test_a_store_the_relay_cannot_open_leaves_the_record_in_the_outbox(
+    relay_without_store: tuple[Path, subprocess.Popen[str]],
+    lineage_home: Path,
+    run_dag: Callable[..., Any],
+) -> None:
+    missing, _ = relay_without_store
+    assert run_dag(_one_step_dag("relay_no_store", lineage_home)).state == "success"
+    outbox = Outbox(lineage_home / "outbox")
+    assert len(outbox) == 1
+    # Once the store exists, the record replays into it: nothing was lost.
+    url = create_store(f"sqlite:///{missing}")
+    with connect(url) as store:
+        assert outbox.replay(store).pending == 0
+    assert [a.status.value for a in _actions(url)] == ["Completed"]
+
+
+@pytest.fixture
+def strict(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW__ML_LINEAGE__STRICT", "True")
 
 
 def test_strict_mode_fails_the_task_when_the_relay_cannot_write(
-    lineage_home: Path, monkeypatch: pytest.MonkeyPatch, run_dag: Callable[..., Any]
+    strict: None,
+    relay_without_store: tuple[Path, subprocess.Popen[str]],
+    lineage_home: Path,
+    run_dag: Callable[..., Any],
 ) -> None:
-    missing = lineage_home / "not-yet" / "lineage.db"
-    monkeypatch.setenv("AIRFLOW__ML_LINEAGE__STORE_URL", f"sqlite:///{missing}")
-    sock = lineage_home / "relay.sock"
-    monkeypatch.setenv("AIRFLOW__ML_LINEAGE__RELAY_SOCKET", str(sock))
-    monkeypatch.setenv("AIRFLOW__ML_LINEAGE__STRICT", "True")
-    reset_lineage_settings()
-    proc = _start_relay(sock, dict(os.environ))
-    try:
-        dr = run_dag(_one_step_dag("relay_strict", lineage_home))
-        assert dr.state == "failed"
-        assert len(Outbox(lineage_home / "outbox")) >= 1  # still kept for replay
-    finally:
-        _stop(proc)
+    dr = run_dag(_one_step_dag("relay_strict", lineage_home))
+    assert dr.state == "failed"
+    assert len(Outbox(lineage_home / "outbox")) >= 1  # still kept for replay
 
 
 def test_a_relay_that_stalls_costs_the_task_one_capture_deadline(
