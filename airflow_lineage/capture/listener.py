@@ -8,6 +8,7 @@ an ORM task instance without ``.task``) are ignored.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from typing import Any
@@ -46,15 +47,33 @@ def on_starting(component: Any) -> None:
         return
     if _is_scheduler(component):
         _start_relay()
-    import importlib
-
     config.load_all()
     for name in _WARM_MODULES:
         try:
             importlib.import_module(name)
         except Exception:  # an optional driver that is not installed: tasks do without
             log.debug("Lineage capture could not preload %s", name, exc_info=True)
+    _rehearse()
     _load_signing_key()
+
+
+def _rehearse() -> None:
+    """Build and encode one throwaway record, so that what building loads on first use
+    (the SageMaker limits module, compiled patterns, Airflow's asset metadata) is loaded
+    here once, not in every task process; nothing is written."""
+    try:
+        from airflow_lineage.capture.lineage import DataRef, StepLineage
+        from airflow_lineage.capture.record import TaskRun, build_record
+        from airflow_lineage.model import ActionStatus, SourceIdType, SourceType, utcnow
+
+        importlib.import_module("airflow.sdk.definitions.asset.metadata")
+        digest = SourceType(SourceIdType.CUSTOM, "sha256:" + "0" * 64)
+        data = DataRef("file:///lineage-rehearsal", digests=(digest,))
+        lineage = StepLineage(inputs=(data,), outputs=(data,), parameters={"p": "1"})
+        run = TaskRun("rehearsal", "rehearsal", "rehearsal", operator="rehearsal.Rehearsal")
+        build_record(run, lineage, ActionStatus.COMPLETED, now=utcnow(), sign=False).as_json()
+    except Exception:  # only a warm-up: each task loads what it needs anyway
+        log.debug("Lineage capture could not rehearse a record", exc_info=True)
 
 
 def _load_signing_key() -> None:

@@ -104,10 +104,21 @@ class Step:
         self.metrics[name] = str(value)
 
 
+def _in_work_tree(directory: str) -> bool:
+    """Return whether git could find a repository from ``directory`` (a ``.git`` in it or
+    above it, or ``GIT_DIR`` set), without starting git."""
+    if os.environ.get("GIT_DIR"):
+        return True
+    path = Path(directory).resolve()
+    return any((folder / ".git").exists() for folder in (path, *path.parents))
+
+
 @cache
 def _git_commit(directory: str) -> str | None:
     """Return the work tree's commit, ``<sha>-dirty`` when tracked files have changed
     since (the DAG does not run the committed code then)."""
+    if not _in_work_tree(directory):
+        return None  # the usual deployment (DAGs copied or mounted): no git process to start
     try:
         out = subprocess.run(
             ["git", "-C", directory, "rev-parse", "HEAD"],

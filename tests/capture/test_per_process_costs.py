@@ -66,3 +66,31 @@ def test_long_lived_components_preload_what_capture_imports() -> None:
     # With capture off nothing is loaded for it.
     off = _not_preloaded({**os.environ, "AIRFLOW__ML_LINEAGE__ENABLED": "False"})
     assert "airflow_lineage.store.sql" in off
+
+
+def test_a_record_built_after_on_starting_imports_nothing(tmp_path: Path) -> None:
+    # What a task process builds (digests, validated entities, the relay's JSON) is all
+    # loaded by the component that forks it; a module imported here is compiled or read
+    # again by every task (the SageMaker limits module alone took 4 ms a task).
+    data = tmp_path / "in.csv"
+    data.write_text("a\n")
+    code = (
+        "import sys\n"
+        "from airflow_lineage.capture import listener, runtime\n"
+        "from airflow_lineage.capture.lineage import DataRef, StepLineage\n"
+        "from airflow_lineage.capture.record import TaskRun, build_record\n"
+        "from airflow_lineage.model import ActionStatus, utcnow\n"
+        "listener.on_starting(None)\n"
+        "before = set(sys.modules)\n"
+        f"refs = runtime._with_digests([DataRef({data.as_uri()!r})], None, {{}})\n"
+        "assert refs[0].digests, refs\n"
+        "lineage = StepLineage(inputs=refs, outputs=refs, parameters={'n': '1'},\n"
+        "                      metrics={'rows': 2.0}, step_type='Training')\n"
+        "run = TaskRun('d', 't', 'r', operator='m.Op')\n"
+        "build_record(run, lineage, ActionStatus.COMPLETED, now=utcnow(), sign=False).as_json()\n"
+        "print('NEW', sorted(set(sys.modules) - before))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    line = next(x for x in out.stdout.splitlines() if x.startswith("NEW "))
+    assert ast.literal_eval(line.removeprefix("NEW ")) == []

@@ -7,7 +7,9 @@ import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
-from airflow_lineage.operators.steps import _bundle_version, _git_commit
+import pytest
+
+from airflow_lineage.operators.steps import _bundle_version, _git_commit, _in_work_tree
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -32,6 +34,23 @@ def test_a_modified_work_tree_is_marked_dirty(tmp_path: Path) -> None:
     assert _git_commit(str(repo)) == f"{sha}-dirty"
     _git_commit.cache_clear()
     assert _git_commit(str(tmp_path)) is None  # not a work tree: no code version
+
+
+def test_git_is_started_only_where_it_could_find_a_repository(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = tmp_path / "repo"
+    (repo / "dags" / "deep").mkdir(parents=True)
+    _git(repo, "init", "-q")
+    assert _in_work_tree(str(repo / "dags" / "deep"))
+    assert _in_work_tree(str(repo))
+    assert not _in_work_tree(str(tmp_path))
+    worktree = tmp_path / "linked"  # a linked work tree has a .git file, not a folder
+    worktree.mkdir()
+    (worktree / ".git").write_text(f"gitdir: {repo}/.git\n")
+    assert _in_work_tree(str(worktree))
+    monkeypatch.setenv("GIT_DIR", str(repo / ".git"))
+    assert _in_work_tree(str(tmp_path))
 
 
 class _Bundle:
