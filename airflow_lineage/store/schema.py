@@ -31,7 +31,7 @@ __all__ = [
     "shares",
 ]
 
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 """The Alembic head: the only revision a store may be opened at (see ``migrate``)."""
 
 VERSION_TABLE = "lineage_alembic_version"

@@ -10,6 +10,7 @@ so they hold under concurrent writers too.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,6 +46,7 @@ from airflow_lineage.store.migrate import (
 from airflow_lineage.store.schema import (
     shares,
 )
+from airflow_lineage.store.sql_pipeline import supports_pipeline
 
 __all__ = ["SqlCore", "make_engine", "normalize_url", "sqlite_path", "translated"]
 
@@ -96,9 +98,11 @@ def make_engine(url: str, timeout: float, *, create: bool = False) -> Engine:
                 f"-c lock_timeout={millis}".strip(),
             }
         try:
-            return sa.create_engine(url, pool_pre_ping=True, connect_args=args)
+            engine = sa.create_engine(url, connect_args=args)
         except (SQLAlchemyError, ImportError) as e:
             raise StoreError(f"cannot open lineage store {parsed!r}: {e}") from e
+        _ping_when_idle(engine)
+        return engine
     path = sqlite_path(url)
     if path is not None:
         if create:
@@ -126,6 +130,36 @@ def make_engine(url: str, timeout: float, *, create: bool = False) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+PING_IDLE_S = 5.0
+"""A pooled server connection idle longer than this is pinged before it is used."""
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled connection before use only when it has been idle a while.
+
+    A server or a proxy drops idle connections, so one taken from the pool after a pause
+    is checked first (and replaced if dead). Pinging every checkout, as ``pool_pre_ping``
+    does, would add a round trip to each write of a process that writes all the time,
+    such as the lineage relay, whose connections are never idle long.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info["lineage_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("lineage_idle_since")
+        if since is None or time.monotonic() - since < PING_IDLE_S:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except Exception as e:  # the pool replaces the connection and tries again
+            raise sa.exc.DisconnectionError(f"idle lineage store connection is gone: {e}") from e
+        if not alive:
+            raise sa.exc.DisconnectionError("idle lineage store connection is gone")
 
 
 class SqlCore(LineageStore):
@@ -159,6 +193,7 @@ class SqlCore(LineageStore):
             )
         self._engine = make_engine(self.url, float(timeout), create=create)
         self._sqlite = self._engine.dialect.name == "sqlite"
+        self._pipelined = supports_pipeline(self._engine.dialect)
         self._upserts: dict[str, Any] = {}
         self._known_groups: set[tuple[str, str]] = set()
         if create:

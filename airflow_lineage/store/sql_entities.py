@@ -16,7 +16,6 @@ from airflow_lineage.exceptions import (
     InvalidPageTokenError,
 )
 from airflow_lineage.model import (
-    DEFAULT_LINEAGE_GROUP,
     Action,
     ActionStatus,
     Arn,
@@ -44,7 +43,8 @@ from airflow_lineage.store.schema import (
 )
 from airflow_lineage.store.sql_attestations import read_attestations, write_attestations
 from airflow_lineage.store.sql_engine import SqlCore, translated
-from airflow_lineage.store.sql_rows import entity_row, place, row_entity
+from airflow_lineage.store.sql_pipeline import write_pipelined
+from airflow_lineage.store.sql_rows import entity_batches, entity_row, place, row_entity
 
 __all__ = ["SqlEntities"]
 
@@ -113,10 +113,15 @@ class SqlEntities(SqlCore):
                 )
         if not ents and not assocs and not signed:
             return
-        with translated("write lineage"), self._write_tx() as conn:
-            new_groups = self._write(conn, ents, assocs, upsert)
-            write_attestations(self, conn, signed)
-        self._known_groups |= new_groups  # only once the transaction has committed
+        with translated("write lineage"):
+            written = None
+            if self._pipelined:
+                written = write_pipelined(self, ents, assocs, upsert, signed)
+            if written is None:  # SQLite, or an end to resolve: the statements one by one
+                with self._write_tx() as conn:
+                    written = self._write(conn, ents, assocs, upsert)
+                    write_attestations(self, conn, signed)
+        self._known_groups |= written  # only once the transaction has committed
 
     def _statement(self, kind: str) -> Any:
         """Return a cached insert statement (building one costs more than running it)."""
@@ -174,37 +179,13 @@ class SqlEntities(SqlCore):
         upsert: bool | Collection[str],
     ) -> set[tuple[str, str]]:
         """Write in the caller's transaction; return the lineage groups it created."""
-        added: set[tuple[str, str]] = set()
-        if ents:
-            rows = [self._entity_row(e) for e in ents]
-            if isinstance(upsert, bool):
-                self._run_many(conn, "upsert" if upsert else "insert", rows)
-            else:
-                chosen = set(upsert)
-                updated = [r for r in rows if r["arn"] in chosen]
-                kept = [r for r in rows if r["arn"] not in chosen]
-                if updated:
-                    self._run_many(conn, "upsert", updated)
-                if kept:
-                    self._run_many(conn, "insert", kept)
-            groups: dict[str, dict[str, Any]] = {}
-            for row in rows:
-                account, region = place(row["arn"])
-                if (account, region) in self._known_groups:
-                    continue
-                g = groups.setdefault(
-                    account,
-                    {
-                        "account": account,
-                        "name": DEFAULT_LINEAGE_GROUP,
-                        "region": region,
-                        "created_at": row["created_at"],
-                    },
-                )
-                g["created_at"] = min(g["created_at"], row["created_at"])
-            if groups:
-                conn.execute(self._statement("groups"), list(groups.values()))
-                added = {(g["account"], g["region"]) for g in groups.values()}
+        batches, groups = entity_batches(
+            [self._entity_row(e) for e in ents], upsert, self._known_groups
+        )
+        for kind, rows in batches:
+            self._run_many(conn, kind, rows)
+        if groups:
+            conn.execute(self._statement("groups"), groups)
         if assocs:
             wanted = {a.source_arn for a in assocs} | {a.destination_arn for a in assocs}
             # Both ends must be entities the caller sees (its own, or shared with it):
@@ -227,7 +208,7 @@ class SqlEntities(SqlCore):
                 for a in assocs
             ]
             self._run_many(conn, "associations", rows)
-        return added
+        return {(g["account"], g["region"]) for g in groups}
 
     def _run_many(self, conn: Connection, kind: str, rows: list[dict[str, Any]]) -> None:
         """Run a cached insert statement for many rows straight on the driver's cursor.
@@ -235,13 +216,7 @@ class SqlEntities(SqlCore):
         The statement is compiled once per store; SQLAlchemy's per-row parameter work
         would cost more than the database's own.
         """
-        key = f"{kind}:sql"
-        compiled = self._upserts.get(key)
-        if compiled is None:
-            compiled = self._statement(kind).compile(
-                dialect=conn.dialect, column_keys=list(rows[0])
-            )
-            self._upserts[key] = compiled
+        compiled = self._compiled(kind, rows[0])
         fixed = compiled.params  # the statement's own values (e.g. the status ranks)
         if compiled.positiontup:  # qmark (SQLite): values in the statement's order
             order = compiled.positiontup
@@ -250,6 +225,17 @@ class SqlEntities(SqlCore):
             )
         else:  # pyformat (psycopg): named values
             conn.exec_driver_sql(compiled.string, [{**fixed, **r} for r in rows])
+
+    def _compiled(self, kind: str, row: Mapping[str, Any]) -> Any:
+        """Return a cached insert statement compiled for rows with ``row``'s keys."""
+        key = f"{kind}:sql"
+        compiled = self._upserts.get(key)
+        if compiled is None:
+            compiled = self._statement(kind).compile(
+                dialect=self._engine.dialect, column_keys=list(row)
+            )
+            self._upserts[key] = compiled
+        return compiled
 
     def _ids(
         self, conn: Connection, arns: Sequence[str], visible: Sequence[str] | None = None

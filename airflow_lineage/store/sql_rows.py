@@ -1,12 +1,14 @@
-"""The SQL store's rows: an entity as a row of ``lineage_entities`` and back."""
+"""The SQL store's rows: an entity as a row of ``lineage_entities`` and back, and the
+rows a write of entities adds."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from airflow_lineage.model import (
+    DEFAULT_LINEAGE_GROUP,
     Action,
     ActionStatus,
     Artifact,
@@ -17,7 +19,7 @@ from airflow_lineage.model import (
     to_micros,
 )
 
-__all__ = ["entity_row", "place", "row_entity"]
+__all__ = ["entity_batches", "entity_row", "place", "row_entity"]
 
 
 def _json_or_none(values: Mapping[str, str]) -> str | None:
@@ -84,3 +86,39 @@ def place(arn: str) -> tuple[str, str]:
     """Return the (account, region) of a validated entity's ARN."""
     parts = arn.split(":", 5)
     return parts[4], parts[3]
+
+
+Batches = list[tuple[str, list[dict[str, Any]]]]
+
+
+def entity_batches(
+    rows: list[dict[str, Any]],
+    upsert: bool | Collection[str],
+    known_groups: Collection[tuple[str, str]],
+) -> tuple[Batches, list[dict[str, Any]]]:
+    """Return entity rows by statement (``upsert``: the ARNs that may replace a stored
+    row, or all or none), and the rows of the lineage groups they need that are not in
+    ``known_groups`` (account, region)."""
+    if isinstance(upsert, bool):
+        batches = [("upsert" if upsert else "insert", rows)] if rows else []
+    else:
+        chosen = set(upsert)
+        updated = [r for r in rows if r["arn"] in chosen]
+        kept = [r for r in rows if r["arn"] not in chosen]
+        batches = [(k, b) for k, b in (("upsert", updated), ("insert", kept)) if b]
+    groups: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        account, region = place(row["arn"])
+        if (account, region) in known_groups:
+            continue
+        group = groups.setdefault(
+            account,
+            {
+                "account": account,
+                "name": DEFAULT_LINEAGE_GROUP,
+                "region": region,
+                "created_at": row["created_at"],
+            },
+        )
+        group["created_at"] = min(group["created_at"], row["created_at"])
+    return batches, list(groups.values())

@@ -60,7 +60,7 @@ def cluster(pg_schema_url: str) -> Iterator[dict[str, Any]]:
         conn.execute(sa.text(f"GRANT USAGE, CREATE ON SCHEMA {schema} TO {owner}"))
     owner_url = login_url(pg_schema_url, owner)
     try:
-        assert upgrade(owner_url) == (None, "0005")
+        assert upgrade(owner_url) == (None, "0006")
         with connect_admin(pg_schema_url) as admin:  # the superuser
             for acct in (A, B):
                 role = admin.provision_account_role(acct, password=PASSWORDS[acct])  # type: ignore[attr-defined]
@@ -176,6 +176,34 @@ def test_b_reads_none_of_as_rows_in_any_table_with_raw_sql(cluster: dict[str, An
     with connect(cluster["urls"][A]) as a:  # A's rows are intact
         assert a.get(arns["raw"]).properties == {"approved": "true"}
         assert len(a.list_associations().items) == 1
+
+
+def test_what_an_account_sees_cannot_be_widened_by_a_table_of_its_own(
+    cluster: dict[str, Any],
+) -> None:
+    # The read policies ask lineage_visible_accounts(); a temporary lineage_shares that
+    # claims A shared with B must not be what it reads.
+    _populate(cluster)
+    with _raw(cluster["urls"][B]) as conn:
+        assert conn.execute("SELECT lineage_visible_accounts()").fetchone() == ([B],)
+        conn.execute("CREATE TEMP TABLE lineage_shares (LIKE lineage_shares)")
+        conn.execute(
+            "INSERT INTO pg_temp.lineage_shares VALUES "
+            f"('{A}', 'sagemaker-default-lineage-group', '{B}', 'local', 'Accepted', 1, 1)"
+        )
+        schema = _schema(cluster["admin"])
+        conn.execute("SET search_path = pg_temp, public")  # the temporary table first
+        visible = f"SELECT {schema}.lineage_visible_accounts()"
+        assert conn.execute(visible).fetchone() == ([B],)
+        count = f"SELECT count(*) FROM {schema}.lineage_entities WHERE account = %s"
+        assert conn.execute(count, (A,)).fetchone() == (0,)
+    with connect(cluster["urls"][A]) as a, connect(cluster["urls"][B]) as b:
+        a.share(B)
+        b.accept(A)
+    with _raw(cluster["urls"][B]) as conn:  # a real, accepted share is seen at once
+        (visible,) = conn.execute("SELECT lineage_visible_accounts()").fetchone()  # type: ignore[misc]
+        assert sorted(visible) == [A, B]
+        assert conn.execute(count, (A,)).fetchone() == (2,)
 
 
 def test_the_table_owner_is_subject_to_the_policies_too(cluster: dict[str, Any]) -> None:
@@ -402,13 +430,13 @@ def test_a_deployment_migrates_as_the_owner_and_captures_as_the_account(
         if hasattr(fn, "cache_clear"):
             fn.cache_clear()
     # B's login reads the revision (db check) but cannot migrate: not the tables' owner.
-    assert current() == "0005"
+    assert current() == "0006"
     with pytest.raises(AccessDeniedError, match="BYPASSRLS"):
         connect_admin()
     # The admin connection (the superuser here) is what migrations and --admin use.
     admin = {**fields, "login": u.username, **extra}
     monkeypatch.setenv("AIRFLOW_CONN_LINEAGE_ADMIN", json.dumps(admin))
-    assert upgrade() == ("0005", "0005")
+    assert upgrade() == ("0006", "0006")
     _populate(cluster)
     with connect() as b, connect_admin() as everyone:
         assert b.account == B
