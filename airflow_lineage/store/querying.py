@@ -109,10 +109,10 @@ class QueryPager:
         with self._lock:
             self._cache[key] = outcome
             self._cache.move_to_end(key)
-            held = sum(len(o.vertices) + len(o.edges) for o in self._cache.values())
+            held = sum(len(o) for o in self._cache.values())
             while len(self._cache) > 1 and (len(self._cache) > self._size or held > _CACHE_ITEMS):
                 _, gone = self._cache.popitem(last=False)
-                held -= len(gone.vertices) + len(gone.edges)
+                held -= len(gone)
 
 
 def view_of(own: str, visible: Sequence[str] | None) -> str:

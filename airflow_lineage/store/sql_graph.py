@@ -56,15 +56,35 @@ class _SqlGraph:
         seen = "" if self.accounts is None else " AND " + within("e.account", "accounts")
         # The snapshot bound: only associations (and so vertices) there at page 1.
         seen += f" AND a.created_at <= {snap}"
-        attrs = "SELECT e.id, e.arn, e.type, e.lineage_type, e.created_at, e.modified_at"
         join = "FROM lineage_associations a JOIN lineage_entities e ON e.id ="
         down = f"{join} a.destination_id WHERE {within('a.source_id')}{seen}"
         up = f"{join} a.source_id WHERE {within('a.destination_id')}{seen}"
-        self._next: dict[tuple[str, bool], str] = {}
-        for props, extra in ((False, ", NULL"), (True, ", e.properties")):
-            self._next[("Descendants", props)] = f"{attrs}{extra} {down}"
-            self._next[("Ascendants", props)] = f"{attrs}{extra} {up}"
-            self._next[("Both", props)] = f"{attrs}{extra} {down} UNION ALL {attrs}{extra} {up}"
+        # Keys only: the association's own index answers, no entity row is read, unless
+        # the far end's account must be checked.
+        if self.accounts is None:
+            assoc = "FROM lineage_associations a WHERE"
+            key_down = f"SELECT a.destination_id AS k {assoc} {within('a.source_id')}{seen}"
+            key_up = f"SELECT a.source_id AS k {assoc} {within('a.destination_id')}{seen}"
+        else:
+            key_down, key_up = f"SELECT e.id AS k {down}", f"SELECT e.id AS k {up}"
+        # One row holding every key as one array: a level of thousands of keys costs one
+        # JSON text (SQLite) or one array (PostgreSQL), not a tuple per key.
+        agg = "json_group_array" if self._sqlite else "array_agg"
+        self._keys = {
+            "Descendants": f"SELECT {agg}(k) FROM ({key_down}) s",
+            "Ascendants": f"SELECT {agg}(k) FROM ({key_up}) s",
+            "Both": f"SELECT {agg}(k) FROM ({key_down} UNION ALL {key_up}) s",
+        }
+        # The keys' own order, as the database meets them in the join (the caller checks,
+        # and sorts in full when it is another).
+        ids = (
+            "json_each(:ids) j JOIN lineage_entities e ON e.id = j.value"
+            if self._sqlite
+            else "unnest(%(ids)s::bigint[]) j(value) JOIN lineage_entities e ON e.id = j.value"
+        )
+        self._columns = (
+            f"SELECT {agg}(e.id), {agg}(e.arn), {agg}(e.type), {agg}(e.lineage_type) FROM {ids}"
+        )
         if self.accounts is None:
             edges = "FROM lineage_associations a WHERE"
             src_in = f"{within('a.source_id')} AND a.created_at <= {snap}"
@@ -121,10 +141,20 @@ class _SqlGraph:
     def resolve(self, arns: Sequence[str]) -> dict[str, int]:
         return dict(self._run(self._resolve, arns))
 
-    def next_level(
-        self, frontier: Sequence[int], direction: str, *, properties: bool
-    ) -> Iterable[AttributeRow]:
-        return self._run(self._next[(direction, properties)], frontier)
+    def _array(self, sql: str, values: Sequence[Any]) -> list[Any]:
+        (found,) = self._run(sql, values)
+        return list(found[0] or ()) if not self._sqlite else json.loads(found[0])
+
+    def next_keys(self, frontier: Sequence[int], direction: str) -> Iterable[int]:
+        return self._array(self._keys[direction], frontier)
+
+    def columns(self, keys: Sequence[int]) -> tuple[list[int], list[str], list[str], list[str]]:
+        (found,) = self._run(self._columns, keys)
+        if self._sqlite:
+            ids, arns, types, kinds = (json.loads(c) for c in found)
+            return ids, arns, types, kinds
+        ids, arns, types, kinds = (list(c or ()) for c in found)
+        return ids, arns, types, kinds
 
     def neighbors(
         self, frontier: Sequence[int], direction: str
