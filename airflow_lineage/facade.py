@@ -35,6 +35,7 @@ from airflow_lineage.model import (
     Arn,
     Artifact,
     Association,
+    AssociationType,
     Context,
     Edge,
     Entity,
@@ -321,10 +322,18 @@ def _summary(entity: Entity) -> Response:
     return out
 
 
+_VALUE: dict[LineageType | AssociationType, str] = {
+    **{m: m.value for m in LineageType},
+    **{m: m.value for m in AssociationType},
+}
+"""Each enum member's plain string (a dict look-up costs a fraction of ``.value``, and a
+query's response holds one or two per vertex)."""
+
+
 def _edge(edge: Edge) -> Response:
     out: Response = {"SourceArn": edge.source_arn, "DestinationArn": edge.destination_arn}
     if edge.association_type is not None:
-        out["AssociationType"] = edge.association_type.value
+        out["AssociationType"] = _VALUE[edge.association_type]
     return out
 
 
@@ -933,8 +942,8 @@ class Boto3Facade:
             result = self._store.query(query)
             out: Response = {
                 "Vertices": [
-                    {"Arn": v.arn, "Type": v.type, "LineageType": v.lineage_type.value}
-                    for v in result.vertices
+                    {"Arn": arn, "Type": kind, "LineageType": _VALUE[lineage]}
+                    for arn, kind, lineage in result.vertices
                 ],
                 "Edges": [_edge(e) for e in result.edges],
             }

@@ -206,18 +206,29 @@ def _walk_edges(
     moves: list[tuple[K, K, K, K]] = []  # (from, to, source, destination)
     frontier = list(dist)
     depth = 0
-    while frontier and depth < max_depth:
+    down = direction is not Direction.ASCENDANTS  # an association leads source → destination
+    up = direction is not Direction.DESCENDANTS  # ... or destination → source
+
+    def step(rows: Iterable[tuple[K, K, str | None]], depth: int) -> list[K]:
+        """Make the moves from the vertices at ``depth``; return those reached anew."""
         nxt: list[K] = []
-        for src, dst, kind in reader.neighbors(frontier, direction):
+        for src, dst, kind in rows:
             associations[(src, dst)] = kind
-            for u, v in _onward(direction, src, dst):
-                if dist.get(u) != depth:
-                    continue
-                moves.append((u, v, src, dst))
-                if v not in dist:
-                    dist[v] = depth + 1
-                    nxt.append(v)
-        frontier = nxt
+            # _onward(), spelt out: this loop runs once per association walked.
+            if down and dist.get(src) == depth:
+                moves.append((src, dst, src, dst))
+                if dst not in dist:
+                    dist[dst] = depth + 1
+                    nxt.append(dst)
+            if up and dist.get(dst) == depth:
+                moves.append((dst, src, src, dst))
+                if src not in dist:
+                    dist[src] = depth + 1
+                    nxt.append(src)
+        return nxt
+
+    while frontier and depth < max_depth:
+        frontier = step(reader.neighbors(frontier, direction), depth)
         depth += 1
     cut = False
     if frontier:  # left at the depth limit: does any of them lead on?
@@ -292,12 +303,9 @@ def run_query(reader: GraphReader[K], query: LineageQuery) -> QueryOutcome:
     )
     hidden = reader.hidden(list(dist), query.direction)
     attrs = {row[0]: row for row in reader.attributes(list(dist), properties=needs_props)}
-    matches = [
-        k
-        for k in dist
-        if k not in start_set
-        and (test is None or test(attrs[k][2], attrs[k][3], attrs[k][4], attrs[k][5], attrs[k][6]))
-    ]
+    matches = [k for k in dist if k not in start_set]
+    if test is not None:
+        matches = [k for k in matches if test(*attrs[k][2:7])]
     if query.direction is Direction.BOTH:
         # An undirected walk may step back towards a start; such a step never lies on a
         # simple path from a start, so it must not pull a match's neighbours in.
