@@ -44,7 +44,7 @@ from airflow_lineage.model import (
     SourceType,
 )
 from airflow_lineage.pagetoken import PageToken, scope_of
-from airflow_lineage.query import DEFAULT_DEPTH, LineageFilter, LineageQuery
+from airflow_lineage.query import DEFAULT_DEPTH, NO_FILTER, LineageFilter, LineageQuery
 from airflow_lineage.store.editing import E, associate, create, get
 from airflow_lineage.store.interface import Sharing, Store
 
@@ -921,13 +921,15 @@ class Boto3Facade:
         """Walk the lineage graph from ``StartArns``; return one page of vertices and edges."""
 
         def handle(p: Params) -> Response:
-            flt = p.get("Filters", {})
+            flt = p.get("Filters")
             query = LineageQuery(
                 start_arns=tuple(p.get("StartArns", ())),
                 direction=p.get("Direction", "Both"),
                 include_edges=p.get("IncludeEdges", False),
                 max_depth=p.get("MaxDepth", DEFAULT_DEPTH),
-                filters=LineageFilter(
+                filters=NO_FILTER
+                if not flt
+                else LineageFilter(
                     types=tuple(flt.get("Types", ())),
                     lineage_types=tuple(flt.get("LineageTypes", ())),
                     created_before=_timestamp(flt.get("CreatedBefore")),

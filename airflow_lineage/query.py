@@ -45,6 +45,7 @@ from airflow_lineage.model import (
 __all__ = [
     "DEFAULT_DEPTH",
     "MAX_DEPTH",
+    "NO_FILTER",
     "LineageFilter",
     "LineageQuery",
     "LineageResult",
@@ -169,7 +170,7 @@ class LineageFilter:
         ]
 
 
-_NO_FILTER = LineageFilter()
+NO_FILTER = LineageFilter()
 """The filter of a query that names none (immutable, so every such query shares it)."""
 
 
@@ -205,7 +206,7 @@ class LineageQuery:
     direction: Direction = Direction.BOTH
     include_edges: bool = False
     max_depth: int = DEFAULT_DEPTH
-    filters: LineageFilter = _NO_FILTER
+    filters: LineageFilter = NO_FILTER
     max_results: int | None = None
     next_token: str | None = None
 
@@ -233,7 +234,7 @@ class LineageQuery:
             if self.max_results < 1:
                 raise ValueError(f"MaxResults must be at least 1, got {self.max_results}")
         if self.filters is None:
-            object.__setattr__(self, "filters", _NO_FILTER)
+            object.__setattr__(self, "filters", NO_FILTER)
         elif not isinstance(self.filters, LineageFilter):
             raise TypeError("filters must be a LineageFilter")
         if self.next_token is not None and not isinstance(self.next_token, str):
