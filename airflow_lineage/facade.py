@@ -35,6 +35,7 @@ from airflow_lineage.model import (
     Arn,
     Artifact,
     Association,
+    AssociationType,
     Context,
     Edge,
     Entity,
@@ -43,7 +44,7 @@ from airflow_lineage.model import (
     SourceType,
 )
 from airflow_lineage.pagetoken import PageToken, scope_of
-from airflow_lineage.query import DEFAULT_DEPTH, LineageFilter, LineageQuery
+from airflow_lineage.query import DEFAULT_DEPTH, NO_FILTER, LineageFilter, LineageQuery
 from airflow_lineage.store.editing import E, associate, create, get
 from airflow_lineage.store.interface import Sharing, Store
 
@@ -321,10 +322,18 @@ def _summary(entity: Entity) -> Response:
     return out
 
 
+_VALUE: dict[LineageType | AssociationType, str] = {
+    **{m: m.value for m in LineageType},
+    **{m: m.value for m in AssociationType},
+}
+"""Each enum member's plain string (a dict look-up costs a fraction of ``.value``, and a
+query's response holds one or two per vertex)."""
+
+
 def _edge(edge: Edge) -> Response:
     out: Response = {"SourceArn": edge.source_arn, "DestinationArn": edge.destination_arn}
     if edge.association_type is not None:
-        out["AssociationType"] = edge.association_type.value
+        out["AssociationType"] = _VALUE[edge.association_type]
     return out
 
 
@@ -912,13 +921,15 @@ class Boto3Facade:
         """Walk the lineage graph from ``StartArns``; return one page of vertices and edges."""
 
         def handle(p: Params) -> Response:
-            flt = p.get("Filters", {})
+            flt = p.get("Filters")
             query = LineageQuery(
                 start_arns=tuple(p.get("StartArns", ())),
                 direction=p.get("Direction", "Both"),
                 include_edges=p.get("IncludeEdges", False),
                 max_depth=p.get("MaxDepth", DEFAULT_DEPTH),
-                filters=LineageFilter(
+                filters=NO_FILTER
+                if not flt
+                else LineageFilter(
                     types=tuple(flt.get("Types", ())),
                     lineage_types=tuple(flt.get("LineageTypes", ())),
                     created_before=_timestamp(flt.get("CreatedBefore")),
@@ -933,8 +944,8 @@ class Boto3Facade:
             result = self._store.query(query)
             out: Response = {
                 "Vertices": [
-                    {"Arn": v.arn, "Type": v.type, "LineageType": v.lineage_type.value}
-                    for v in result.vertices
+                    {"Arn": arn, "Type": kind, "LineageType": _VALUE[lineage]}
+                    for arn, kind, lineage in result.vertices
                 ],
                 "Edges": [_edge(e) for e in result.edges],
             }

@@ -24,6 +24,7 @@ Beyond SageMaker: many start ARNs, depth up to :data:`MAX_DEPTH`, any page size.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -44,6 +45,7 @@ from airflow_lineage.model import (
 __all__ = [
     "DEFAULT_DEPTH",
     "MAX_DEPTH",
+    "NO_FILTER",
     "LineageFilter",
     "LineageQuery",
     "LineageResult",
@@ -168,6 +170,29 @@ class LineageFilter:
         ]
 
 
+NO_FILTER = LineageFilter()
+"""The filter of a query that names none (immutable, so every such query shares it)."""
+
+
+@functools.lru_cache(maxsize=1024)
+def _check_start(arn: str) -> None:
+    """Raise ValueError unless ``arn`` is a lineage ARN (remembered: a paged read checks
+    its start ARNs again on every page)."""
+    Arn.parse(arn, field_name="StartArns")
+
+
+@functools.lru_cache(maxsize=256)
+def _scope(parts: tuple[object, ...], filters: LineageFilter) -> str:
+    """Return the scope digest of a query's identifying parts (remembered: every page of
+    a paged read asks for it)."""
+    from airflow_lineage.pagetoken import scope_of
+
+    starts, direction, include_edges, max_depth = parts
+    return scope_of(
+        ["query", list(starts), direction, include_edges, max_depth, filters.fingerprint()]  # type: ignore[call-overload]
+    )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LineageQuery:
     """One lineage query: start entities, direction, depth, filters and a page.
@@ -181,7 +206,7 @@ class LineageQuery:
     direction: Direction = Direction.BOTH
     include_edges: bool = False
     max_depth: int = DEFAULT_DEPTH
-    filters: LineageFilter = field(default_factory=LineageFilter)
+    filters: LineageFilter = NO_FILTER
     max_results: int | None = None
     next_token: str | None = None
 
@@ -192,7 +217,9 @@ class LineageQuery:
         if not starts:
             raise ValueError("StartArns must name at least one entity")
         for arn in starts:
-            Arn.parse(arn, field_name="StartArns")
+            if not isinstance(arn, str):
+                raise TypeError(f"StartArns must be a string, not {type(arn).__name__}")
+            _check_start(arn)
         object.__setattr__(self, "start_arns", starts)
         object.__setattr__(self, "direction", _enum(Direction, "Direction", self.direction))
         if not isinstance(self.include_edges, bool):
@@ -207,7 +234,7 @@ class LineageQuery:
             if self.max_results < 1:
                 raise ValueError(f"MaxResults must be at least 1, got {self.max_results}")
         if self.filters is None:
-            object.__setattr__(self, "filters", LineageFilter())
+            object.__setattr__(self, "filters", NO_FILTER)
         elif not isinstance(self.filters, LineageFilter):
             raise TypeError("filters must be a LineageFilter")
         if self.next_token is not None and not isinstance(self.next_token, str):
@@ -218,18 +245,8 @@ class LineageQuery:
 
         The page size is not part of it: a keyset token continues at any size.
         """
-        from airflow_lineage.pagetoken import scope_of
-
-        return scope_of(
-            [
-                "query",
-                list(self.start_arns),
-                self.direction.value,
-                self.include_edges,
-                self.max_depth,
-                self.filters.fingerprint(),
-            ]
-        )
+        parts = (self.start_arns, self.direction.value, self.include_edges, self.max_depth)
+        return _scope(parts, self.filters)
 
 
 @dataclass(frozen=True, slots=True)

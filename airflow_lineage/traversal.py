@@ -15,6 +15,7 @@ whether a walked vertex touches an entity the caller cannot see.
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
@@ -43,13 +44,12 @@ class GraphReader(Protocol[K]):
     def resolve(self, arns: Sequence[str]) -> dict[str, K]:
         """Return the keys of the entities with these ARNs (unknown ARNs are left out)."""
 
-    def next_level(
-        self, frontier: Sequence[K], direction: Direction, *, properties: bool
-    ) -> Iterable[AttributeRow]:
-        """Return the attribute rows of the vertices one association away from the frontier.
+    def next_keys(self, frontier: Sequence[K], direction: Direction) -> Iterable[K]:
+        """Return the keys of the vertices one association away from the frontier, in
+        the walk's direction; keys may repeat and may include vertices seen before.
 
-        One association away in the walk's direction; rows may repeat and may include
-        vertices seen before. Properties only when asked.
+        Keys only: the walk reads each vertex's attributes once, when it has ended, not
+        once per association that reaches it.
         """
 
     def neighbors(
@@ -64,6 +64,10 @@ class GraphReader(Protocol[K]):
     def attributes(self, keys: Sequence[K], *, properties: bool) -> Iterable[AttributeRow]:
         """Return the attribute rows of these vertices; properties only when asked."""
 
+    def columns(self, keys: Sequence[K]) -> tuple[list[K], list[str], list[str], list[str]]:
+        """Return the keys, ARNs, types and lineage types of these vertices: four lists in
+        one order (unknown keys left out)."""
+
     def hidden(self, keys: Sequence[K], direction: Direction) -> bool:
         """Return True when one of these vertices has an association leaving it (as in
         :meth:`neighbors`) with an entity the caller cannot see.
@@ -72,61 +76,115 @@ class GraphReader(Protocol[K]):
         """
 
 
+_vertex = functools.partial(tuple.__new__, Vertex)
+"""Vertex((arn, type, lineage type)) without a Python call: a page of a large result
+builds thousands (a named tuple has no checks to skip)."""
+
+
 @dataclass(slots=True)
 class QueryOutcome:
-    """A whole query result in page order, ready to be cut into pages."""
+    """A whole query result in page order, ready to be cut into pages.
 
-    vertices: list[Vertex]
+    Vertices are kept as columns of plain strings; a page builds the
+    :class:`~airflow_lineage.model.Vertex` values of its own vertices only.
+    """
+
+    arns: list[str]
+    """The result's vertices in page order: (depth, ARN) ascending."""
+    types: list[str]
+    lineage_types: list[str]
+    depths: list[int]
+    """For each vertex, its distance from the nearest start (ascending)."""
     edges: list[Edge]
     edge_positions: list[int]
-    """For each edge (in order), the index of its later vertex in ``vertices``."""
-    order: list[tuple[int, str]]
-    """For each vertex, its place in the result's order: (depth, ARN), ascending."""
+    """For each edge (in order), the index of its later vertex."""
     depth_cut_off: bool = False
     """A vertex at the depth limit leads further, to a vertex the walk did not reach."""
     visibility_cut_off: bool = False
     """A walked vertex touches an entity the caller cannot see."""
+
+    def __len__(self) -> int:
+        return len(self.arns) + len(self.edges)
 
     def page(
         self, after: tuple[int, str] | None, size: int | None
     ) -> tuple[list[Vertex], list[Edge], tuple[int, str] | None]:
         """Return the vertices and edges of the page after position ``after`` (None: the
         first page) and the position of its last vertex when more follow (else None)."""
-        start = 0 if after is None else bisect.bisect_right(self.order, after)
-        end = len(self.vertices) if size is None else min(start + size, len(self.vertices))
+        arns, count = self.arns, len(self.arns)
+        start = 0
+        if after is not None:
+            # The first vertex past (depth, ARN): among that depth's vertices, by ARN.
+            lo = bisect.bisect_left(self.depths, after[0])
+            hi = bisect.bisect_right(self.depths, after[0], lo)
+            start = bisect.bisect_right(arns, after[1], lo, hi)
+        end = count if size is None else min(start + size, count)
         lo = bisect.bisect_left(self.edge_positions, start)
         hi = bisect.bisect_left(self.edge_positions, end)
-        last = self.order[end - 1] if end < len(self.vertices) else None
-        return self.vertices[start:end], self.edges[lo:hi], last
+        last = (self.depths[end - 1], arns[end - 1]) if end < count else None
+        kinds = map(_LINEAGE_TYPES.__getitem__, self.lineage_types[start:end])
+        fields = zip(arns[start:end], self.types[start:end], kinds, strict=True)
+        return list(map(_vertex, fields)), self.edges[lo:hi], last
 
 
-def _walk_vertices(
-    reader: GraphReader[K], starts: list[K], direction: Direction, max_depth: int, props: bool
-) -> tuple[list[tuple[int, AttributeRow]], set[object], bool]:
-    """Breadth-first walk that reads each reached vertex with the level that reaches it.
+def _in_page_order(
+    columns: tuple[list[K], list[str], list[str], list[str]], levels: list[list[K]]
+) -> tuple[list[str], list[str], list[str], list[int]]:
+    """Return ARNs, types and lineage types sorted by (depth, ARN), and the depths.
 
-    Returns (distance, attribute row) of every reached vertex but the starts, the keys of
-    every walked vertex, and whether the depth limit cut the walk off.
+    Index permutations with keys looked up in C: no object per vertex but the sorted
+    lists, so a result of tens of thousands of vertices gives the garbage collector
+    nothing to scan. When the reader kept the order of the keys it was given (level by
+    level), each level is sorted by itself.
     """
-    seen: set[object] = set(starts)
-    reached: list[tuple[int, AttributeRow]] = []
-    frontier: list[K] = list(dict.fromkeys(starts))
-    depth = 0
-    while frontier and depth < max_depth:
-        depth += 1
-        nxt: list[K] = []
-        for row in reader.next_level(frontier, direction, properties=props):
-            key = row[0]
-            if key not in seen:
-                seen.add(key)
-                nxt.append(key)  # type: ignore[arg-type]
-                reached.append((depth, row))
-        frontier = nxt
-    # Vertices left in the frontier sit at the depth limit: does any of them lead on?
-    cut = bool(frontier) and any(
-        row[0] not in seen for row in reader.next_level(frontier, direction, properties=False)
+    keys, arns, types, kinds = columns
+    depths: list[int] = []
+    if keys == [k for level in levels for k in level]:
+        order: list[int] = []
+        at = 0
+        for depth, level in enumerate(levels, 1):
+            order += sorted(range(at, at + len(level)), key=arns.__getitem__)
+            depths += [depth] * len(level)
+            at += len(level)
+    else:
+        depth_of: dict[K, int] = {}
+        for depth, level in enumerate(levels, 1):
+            depth_of.update(dict.fromkeys(level, depth))
+        by_arn = sorted(range(len(arns)), key=arns.__getitem__)
+        depth_keys = list(map(depth_of.__getitem__, map(keys.__getitem__, by_arn)))
+        by_depth = sorted(range(len(by_arn)), key=depth_keys.__getitem__)
+        order = list(map(by_arn.__getitem__, by_depth))
+        depths = sorted(depth_keys)
+    return (
+        list(map(arns.__getitem__, order)),
+        list(map(types.__getitem__, order)),
+        list(map(kinds.__getitem__, order)),
+        depths,
     )
-    return reached, seen, cut
+
+
+def _walk_levels(
+    reader: GraphReader[K], starts: list[K], direction: Direction, max_depth: int
+) -> tuple[list[list[K]], set[K], bool]:
+    """Breadth-first walk of keys only.
+
+    Returns the keys reached at each depth (1, 2, ...; the starts left out, no key
+    twice), the keys of every walked vertex, and whether the depth limit cut the walk off.
+    """
+    seen: set[K] = set(starts)
+    levels: list[list[K]] = []
+    frontier: list[K] = list(dict.fromkeys(starts))
+    while frontier and len(levels) < max_depth:
+        # dict.fromkeys drops repeats in C, keeping the order; the set test is the one
+        # Python step per association.
+        reached = dict.fromkeys(reader.next_keys(frontier, direction))
+        frontier = [k for k in reached if k not in seen]
+        seen.update(frontier)
+        if frontier:
+            levels.append(frontier)
+    # Vertices left in the frontier sit at the depth limit: does any of them lead on?
+    cut = bool(frontier) and any(k not in seen for k in reader.next_keys(frontier, direction))
+    return levels, seen, cut
 
 
 def _onward(direction: Direction, src: K, dst: K) -> tuple[tuple[K, K], ...]:
@@ -148,18 +206,29 @@ def _walk_edges(
     moves: list[tuple[K, K, K, K]] = []  # (from, to, source, destination)
     frontier = list(dist)
     depth = 0
-    while frontier and depth < max_depth:
+    down = direction is not Direction.ASCENDANTS  # an association leads source → destination
+    up = direction is not Direction.DESCENDANTS  # ... or destination → source
+
+    def step(rows: Iterable[tuple[K, K, str | None]], depth: int) -> list[K]:
+        """Make the moves from the vertices at ``depth``; return those reached anew."""
         nxt: list[K] = []
-        for src, dst, kind in reader.neighbors(frontier, direction):
+        for src, dst, kind in rows:
             associations[(src, dst)] = kind
-            for u, v in _onward(direction, src, dst):
-                if dist.get(u) != depth:
-                    continue
-                moves.append((u, v, src, dst))
-                if v not in dist:
-                    dist[v] = depth + 1
-                    nxt.append(v)
-        frontier = nxt
+            # _onward(), spelt out: this loop runs once per association walked.
+            if down and dist.get(src) == depth:
+                moves.append((src, dst, src, dst))
+                if dst not in dist:
+                    dist[dst] = depth + 1
+                    nxt.append(dst)
+            if up and dist.get(dst) == depth:
+                moves.append((dst, src, src, dst))
+                if src not in dist:
+                    dist[src] = depth + 1
+                    nxt.append(src)
+        return nxt
+
+    while frontier and depth < max_depth:
+        frontier = step(reader.neighbors(frontier, direction), depth)
         depth += 1
     cut = False
     if frontier:  # left at the depth limit: does any of them lead on?
@@ -209,31 +278,34 @@ def run_query(reader: GraphReader[K], query: LineageQuery) -> QueryOutcome:
     needs_props = bool(query.filters.properties)
 
     if not query.include_edges:
-        reached, walked, depth_cut = _walk_vertices(
-            reader, starts, query.direction, query.max_depth, needs_props
-        )
-        hidden = reader.hidden(list(walked), query.direction)  # type: ignore[arg-type]
-        chosen = [
-            (depth, row[1], row[2], row[3])
-            for depth, row in reached
-            if test is None or test(row[2], row[3], row[4], row[5], row[6])
-        ]
-        chosen.sort()
-        vertices = [Vertex(arn, kind, _LINEAGE_TYPES[lt]) for _, arn, kind, lt in chosen]
-        order = [(depth, arn) for depth, arn, _, _ in chosen]
-        return QueryOutcome(vertices, [], [], order, depth_cut, hidden)
+        levels, walked, depth_cut = _walk_levels(reader, starts, query.direction, query.max_depth)
+        hidden = reader.hidden(list(walked), query.direction)
+        reached = [k for level in levels for k in level]
+        if test is None:
+            columns = reader.columns(reached)
+        else:
+            rows = [
+                row
+                for row in reader.attributes(reached, properties=needs_props)
+                if test(row[2], row[3], row[4], row[5], row[6])
+            ]
+            columns = (
+                [row[0] for row in rows],  # type: ignore[misc]
+                [row[1] for row in rows],
+                [row[2] for row in rows],
+                [row[3] for row in rows],
+            )
+        arns, types, kinds, depths = _in_page_order(columns, levels)
+        return QueryOutcome(arns, types, kinds, depths, [], [], depth_cut, hidden)
 
     dist, associations, moves, depth_cut = _walk_edges(
         reader, starts, query.direction, query.max_depth
     )
     hidden = reader.hidden(list(dist), query.direction)
     attrs = {row[0]: row for row in reader.attributes(list(dist), properties=needs_props)}
-    matches = [
-        k
-        for k in dist
-        if k not in start_set
-        and (test is None or test(attrs[k][2], attrs[k][3], attrs[k][4], attrs[k][5], attrs[k][6]))
-    ]
+    matches = [k for k in dist if k not in start_set]
+    if test is not None:
+        matches = [k for k in matches if test(*attrs[k][2:7])]
     if query.direction is Direction.BOTH:
         # An undirected walk may step back towards a start; such a step never lies on a
         # simple path from a start, so it must not pull a match's neighbours in.
@@ -243,7 +315,6 @@ def run_query(reader: GraphReader[K], query: LineageQuery) -> QueryOutcome:
     kept = [k for k in dist if k in start_set or (k in togo and dist[k] + togo[k] <= limit)]
     kept.sort(key=lambda k: (dist[k], attrs[k][1]))
     position = {k: i for i, k in enumerate(kept)}
-    vertices = [Vertex(attrs[k][1], attrs[k][2], _LINEAGE_TYPES[attrs[k][3]]) for k in kept]
     placed: dict[tuple[K, K], int] = {}
     for u, v, src, dst in moves:
         if v in togo and dist[u] + 1 + togo[v] <= limit and (src, dst) not in placed:
@@ -252,10 +323,12 @@ def run_query(reader: GraphReader[K], query: LineageQuery) -> QueryOutcome:
         (pos, attrs[s][1], attrs[d][1], associations[(s, d)]) for (s, d), pos in placed.items()
     )
     return QueryOutcome(
-        vertices=vertices,
+        arns=[attrs[k][1] for k in kept],
+        types=[attrs[k][2] for k in kept],
+        lineage_types=[attrs[k][3] for k in kept],
+        depths=[dist[k] for k in kept],
         edges=[Edge(s, d, _ASSOCIATION_TYPES[t]) for _, s, d, t in ordered],
         edge_positions=[p for p, *_ in ordered],
-        order=[(dist[k], attrs[k][1]) for k in kept],
         depth_cut_off=depth_cut,
         visibility_cut_off=hidden,
     )

@@ -603,8 +603,11 @@ def _package_version() -> dict[str, Any]:
 
     return {
         "commit": git("rev-parse", "HEAD"),
-        # The whole tree, not the package only: the figures are of this commit exactly.
-        "clean": not git("status", "--porcelain", "--untracked-files=no"),
+        # The whole tree, not the package only: the figures are of this commit exactly
+        # (but for the results files, which the run itself writes).
+        "clean": not git(
+            "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results"
+        ),
         "dirty": bool(git("status", "--porcelain", "--", "airflow_lineage")),
     }
 
@@ -818,8 +821,11 @@ def _meta(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "commit": git("rev-parse", "HEAD"),
-        # The whole tree, not the package only: the figures are of this commit exactly.
-        "clean": not git("status", "--porcelain", "--untracked-files=no"),
+        # The whole tree, not the package only: the figures are of this commit exactly
+        # (but for the results files, which the run itself writes).
+        "clean": not git(
+            "status", "--porcelain", "--untracked-files=no", "--", ".", ":!bench/results"
+        ),
         "dirty": bool(git("status", "--porcelain", "--", "airflow_lineage")),
         "python": platform.python_version(),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "

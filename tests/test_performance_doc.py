@@ -1,9 +1,12 @@
-"""The README's capture figures are the ones in bench/results, from a committed tree."""
+"""The README's capture and query figures are the ones in bench/results, from a committed
+tree."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -11,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
 
 
-def _figures(name: str) -> dict[str, object]:
+def _figures(name: str) -> dict[str, Any]:
     return json.loads((REPO / "bench" / "results" / name).read_text())  # type: ignore[no-any-return]
 
 
@@ -32,3 +35,128 @@ def test_the_readme_shows_the_capture_benchmarks_results(name: str) -> None:
         inside = f"{got['capture_in_task']['median_ms']} / {got['capture_in_task']['p95_ms']} ms"
         assert added in README, f"{name} {dag}: {added} is not in the README"
         assert inside in README, f"{name} {dag}: {inside} is not in the README"
+
+
+# -- the query benchmark ------------------------------------------------------------------
+
+QUERY_RESULTS = "2026-12-01-query.json"
+"""The query benchmark's results file the README's query figures come from."""
+
+_QUERY_ROWS = {
+    ("10k", "upstream from a model, depth 10"): ("10000", "up_model_d10"),
+    ("1M", "upstream from a model, depth 10"): ("1000000", "up_model_d10"),
+    ("1M", "the same through the boto3 client (`query_lineage`)"): (
+        "1000000",
+        "up_model_d10_facade",
+    ),
+    ("1M", "upstream from a model, depth 50"): ("1000000", "up_model_d50"),
+    ("1M", "downstream from a raw data set, depth 10"): ("1000000", "down_raw_d10"),
+    ("1M", "downstream from a raw data set, depth 50"): ("1000000", "down_raw_d50"),
+    ("1M", "Both from a training step, depth 10"): ("1000000", "both_train_d10"),
+    ("1M", "one ~30k-vertex result, one page"): ("1000000", "big_30k"),
+    ("1M", "the same, in 50-vertex pages, every page read"): ("1000000", "pages_30k"),
+}
+_BACKENDS = ("sqlite", "postgres", "networkx", "mlmd")
+
+
+def _query_results() -> dict[str, Any]:
+    return _figures(QUERY_RESULTS)
+
+
+def _case(results: dict[str, Any], size: str, backend: str, case: str) -> dict[str, Any] | None:
+    found = results["sizes"][size]["backends"].get(backend, {}).get("cases", {}).get(case)
+    if found is not None and case == "pages_30k":
+        return found["all_pages"]  # type: ignore[no-any-return]
+    return found  # type: ignore[no-any-return]
+
+
+def _readme_table(after: str) -> list[list[str]]:
+    """Return the cells of the first Markdown table after the text ``after``."""
+    text = README[README.index(after) :]
+    lines = text[text.index("\n|") + 1 :].splitlines()
+    rows = []
+    for line in lines:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip().strip("|").split("|")])
+    return rows[2:]  # the header and its rule
+
+
+def _bare(cell: str) -> str:
+    return re.sub(r"\s*[¹²³]$", "", cell.replace("**", "")).strip()
+
+
+def test_the_query_results_were_measured_on_one_clean_commit() -> None:
+    results = _query_results()
+    meta = results["meta"]
+    assert meta["clean"] is True
+    for size, res in results["sizes"].items():
+        for backend, got in res["backends"].items():
+            if "skipped" in got:
+                continue
+            for name, case in got["cases"].items():
+                package = case.get("package")
+                if package is None:  # the ml-metadata worker runs none of our code
+                    continue
+                where = f"{size} {backend} {name}"
+                assert package["commit"] == meta["commit"], where
+                assert package["clean"] is True, where
+
+
+def test_the_readme_query_table_is_the_results_file() -> None:
+    from bench.report import _ms
+
+    results = _query_results()
+    assert f"`bench/results/{QUERY_RESULTS.removesuffix('.json')}.md`" in README
+    assert f"`{results['meta']['commit'][:7]}`" in README
+    rows = _readme_table("**Queries** on generated ML lineage graphs")
+    assert {(r[0], r[1]) for r in rows} == set(_QUERY_ROWS)
+    for size_label, label, vertices, *cells in rows:
+        size, case = _QUERY_ROWS[(size_label, label)]
+        ours = _case(results, size, "sqlite", case)
+        assert ours is not None, (size, case)
+        assert _bare(vertices) == f"{ours['vertices_p50']:,.0f}", (size, case)
+        for backend, cell in zip(_BACKENDS, cells, strict=True):
+            got = _case(results, size, backend, case)
+            want = "—" if got is None else _ms(got["p50_ms"])
+            assert _bare(cell) == want, (size, case, backend)
+
+
+def test_the_readme_query_targets_are_the_results_file() -> None:
+    results = _query_results()
+    big = _case(results, "1000000", "sqlite", "big_30k")
+    pages = _case(results, "1000000", "sqlite", "pages_30k")
+    facade = _case(results, "1000000", "sqlite", "up_model_d10_facade")
+    assert big is not None and pages is not None and facade is not None
+    smaller = _case(results, "100000", "sqlite", "up_model_d10_facade")
+    assert smaller is not None
+    n = big["vertices_p50"]
+    whole = results["sizes"]["1000000"]["backends"]["sqlite"]["cases"]["pages_30k"]
+    per_page = (pages["p50_ms"] - whole["one_page"]["p50_ms"]) / (whole["pages"] - 1) * 1000
+    figures = (
+        f"read in\n{whole['pages']} pages of 50, every page read, costs "
+        f"**{pages['p50_ms'] * 1000 / n:.2f} µs a vertex**",
+        f"in one page, {big['p50_ms'] * 1000 / n:.2f} µs a vertex",
+        f"boto3 client p50 **{facade['p50_ms']:.2f} ms**, p95 {facade['p95_ms']:.2f} ms",
+        f"({per_page:.0f} µs a page more than reading it in one page)",
+        f"the same query costs {smaller['p50_ms']:.2f} ms on the 100k store",
+    )
+    flat = " ".join(README.split())
+    for figure in figures:
+        assert " ".join(figure.split()) in flat, figure
+
+
+def test_the_benchmark_readme_shows_the_rendered_results() -> None:
+    from bench import report
+
+    bench_readme = (REPO / "bench" / "README.md").read_text()
+    results = _query_results()
+    assert f"From `bench/results/{QUERY_RESULTS}`" in bench_readme
+    for table in (
+        report.latency_table(results),
+        report.big_table(results),
+        report.ingest_table(results),
+        report.memory_table(results),
+        report.targets(results),
+    ):
+        assert table in bench_readme

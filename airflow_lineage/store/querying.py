@@ -29,6 +29,8 @@ from airflow_lineage.traversal import QueryOutcome, run_query
 
 __all__ = ["QueryPager", "view_of"]
 
+_ISSUED = 64
+"""Recently issued tokens remembered, decoded."""
 _CACHE_SIZE = 8
 _CACHE_ITEMS = 50_000
 """Vertices and edges the cached walks may hold together; the newest walk always stays,
@@ -43,11 +45,15 @@ class QueryPager:
         self._size = cache_size
         self._cache: OrderedDict[tuple[str, int, str], QueryOutcome] = OrderedDict()
         self._lock = threading.Lock()
+        # The tokens this pager handed out lately, decoded: the next page of a read in
+        # this process skips decoding its token. Any other token is decoded and checked.
+        self._issued: dict[str, PageToken] = {}
 
     def clear(self) -> None:
         """Forget the cached walks (visibility changed, or the store closes)."""
         with self._lock:
             self._cache.clear()
+            self._issued.clear()
 
     def query(self, query: LineageQuery) -> LineageResult:
         """Run one lineage query and return one page of its result.
@@ -64,7 +70,9 @@ class QueryPager:
         after: tuple[int, str] | None = None
         view: str | None = None
         if query.next_token:
-            token = PageToken.decode(query.next_token, scope)
+            token = self._issued.get(query.next_token) or PageToken.decode(query.next_token, scope)
+            if token.scope != scope:  # one this pager issued, for another query
+                token = PageToken.decode(query.next_token, scope)
             if len(token.position) != 2 or not isinstance(token.position[0], int):
                 raise InvalidPageTokenError("NextToken is not a token this store handed out")
             after = (int(token.position[0]), str(token.position[1]))
@@ -88,8 +96,13 @@ class QueryPager:
         vertices, edges, last = outcome.page(after, query.max_results)
         token_out = None
         if last is not None:
-            token_out = PageToken(scope, last, snapshot, seen).encode()
+            issued = PageToken(scope, last, snapshot, seen)
+            token_out = issued.encode()
             self._keep((scope, snapshot, seen), outcome)
+            with self._lock:
+                self._issued[token_out] = issued
+                while len(self._issued) > _ISSUED:
+                    del self._issued[next(iter(self._issued))]
         return LineageResult(
             tuple(vertices),
             tuple(edges),
@@ -109,10 +122,10 @@ class QueryPager:
         with self._lock:
             self._cache[key] = outcome
             self._cache.move_to_end(key)
-            held = sum(len(o.vertices) + len(o.edges) for o in self._cache.values())
+            held = sum(len(o) for o in self._cache.values())
             while len(self._cache) > 1 and (len(self._cache) > self._size or held > _CACHE_ITEMS):
                 _, gone = self._cache.popitem(last=False)
-                held -= len(gone.vertices) + len(gone.edges)
+                held -= len(gone)
 
 
 def view_of(own: str, visible: Sequence[str] | None) -> str:

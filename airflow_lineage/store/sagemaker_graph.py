@@ -166,16 +166,12 @@ class _SageMakerGraph:
             found[arn] = svc
         return found
 
-    def next_level(
-        self, frontier: Sequence[str], direction: str, *, properties: bool
-    ) -> Iterable[AttributeRow]:
-        others = [
+    def next_keys(self, frontier: Sequence[str], direction: str) -> Iterable[str]:
+        return [
             dst if src == v else src
             for v in frontier
             for src, dst, _ in self._hop(v, str(direction))
         ]
-        self._store._map_artifacts(o for o in others if o not in self._rows)
-        return [self._row(o) for o in others]
 
     def neighbors(
         self, frontier: Sequence[str], direction: str
@@ -189,6 +185,15 @@ class _SageMakerGraph:
     def attributes(self, keys: Sequence[str], *, properties: bool) -> Iterable[AttributeRow]:
         self._store._map_artifacts(k for k in keys if k not in self._rows)
         return [self._row(k) for k in keys]
+
+    def columns(self, keys: Sequence[str]) -> tuple[list[str], list[str], list[str], list[str]]:
+        rows = list(self.attributes(keys, properties=False))
+        return (
+            [str(r[0]) for r in rows],
+            [r[1] for r in rows],
+            [r[2] for r in rows],
+            [r[3] for r in rows],
+        )
 
     def hidden(self, keys: Sequence[str], direction: str) -> bool:
         # QueryLineage returns only what the caller may see and says nothing of the rest:

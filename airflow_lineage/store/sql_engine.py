@@ -339,11 +339,15 @@ class SqlCore(LineageStore):
 
     def _visibility(self, conn: Connection) -> tuple[list[str], bool]:
         """Return the accounts the caller sees, and whether they are all there are."""
+        return self._visibility_on(conn.connection)
+
+    def _visibility_on(self, dbapi_conn: Any) -> tuple[list[str], bool]:
+        """:meth:`_visibility` on a DB-API connection."""
         if self.unrestricted:
             return [], True
         # Straight on the driver's cursor: it runs before every query, and a result
         # object costs more than the statement.
-        cursor = conn.connection.cursor()
+        cursor = dbapi_conn.cursor()
         try:
             cursor.execute(*self._visibility_statement())
             rows = cursor.fetchall()
