@@ -238,6 +238,11 @@ class SqlCore(LineageStore):
         ).one()
         self.login = str(login)
         own = role_account(self.login)
+        if own is not None and bypass and not self.unrestricted:
+            # An account's own login that bypasses row-level security (misprovisioned):
+            # the database would not limit its writes to what it sees, so the pipelined
+            # write, which relies on that, is not used.
+            self._pipelined = False
         if self.unrestricted:
             if not bypass:
                 raise AccessDeniedError(

@@ -6,10 +6,12 @@ server's answer: about ten round trips, each a wake-up of the server and of the 
 on a machine that also runs the scheduler and the tasks. In a pipeline they go out
 together, the commit with them, and the answers come back together.
 
-Association ends are resolved in SQL, each ARN joined to an entity the store sees. An
-end that resolves to nothing fails the insert on its NOT NULL key, which aborts the whole
-transaction: nothing is written, and the caller writes statement by statement instead,
-which names the missing ARN.
+Association ends are resolved in SQL, each ARN joined to an entity. Row-level security
+limits an account's join to the entities it sees (the store is not used this way by a
+login that bypasses it, see ``SqlCore``). An end that resolves to nothing makes the
+insert fail (the policy refuses the row, or its NOT NULL key does), which aborts the
+whole transaction: nothing is written, and the caller writes statement by statement
+instead, which names the missing ARN.
 """
 
 from __future__ import annotations

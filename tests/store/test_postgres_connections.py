@@ -3,13 +3,15 @@ server dropped is replaced rather than reported as a failure."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
-from airflow_lineage import StoreError
-from airflow_lineage.store import sql_engine
+from airflow_lineage import EntityNotFoundError, StoreError
+from airflow_lineage.store import connect_admin, sql_engine
 from airflow_lineage.store.sql import SqlStore
 
 from ..conftest import PG_URL
@@ -65,3 +67,30 @@ def test_an_idle_connection_is_pinged_before_use(
     assert store.get_many([data.arn])  # reconnected after the failure above
     _drop_connections(store)
     assert set(store.get_many([data.arn])) == {data.arn}
+
+
+def test_an_account_login_that_bypasses_row_level_security_is_not_pipelined(
+    pg_store_url: str,
+) -> None:
+    # The pipelined write lets row-level security decide which association ends an
+    # account sees; a misprovisioned login that bypasses it takes the checked path.
+    account = f"4{secrets.randbelow(10**11):011d}"
+    role = f"lineage_acct_{account}"
+    admin = sa.create_engine(PG_URL)
+    try:
+        with connect_admin(pg_store_url) as owner:
+            owner.provision_account_role(account)  # type: ignore[attr-defined]
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"ALTER ROLE {role} BYPASSRLS"))
+        with SqlStore(pg_store_url, account=A) as a:
+            hidden = a.create_artifact("s3://a/hidden.csv", "DataSet")
+        with SqlStore(make_url(pg_store_url).set(username=role).render_as_string(False)) as mis:
+            assert mis.account == account and not mis._pipelined
+            step = mis.create_action("train", "Training", "airflow://train")
+            with pytest.raises(EntityNotFoundError, match=hidden.arn):
+                mis.add_association(hidden.arn, step.arn, "ContributedTo")
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP OWNED BY {role} CASCADE"))
+            conn.execute(sa.text(f"DROP ROLE {role}"))
+        admin.dispose()
