@@ -216,15 +216,18 @@ class SqlEntities(SqlCore):
         The statement is compiled once per store; SQLAlchemy's per-row parameter work
         would cost more than the database's own.
         """
+        conn.exec_driver_sql(*self._driver_statement(kind, rows))
+
+    def _driver_statement(self, kind: str, rows: list[dict[str, Any]]) -> tuple[str, list[Any]]:
+        """Return a cached insert statement's SQL and ``rows`` as its driver takes them."""
         compiled = self._compiled(kind, rows[0])
         fixed = compiled.params  # the statement's own values (e.g. the status ranks)
         if compiled.positiontup:  # qmark (SQLite): values in the statement's order
             order = compiled.positiontup
-            conn.exec_driver_sql(
-                compiled.string, [tuple(r[k] if k in r else fixed[k] for k in order) for r in rows]
-            )
-        else:  # pyformat (psycopg): named values
-            conn.exec_driver_sql(compiled.string, [{**fixed, **r} for r in rows])
+            return compiled.string, [
+                tuple(r[k] if k in r else fixed[k] for k in order) for r in rows
+            ]
+        return compiled.string, [{**fixed, **r} for r in rows]  # pyformat (psycopg): named
 
     def _compiled(self, kind: str, row: Mapping[str, Any]) -> Any:
         """Return a cached insert statement compiled for rows with ``row``'s keys."""

@@ -84,12 +84,9 @@ def write_pipelined(
     batches, groups = entity_batches(rows, upsert, store._known_groups)
     statements: list[tuple[str, Any, bool]] = []
     for kind, batch in batches:
-        compiled = store._compiled(kind, batch[0])
-        fixed = compiled.params  # the statement's own values (e.g. the status ranks)
-        statements.append((compiled.string, [{**fixed, **r} for r in batch], True))
+        statements.append((*store._driver_statement(kind, batch), True))
     if groups:
-        compiled = store._compiled("groups", groups[0])
-        statements.append((compiled.string, groups, True))
+        statements.append((*store._driver_statement("groups", groups), True))
     if assocs:
         statements.append((_ASSOCIATIONS, _association_params(store, assocs), False))
     if signed:

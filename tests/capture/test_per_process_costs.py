@@ -53,12 +53,17 @@ def _not_preloaded(env: dict[str, str]) -> list[str]:
         "listener.on_starting(None)\n"
         "print('MISSING', sorted(m for m in listener._WARM_MODULES if m not in sys.modules))\n"
     )
+    return _printed(code, "MISSING", env)
+
+
+def _printed(code: str, label: str, env: dict[str, str] | None = None) -> list[str]:
+    """Run ``code`` in a fresh Python process; return the list it printed after ``label``."""
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
     )
     assert out.returncode == 0, out.stderr
-    line = next(x for x in out.stdout.splitlines() if x.startswith("MISSING "))
-    return list(ast.literal_eval(line.removeprefix("MISSING ")))
+    line = next(x for x in out.stdout.splitlines() if x.startswith(f"{label} "))
+    return list(ast.literal_eval(line.removeprefix(f"{label} ")))
 
 
 def test_long_lived_components_preload_what_capture_imports() -> None:
@@ -90,7 +95,4 @@ def test_a_record_built_after_on_starting_imports_nothing(tmp_path: Path) -> Non
         "build_record(run, lineage, ActionStatus.COMPLETED, now=utcnow(), sign=False).as_json()\n"
         "print('NEW', sorted(set(sys.modules) - before))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    line = next(x for x in out.stdout.splitlines() if x.startswith("NEW "))
-    assert ast.literal_eval(line.removeprefix("NEW ")) == []
+    assert _printed(code, "NEW") == []
