@@ -192,23 +192,20 @@ def targets(results: dict[str, Any]) -> str:
     def verdict(ok: bool) -> str:
         return "met" if ok else "**missed**"
 
-    if up_l:
-        cpu = up_l.get("cpu_p50_ms")
-        lines.append(
-            f"- {_fmt_size(largest)} SQLite upstream-from-model (depth 10) p50 ≤ 2 ms: "
-            f"{_ms(up_l['p50_ms'])} ms"
+    def latency(case: dict[str, Any], what: str, bound: float, bound_text: str) -> str:
+        cpu = case.get("cpu_p50_ms")
+        return (
+            f"- {_fmt_size(largest)} SQLite {what} p50 ≤ {bound_text} ms: {_ms(case['p50_ms'])} ms"
             + (f" (CPU {_ms(cpu)} ms)" if cpu else "")
-            + f", p95 {_ms(up_l['p95_ms'])} ms — {verdict(up_l['p50_ms'] <= 2)}"
+            + f", p95 {_ms(case['p95_ms'])} ms — {verdict(case['p50_ms'] <= bound)}"
         )
+
+    if up_l:
+        lines.append(latency(up_l, "upstream-from-model (depth 10)", 2, "2"))
     facade = _case(res_l, "sqlite", "up_model_d10_facade")
     if facade:
-        cpu = facade.get("cpu_p50_ms")
-        lines.append(
-            f"- {_fmt_size(largest)} SQLite upstream-from-model through the boto3 client "
-            f"(query_lineage) p50 ≤ 0.3 ms: {_ms(facade['p50_ms'])} ms"
-            + (f" (CPU {_ms(cpu)} ms)" if cpu else "")
-            + f", p95 {_ms(facade['p95_ms'])} ms — {verdict(facade['p50_ms'] <= 0.3)}"
-        )
+        what = "upstream-from-model through the boto3 client (query_lineage)"
+        lines.append(latency(facade, what, 0.3, "0.3"))
     if up_l and up_s and largest != smallest:
         r = up_l["p50_ms"] / up_s["p50_ms"]
         lines.append(
