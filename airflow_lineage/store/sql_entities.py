@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -60,6 +61,21 @@ _MUTABLE_COLUMNS = (
 
 
 _MAX_PAGE = 2**62
+
+_TYPE_VALUE: dict[AssociationType | None, str | None] = {t: t.value for t in AssociationType}
+_TYPE_VALUE[None] = None
+
+
+def _driver_values(compiled: Any, row: Mapping[str, Any]) -> Callable[[Mapping[str, Any]], Any]:
+    """Return the function that gives a row's parameters for ``compiled``, whose own
+    values (such as the status ranks of an upsert) are merged in."""
+    fixed = compiled.params
+    order = compiled.positiontup
+    if not order:  # pyformat (psycopg): parameters by name
+        return lambda r: {**fixed, **r}
+    if len(order) > 1 and all(k in row for k in order):
+        return itemgetter(*order)  # qmark (SQLite), all from the row: the fast common case
+    return lambda r: tuple(r[k] if k in r else fixed[k] for k in order)
 
 
 class SqlEntities(SqlCore):
@@ -197,12 +213,13 @@ class SqlEntities(SqlCore):
                     f"cannot associate: no lineage entity has the ARN {missing[0]}"
                     + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
                 )
+            account = self.account
             rows = [
                 {
                     "source_id": ids[a.source_arn],
                     "destination_id": ids[a.destination_arn],
-                    "association_type": a.association_type.value if a.association_type else None,
-                    "account": a.account or self.account,
+                    "association_type": _TYPE_VALUE[a.association_type],
+                    "account": a.account or account,
                     "created_at": to_micros(a.created),
                 }
                 for a in assocs
@@ -220,25 +237,23 @@ class SqlEntities(SqlCore):
 
     def _driver_statement(self, kind: str, rows: list[dict[str, Any]]) -> tuple[str, list[Any]]:
         """Return a cached insert statement's SQL and ``rows`` as its driver takes them."""
-        compiled = self._compiled(kind, rows[0])
-        fixed = compiled.params  # the statement's own values (e.g. the status ranks)
-        if compiled.positiontup:  # qmark (SQLite): values in the statement's order
-            order = compiled.positiontup
-            return compiled.string, [
-                tuple(r[k] if k in r else fixed[k] for k in order) for r in rows
-            ]
-        return compiled.string, [{**fixed, **r} for r in rows]  # pyformat (psycopg): named
+        compiled, values = self._compiled(kind, rows[0])
+        return compiled.string, list(map(values, rows))
 
-    def _compiled(self, kind: str, row: Mapping[str, Any]) -> Any:
-        """Return a cached insert statement compiled for rows with ``row``'s keys."""
+    def _compiled(
+        self, kind: str, row: Mapping[str, Any]
+    ) -> tuple[Any, Callable[[Mapping[str, Any]], Any]]:
+        """Return a cached insert statement compiled for rows with ``row``'s keys, and the
+        function that turns such a row into the parameters its driver takes."""
         key = f"{kind}:sql"
-        compiled = self._upserts.get(key)
-        if compiled is None:
+        cached = self._upserts.get(key)
+        if cached is None:
             compiled = self._statement(kind).compile(
                 dialect=self._engine.dialect, column_keys=list(row)
             )
-            self._upserts[key] = compiled
-        return compiled
+            cached = (compiled, _driver_values(compiled, row))
+            self._upserts[key] = cached
+        return cached
 
     def _ids(
         self, conn: Connection, arns: Sequence[str], visible: Sequence[str] | None = None
@@ -250,7 +265,7 @@ class SqlEntities(SqlCore):
             where += " AND " + self._in("account", "accounts")
             params["accounts"] = self._set(visible)
         sql = sa.text(f"SELECT arn, id FROM lineage_entities WHERE {where}")
-        return {arn: id_ for arn, id_ in conn.execute(sql, params)}
+        return dict(conn.execute(sql, params).all())
 
     def update(
         self,
