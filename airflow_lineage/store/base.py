@@ -10,6 +10,8 @@ once, here, over its graph reading.
 from __future__ import annotations
 
 from abc import ABC
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -53,6 +55,11 @@ class LineageStore(EntityShortcuts, Entities, GraphReading, Exporting, ABC):
             edited, or the lineage shared with the caller changed since its first page.
         """
         return self._pager.query(query)
+
+    @contextmanager
+    def bulk_load(self) -> Iterator[None]:
+        """Write many batches in this block faster, where the backend can (else nothing)."""
+        yield
 
     def close(self) -> None:
         """Release connections and forget cached walks."""
