@@ -289,3 +289,12 @@ def test_each_edge_names_the_account_that_added_it(
         "111111111111",
         None,
     }
+
+
+def test_a_bulk_load_writes_each_batch_as_it_goes(store: SageMakerStore) -> None:
+    # SageMaker has nothing to batch: each write is made as it goes, inside the block too.
+    a, b = Artifact.new("s3://bulk/a", "DataSet"), Artifact.new("s3://bulk/b", "DataSet")
+    with store.bulk_load():
+        store.write([a, b], [Association(a.arn, b.arn, "DerivedFrom")])
+        assert store.get(b.arn).source_uri == "s3://bulk/b"
+        assert len(store.list_associations(source_arn=a.arn).items) == 1
