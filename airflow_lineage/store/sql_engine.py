@@ -148,6 +148,13 @@ it, once per batch; letting the WAL grow copies a page that many batches changed
 WAL_SIZE_LIMIT = 64 * 2**20
 """The size (bytes) a checkpointed WAL file is truncated to."""
 
+def _pragma(conn: Connection, setting: str) -> None:
+    """Run an SQLite PRAGMA on the driver's connection, outside any transaction (through
+    SQLAlchemy it would begin one)."""
+    sqlite_conn: Any = conn.connection.driver_connection
+    sqlite_conn.execute(f"PRAGMA {setting}")
+
+
 PING_IDLE_S = 5.0
 """A pooled server connection idle longer than this is pinged before it is used."""
 
@@ -312,11 +319,10 @@ class SqlCore(LineageStore):
     @staticmethod
     def _set_wal_pages(conn: Connection, pages: int) -> None:
         """Set the checkpoint threshold of an SQLite connection (before its transaction)."""
-        record = conn.connection
-        if record.info.get("lineage_wal_pages") != pages:
-            sqlite_conn: Any = record.driver_connection  # not in a transaction: as is
-            sqlite_conn.execute(f"PRAGMA wal_autocheckpoint={pages}")
-            record.info["lineage_wal_pages"] = pages
+        info = conn.connection.info
+        if info.get("lineage_wal_pages") != pages:
+            _pragma(conn, f"wal_autocheckpoint={pages}")
+            info["lineage_wal_pages"] = pages
 
     @contextmanager
     def bulk_load(self) -> Iterator[None]:
@@ -334,8 +340,7 @@ class SqlCore(LineageStore):
             self._bulk -= 1
             if self._sqlite and not self._bulk:
                 with translated("checkpoint the store"), self._engine.connect() as conn:
-                    sqlite_conn: Any = conn.connection.driver_connection
-                    sqlite_conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    _pragma(conn, "wal_checkpoint(PASSIVE)")
 
     @contextmanager
     def _read_tx(self, *, snapshot: bool = False) -> Iterator[Connection]:
