@@ -160,3 +160,67 @@ def test_the_benchmark_readme_shows_the_rendered_results() -> None:
         report.targets(results),
     ):
         assert table in bench_readme
+
+
+PREVIOUS_QUERY_RESULTS = "2026-12-01-query-71c5cd9.json"
+"""The run before, on another machine, that the README compares this one with."""
+
+WALK_CODE = (
+    "airflow_lineage/traversal.py",
+    "airflow_lineage/facade.py",
+    "airflow_lineage/store/querying.py",
+    "airflow_lineage/store/sql_graph.py",
+)
+
+
+def test_the_readme_compares_the_query_run_with_the_one_before() -> None:
+    import statistics
+
+    now, before = _query_results(), _figures(PREVIOUS_QUERY_RESULTS)
+    flat = " ".join(README.split())
+    assert f"(`{before['meta']['commit'][:7]}`, `bench/results/{PREVIOUS_QUERY_RESULTS}`)" in flat
+    for backend, label in (
+        ("networkx", "networkx"),
+        ("sqlite", "SQLite"),
+        ("postgres", "PostgreSQL"),
+    ):
+        medians = []
+        for size, res in now["sizes"].items():
+            ours = res["backends"][backend]["cases"]
+            theirs = before["sizes"][size]["backends"][backend]["cases"]
+            ratios = [
+                ours[c]["p50_ms"] / theirs[c]["p50_ms"]
+                for c in theirs
+                if c in ours and "p50_ms" in theirs[c]
+            ]
+            medians.append(statistics.median(ratios))
+        span = f"{min(medians):.2f}\u2013{max(medians):.2f}\u00d7"  # en dash, times sign
+        assert f"{label} {span}" in flat, backend
+    big = _case(before, "1000000", "sqlite", "big_30k")
+    pages = _case(before, "1000000", "sqlite", "pages_30k")
+    facade = _case(before, "1000000", "sqlite", "up_model_d10_facade")
+    assert big is not None and pages is not None and facade is not None
+    per_vertex = pages["p50_ms"] * 1000 / big["vertices_p50"]
+    assert f"That run gave {per_vertex:.2f} µs a vertex for the paged 30k result and " in flat
+    assert f"and {facade['p50_ms']:.2f} ms through the client." in flat
+
+
+def test_the_walk_code_is_the_same_in_both_query_runs() -> None:
+    import subprocess
+
+    before = _figures(PREVIOUS_QUERY_RESULTS)["meta"]["commit"]
+    now = _query_results()["meta"]["commit"]
+    assert f"`git diff {before[:7]} {now[:7]}`" in README
+    found = subprocess.run(
+        ["git", "cat-file", "-e", f"{before}^{{commit}}"], cwd=REPO, capture_output=True
+    )
+    if found.returncode != 0:
+        pytest.skip(f"this checkout has no commit {before[:7]} (a shallow clone?)")
+    diff = subprocess.run(
+        ["git", "diff", "--stat", before, now, "--", *WALK_CODE],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert diff.stdout == "", diff.stdout
