@@ -310,7 +310,12 @@ def run_query(reader: GraphReader[K], query: LineageQuery) -> QueryOutcome:
         # An undirected walk may step back towards a start; such a step never lies on a
         # simple path from a start, so it must not pull a match's neighbours in.
         moves = [m for m in moves if dist[m[1]] >= dist[m[0]]]
-    togo = _distance_to_match(matches, moves, query.max_depth)
+    if test is None and not any(m[1] in start_set for m in moves):
+        # Without filters every walked vertex but a start is a match: nothing to search
+        # for unless a move leads back to a start.
+        togo = dict.fromkeys(matches, 0)
+    else:
+        togo = _distance_to_match(matches, moves, query.max_depth)
     limit = query.max_depth
     kept = [k for k in dist if k in start_set or (k in togo and dist[k] + togo[k] <= limit)]
     kept.sort(key=lambda k: (dist[k], attrs[k][1]))

@@ -689,7 +689,7 @@ def test_the_console_script(
     assert done.stderr == (
         f"airflow-lineage: upgraded sqlite:///{home_db} (the embedded default "
         "$AIRFLOW_HOME/lineage.db; no connection 'lineage_default', no [ml_lineage] "
-        "store_url) from revision none to 0006\n"
+        "store_url) from revision none to 0007\n"
     )
     done = subprocess.run(
         [str(script), "import"], input=exported, text=True, env=env, capture_output=True
@@ -822,12 +822,12 @@ def test_db_upgrade_current_and_check(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "holds no lineage store yet" in capsys.readouterr().err
     assert main(["--store", url, "db", "upgrade"]) == 0
     assert capsys.readouterr().err == (
-        f"airflow-lineage: upgraded {url} (given explicitly) from revision none to 0006\n"
+        f"airflow-lineage: upgraded {url} (given explicitly) from revision none to 0007\n"
     )
     assert main(["--store", url, "db", "upgrade"]) == 0
     assert capsys.readouterr().err == (
-        f"airflow-lineage: {url} (given explicitly) is current (revision 0006)\n"
+        f"airflow-lineage: {url} (given explicitly) is current (revision 0007)\n"
     )
     assert main(["--store", url, "db", "check"]) == 0
     assert main(["--store", url, "db", "current"]) == 0
-    assert capsys.readouterr().out == "0006\n"
+    assert capsys.readouterr().out == "0007\n"

@@ -31,7 +31,7 @@ __all__ = [
     "shares",
 ]
 
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 """The Alembic head: the only revision a store may be opened at (see ``migrate``)."""
 
 VERSION_TABLE = "lineage_alembic_version"
@@ -74,7 +74,14 @@ associations = Table(
     Column("association_type", String(16)),
     Column("account", String(12), nullable=False),  # the account that added the edge
     Column("created_at", BigInteger, nullable=False),
-    Index("ix_lineage_associations_destination", "destination_id", "source_id", "association_type"),
+    # With the creation time, an upstream walk step reads this index alone (0007).
+    Index(
+        "ix_lineage_associations_destination",
+        "destination_id",
+        "source_id",
+        "created_at",
+        "association_type",
+    ),
     sqlite_with_rowid=False,
 )
 

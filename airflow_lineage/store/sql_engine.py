@@ -148,6 +148,7 @@ it, once per batch; letting the WAL grow copies a page that many batches changed
 WAL_SIZE_LIMIT = 64 * 2**20
 """The size (bytes) a checkpointed WAL file is truncated to."""
 
+
 def _pragma(conn: Connection, setting: str) -> None:
     """Run an SQLite PRAGMA on the driver's connection, outside any transaction (through
     SQLAlchemy it would begin one)."""

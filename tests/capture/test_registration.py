@@ -61,7 +61,7 @@ def test_airflow_db_migrate_creates_and_checks_the_lineage_store(tmp_path: Path)
     home = tmp_path / "home"
     embedded = home / "lineage.db"
     _airflow("db", "migrate", home=home)
-    assert current(f"sqlite:///{embedded}") == "0006"  # created by our external DB manager
+    assert current(f"sqlite:///{embedded}") == "0007"  # created by our external DB manager
     _airflow("db", "check-migrations", "--migration-wait-timeout", "1", home=home)
     # The lineage connection, kept in Airflow's database, names another store: the next
     # `airflow db migrate` creates that one, and the CLI (no --store) reads it.
@@ -82,7 +82,7 @@ def test_airflow_db_migrate_creates_and_checks_the_lineage_store(tmp_path: Path)
     assert (after.returncode, after.stderr) == (
         0,
         f"airflow-lineage: sqlite:///{team} (the connection 'lineage_default') is current "
-        "(revision 0006)\n",
+        "(revision 0007)\n",
     )
     with connect(f"sqlite:///{embedded}") as store:  # `airflow db reset` keeps lineage
         store.create_artifact("s3://kept", "DataSet")

@@ -60,7 +60,7 @@ def cluster(pg_schema_url: str) -> Iterator[dict[str, Any]]:
         conn.execute(sa.text(f"GRANT USAGE, CREATE ON SCHEMA {schema} TO {owner}"))
     owner_url = login_url(pg_schema_url, owner)
     try:
-        assert upgrade(owner_url) == (None, "0006")
+        assert upgrade(owner_url) == (None, "0007")
         with connect_admin(pg_schema_url) as admin:  # the superuser
             for acct in (A, B):
                 role = admin.provision_account_role(acct, password=PASSWORDS[acct])  # type: ignore[attr-defined]
@@ -430,13 +430,13 @@ def test_a_deployment_migrates_as_the_owner_and_captures_as_the_account(
         if hasattr(fn, "cache_clear"):
             fn.cache_clear()
     # B's login reads the revision (db check) but cannot migrate: not the tables' owner.
-    assert current() == "0006"
+    assert current() == "0007"
     with pytest.raises(AccessDeniedError, match="BYPASSRLS"):
         connect_admin()
     # The admin connection (the superuser here) is what migrations and --admin use.
     admin = {**fields, "login": u.username, **extra}
     monkeypatch.setenv("AIRFLOW_CONN_LINEAGE_ADMIN", json.dumps(admin))
-    assert upgrade() == ("0006", "0006")
+    assert upgrade() == ("0007", "0007")
     _populate(cluster)
     with connect() as b, connect_admin() as everyone:
         assert b.account == B

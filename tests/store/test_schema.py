@@ -48,7 +48,7 @@ def test_schema_revision_is_the_alembic_head() -> None:
 
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    assert ScriptDirectory.from_config(cfg).get_current_head() == SCHEMA_REVISION == "0006"
+    assert ScriptDirectory.from_config(cfg).get_current_head() == SCHEMA_REVISION == "0007"
 
 
 def test_opening_a_missing_store_creates_nothing(tmp_path: Path) -> None:
@@ -88,11 +88,11 @@ def test_an_older_store_names_the_command_until_it_is_upgraded(
         with engine.begin() as conn:
             provision_account_role(conn, "000000000000")
         engine.dispose()
-    with pytest.raises(StoreError, match=r"revision 0002; .* needs 0006: run `airflow-lineage db"):
+    with pytest.raises(StoreError, match=r"revision 0002; .* needs 0007: run `airflow-lineage db"):
         connect(url)
     assert current(url) == "0002"
-    assert upgrade(url) == ("0002", "0006")
-    assert upgrade(url) == ("0006", "0006")  # idempotent
+    assert upgrade(url) == ("0002", "0007")
+    assert upgrade(url) == ("0007", "0007")  # idempotent
     with connect(url) as store, connect_admin(url) as admin:
         assert store.lineage_groups() == admin.lineage_groups() == []
         # A role provisioned before 0005 may keep signed provenance after the upgrade.
