@@ -330,11 +330,14 @@ _VALUE: dict[LineageType | AssociationType, str] = {
 query's response holds one or two per vertex)."""
 
 
-def _edge(edge: Edge) -> Response:
-    out: Response = {"SourceArn": edge.source_arn, "DestinationArn": edge.destination_arn}
-    if edge.association_type is not None:
-        out["AssociationType"] = _VALUE[edge.association_type]
-    return out
+def _edges(edges: Iterable[Edge]) -> list[Response]:
+    """Return QueryLineage's ``Edges`` (one loop, no call per edge: a page holds hundreds)."""
+    return [
+        {"SourceArn": src, "DestinationArn": dst, "AssociationType": _VALUE[kind]}
+        if kind is not None
+        else {"SourceArn": src, "DestinationArn": dst}
+        for src, dst, kind in edges
+    ]
 
 
 def _group_summary(group: LineageGroup) -> Response:
@@ -947,7 +950,7 @@ class Boto3Facade:
                     {"Arn": arn, "Type": kind, "LineageType": _VALUE[lineage]}
                     for arn, kind, lineage in result.vertices
                 ],
-                "Edges": [_edge(e) for e in result.edges],
+                "Edges": _edges(result.edges),
             }
             if result.next_token is not None:
                 out["NextToken"] = result.next_token
