@@ -138,7 +138,7 @@ def test_the_readme_query_targets_are_the_results_file() -> None:
         f"**{pages['p50_ms'] * 1000 / n:.2f} µs a vertex**",
         f"in one page, {big['p50_ms'] * 1000 / n:.2f} µs a vertex",
         f"boto3 client p50 **{facade['p50_ms']:.2f} ms**, p95 {facade['p95_ms']:.2f} ms",
-        f"({per_page:.0f} µs a page more than reading it in one page)",
+        f"({per_page:+.0f} µs a page against reading it in one page)",
         f"the same query costs {smaller['p50_ms']:.2f} ms on the 100k store",
     )
     flat = " ".join(README.split())
@@ -162,7 +162,7 @@ def test_the_benchmark_readme_shows_the_rendered_results() -> None:
         assert table in bench_readme
 
 
-PREVIOUS_QUERY_RESULTS = "2026-12-01-query-71c5cd9.json"
+PREVIOUS_QUERY_RESULTS = "2026-12-01-query-05be4d3.json"
 """The run before, on another machine, that the README compares this one with."""
 
 WALK_CODE = (
@@ -170,7 +170,19 @@ WALK_CODE = (
     "airflow_lineage/facade.py",
     "airflow_lineage/store/querying.py",
     "airflow_lineage/store/sql_graph.py",
+    "airflow_lineage/store/schema.py",
+    "airflow_lineage/store/migrations",
 )
+"""What a query runs, SQL and indexes included."""
+
+WALK_CHANGES = {
+    "airflow_lineage/traversal.py",
+    "airflow_lineage/facade.py",
+    "airflow_lineage/store/sql_graph.py",
+    "airflow_lineage/store/schema.py",
+    "airflow_lineage/store/migrations/versions/0007_covering_walk_index.py",
+}
+"""What the README says changed in the walk between the two runs."""
 
 
 def test_the_readme_compares_the_query_run_with_the_one_before() -> None:
@@ -203,24 +215,54 @@ def test_the_readme_compares_the_query_run_with_the_one_before() -> None:
     per_vertex = pages["p50_ms"] * 1000 / big["vertices_p50"]
     assert f"That run gave {per_vertex:.2f} µs a vertex for the paged 30k result and " in flat
     assert f"and {facade['p50_ms']:.2f} ms through the client." in flat
+    from bench.report import _ms
+
+    pairs = [(r, b) for r in (now, before) for b in ("sqlite", "networkx")]
+    up = [_case(r, "1000000", b, "up_model_d10") for r, b in pairs]
+    assert all(c is not None for c in up)
+    ours_now, nx_now, ours_before, nx_before = (c["p50_ms"] for c in up)  # type: ignore[index]
+    assert (
+        f"SQLite went from {_ms(ours_before)} to {_ms(ours_now)} ms "
+        f"({ours_now / ours_before:.2f}\u00d7; networkx {nx_now / nx_before:.2f}\u00d7)"
+    ) in flat
 
 
-def test_the_walk_code_is_the_same_in_both_query_runs() -> None:
+def test_the_walk_code_changed_between_the_query_runs_only_where_the_readme_says() -> None:
     import subprocess
 
     before = _figures(PREVIOUS_QUERY_RESULTS)["meta"]["commit"]
     now = _query_results()["meta"]["commit"]
-    assert f"`git diff {before[:7]} {now[:7]}`" in README
+    flat = " ".join(README.split())
+    assert f"`git diff {before[:7]} {now[:7]}`" in flat
+    assert "Migration 0007 put that time into the index an upstream step searches" in flat
     found = subprocess.run(
         ["git", "cat-file", "-e", f"{before}^{{commit}}"], cwd=REPO, capture_output=True
     )
     if found.returncode != 0:
         pytest.skip(f"this checkout has no commit {before[:7]} (a shallow clone?)")
     diff = subprocess.run(
-        ["git", "diff", "--stat", before, now, "--", *WALK_CODE],
+        ["git", "diff", "--name-only", before, now, "--", *WALK_CODE],
         cwd=REPO,
         capture_output=True,
         text=True,
         check=True,
     )
-    assert diff.stdout == "", diff.stdout
+    assert set(diff.stdout.split()) == WALK_CHANGES, diff.stdout
+
+
+def test_the_readme_says_why_the_client_case_runs_right_after_the_store_case() -> None:
+    import statistics
+
+    first = _figures("2026-12-01-query-ea5003c.json")
+    assert first["meta"]["commit"].startswith("ea5003c")
+    client = _case(first, "1000000", "sqlite", "up_model_d10_facade")
+    assert client is not None
+    times = client["times_ms"]
+    flat = " ".join(README.split())
+    assert (
+        f"its first 50 queries had a median of {statistics.median(times[:50]):.2f} ms, "
+        f"its last 50 {statistics.median(times[-50:]):.2f} ms"
+    ) in flat
+    # This run's SQLite worker ran the client case second, after the store case.
+    order = list(_query_results()["sizes"]["1000000"]["backends"]["sqlite"]["cases"])
+    assert order[:2] == ["up_model_d10", "up_model_d10_facade"], order
