@@ -266,3 +266,48 @@ def test_the_readme_says_why_the_client_case_runs_right_after_the_store_case() -
     # This run's SQLite worker ran the client case second, after the store case.
     order = list(_query_results()["sizes"]["1000000"]["backends"]["sqlite"]["cases"])
     assert order[:2] == ["up_model_d10", "up_model_d10_facade"], order
+
+
+QUERY_AB_RESULTS = "2026-12-01-query-ab.json"
+"""This code against the walk before migration 0007, alternated on one machine."""
+
+
+def test_the_readme_shows_the_one_machine_comparison() -> None:
+    import statistics
+    import subprocess
+
+    ab = _figures(QUERY_AB_RESULTS)
+    meta = ab["meta"]
+    assert meta["clean"] is True
+    assert meta["against_revision"] == "0006"
+    medians = ab["median_p50_ms"]
+    for version, ran in medians.items():
+        for via, value in ran.items():
+            assert value == statistics.median(p[version][via]["p50_ms"] for p in ab["passes"])
+    this, other = medians["this"], medians["other"]
+    flat = " ".join(README.split())
+    assert f"of `{meta['against_commit'][:7]}`" in flat
+    assert f"in {len(ab['passes'])} passes" in flat
+    assert f"`bench/results/{QUERY_AB_RESULTS}`" in flat
+    x = "\u00d7"
+    assert (
+        f"is {this['store']:.2f} ms against {other['store']:.2f} through the store "
+        f"({this['store'] / other['store']:.2f}{x}) and {this['client']:.2f} against "
+        f"{other['client']:.2f} through the client ({this['client'] / other['client']:.2f}{x})"
+    ) in flat
+    # It ran the package code that the query results ran.
+    measured = _query_results()["meta"]["commit"]
+    for commit in (measured, meta["commit"]):
+        found = subprocess.run(
+            ["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=REPO, capture_output=True
+        )
+        if found.returncode != 0:
+            pytest.skip(f"this checkout has no commit {commit[:7]} (a shallow clone?)")
+    diff = subprocess.run(
+        ["git", "diff", "--name-only", measured, meta["commit"], "--", "airflow_lineage"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert diff.stdout == "", diff.stdout
