@@ -90,16 +90,12 @@ def _downgrade(db: Path, revision: str) -> None:
     """Bring a copy of the store down to ``revision`` with this package's migrations."""
     import sqlalchemy as sa
     from alembic.command import downgrade
-    from alembic.config import Config
 
-    import airflow_lineage.store as store_pkg
+    from airflow_lineage.store.migrate import alembic_config
 
     engine = sa.create_engine(f"sqlite:///{db}")
     with engine.begin() as conn:
-        cfg = Config()
-        cfg.set_main_option("script_location", str(Path(store_pkg.__file__).parent / "migrations"))
-        cfg.attributes["connection"] = conn
-        downgrade(cfg, revision)
+        downgrade(alembic_config(conn), revision)
     engine.dispose()
 
 

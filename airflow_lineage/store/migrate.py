@@ -12,6 +12,7 @@ import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -20,7 +21,14 @@ from sqlalchemy.exc import DBAPIError
 from airflow_lineage.exceptions import StoreError
 from airflow_lineage.store.schema import SCHEMA_REVISION, VERSION_TABLE
 
-__all__ = ["MIGRATE_COMMAND", "current", "read_revision", "schema_problem", "upgrade"]
+__all__ = [
+    "MIGRATE_COMMAND",
+    "alembic_config",
+    "current",
+    "read_revision",
+    "schema_problem",
+    "upgrade",
+]
 
 MIGRATE_COMMAND = "airflow-lineage db upgrade"
 """What a person runs to create or upgrade a store (``airflow db migrate`` does it too)."""
@@ -78,14 +86,21 @@ def upgrade_engine(engine: Engine) -> tuple[str | None, str]:
         if before == SCHEMA_REVISION:
             return before, before
         from alembic.command import upgrade as alembic_upgrade  # lazy: DDL only
-        from alembic.config import Config
 
         with engine.begin() as conn:
-            cfg = Config()
-            cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
-            cfg.attributes["connection"] = conn
-            alembic_upgrade(cfg, "head")
+            alembic_upgrade(alembic_config(conn), "head")
         return before, SCHEMA_REVISION
+
+
+def alembic_config(conn: Connection) -> Any:
+    """Return an Alembic configuration of the store's migrations that runs on ``conn``
+    (Alembic is imported here: only schema changes need it)."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    cfg.attributes["connection"] = conn
+    return cfg
 
 
 @contextmanager

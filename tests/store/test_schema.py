@@ -15,6 +15,7 @@ from alembic.script import ScriptDirectory
 
 from airflow_lineage import StoreError, connect
 from airflow_lineage.store import connect_admin, current, upgrade
+from airflow_lineage.store.migrate import alembic_config
 from airflow_lineage.store.schema import SCHEMA_REVISION, VERSION_TABLE, metadata
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "airflow_lineage" / "store" / "migrations"
@@ -23,14 +24,10 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "airflow_lineage" / "store" /
 def _alembic_upgrade(url: str, revision: str) -> None:
     """Bring a database to ``revision`` with Alembic itself (an older store)."""
     from alembic.command import upgrade as alembic_upgrade
-    from alembic.config import Config
 
     engine = sa.create_engine(url)
     with engine.begin() as conn:
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS))
-        cfg.attributes["connection"] = conn
-        alembic_upgrade(cfg, revision)
+        alembic_upgrade(alembic_config(conn), revision)
     engine.dispose()
 
 
