@@ -311,3 +311,24 @@ def test_the_readme_shows_the_one_machine_comparison() -> None:
         check=True,
     )
     assert diff.stdout == "", diff.stdout
+
+
+def test_the_benchmark_readme_reads_the_figures_of_the_results_file() -> None:
+    results = _query_results()
+    flat = " ".join((REPO / "bench" / "README.md").read_text().split())
+    d4l = _case(results, "1000000", "sqlite", "up_model_d4")
+    d4s = _case(results, "10000", "sqlite", "up_model_d4")
+    big = _case(results, "1000000", "sqlite", "big_30k")
+    pages = _case(results, "1000000", "sqlite", "pages_30k")
+    floor = _case(results, "1000000", "networkx", "big_30k")
+    mlmd = _case(results, "1000000", "mlmd", "up_model_d10")
+    assert None not in (d4l, d4s, big, pages, floor, mlmd)
+    n = big["vertices_p50"]  # type: ignore[index]
+    x = "\u00d7"
+    assert f"the 1M store costs {d4l['p50_ms'] / d4s['p50_ms']:.2f}{x} the 10k store" in flat  # type: ignore[index]
+    assert (
+        f"{big['p50_ms'] * 1000 / n:.2f} µs a vertex in one page, "  # type: ignore[index]
+        f"{pages['p50_ms'] * 1000 / n:.2f} with every 50-vertex page read; "  # type: ignore[index]
+        f"the networkx floor {floor['p50_ms'] * 1000 / n:.2f}"  # type: ignore[index]
+    ) in flat
+    assert f"upstream of a model takes {mlmd['p50_ms']:.1f} ms at 1M here" in flat  # type: ignore[index]
